@@ -1,0 +1,53 @@
+"""``create_app(settings)``: the ASGI application, its routers and its shared clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+
+from gateway import __version__
+from gateway.db import create_engine, session_factory
+from gateway.fhir import capability, outcomes
+from gateway.fhir.negotiation import check_accept
+from gateway.logging import RequestIdMiddleware, configure_logging
+from gateway.prescriptions import routes as prescriptions
+from gateway.settings import Settings
+from gateway.storage.crypto import Keyring
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="eHealth exchange and e-prescription gateway",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.keyring = Keyring(settings.key_bytes())
+    app.state.engine = create_engine(settings.database_url)
+    app.state.sessions = session_factory(app.state.engine)
+
+    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
+    fhir.include_router(capability.router)
+    fhir.include_router(prescriptions.router)
+    app.include_router(fhir)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    outcomes.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,100 @@
+"""The ``gateway`` command: serve, demo, migrate, keys. Operators' entry point (DESIGN.md 1)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the request-id middleware logs every request, without query strings
+        log_level="warning",
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    run_demo(host=args.host, port=args.port, data_dir=Path(args.data_dir))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.migrate import upgrade
+    from gateway.settings import Settings
+
+    upgrade(Settings().database_url, args.revision)
+    print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from gateway.migrate import downgrade
+    from gateway.settings import Settings
+
+    downgrade(Settings().database_url, args.revision)
+    print(f"database downgraded to {args.revision}")
+    return 0
+
+
+def new_encryption_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _keys_new_encryption_key(_args: argparse.Namespace) -> int:
+    print(new_encryption_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (configuration from GATEWAY_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    demo = commands.add_parser("demo", help="run the gateway with demo data on the embedded defaults")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default=os.environ.get("GATEWAY_DATA_DIR", "./var"))
+    demo.set_defaults(func=_demo)
+
+    db = commands.add_parser("db", help="database migrations").add_subparsers(dest="db", required=True)
+    up = db.add_parser("upgrade", help="apply migrations (default: to the newest)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_db_upgrade)
+    down = db.add_parser("downgrade", help="revert migrations to a revision")
+    down.add_argument("revision")
+    down.set_defaults(func=_db_downgrade)
+
+    keys = commands.add_parser("keys", help="keys").add_subparsers(dest="keys", required=True)
+    new_key = keys.add_parser("new-encryption-key", help="print a fresh GATEWAY_ENCRYPTION_KEY")
+    new_key.set_defaults(func=_keys_new_encryption_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

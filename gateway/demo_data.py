@@ -1,0 +1,100 @@
+"""Synthetic demo people and prescriptions. Every number passes its check digits (ID-2, ID-7) and
+none belongs to a real person (they are the worked examples of the domain document or made up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from fhir_profiles import systems
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    ssin: str
+    name: str
+    fund_code: str
+
+
+@dataclass(frozen=True)
+class DemoProfessional:
+    client_id: str
+    role: str
+    nihdi: str
+    name: str
+
+
+PATIENTS = (
+    DemoPatient("85073003328", "Jan Peeters", "100"),
+    DemoPatient("93051822361", "Marie Dubois", "300"),
+    DemoPatient("01010100126", "Lotte Janssens", "500"),
+)
+
+PROFESSIONALS = (
+    DemoProfessional("demo-gp-1", "prescriber", "19234011004", "Dr. An Claes"),
+    DemoProfessional("demo-gp-2", "prescriber", "12345625004", "Dr. Luc Lambert"),
+    DemoProfessional("demo-pharmacy-1", "pharmacist", "06012345", "Pharmacie du Centre"),
+    DemoProfessional("demo-pharmacy-2", "pharmacist", "06054321", "Apotheek De Linde"),
+    DemoProfessional("demo-admin", "admin", "", "Gateway operator"),
+)
+
+DEMO_IDENTIFIER_SYSTEM = "urn:ehealth-gateway:demo-prescription"
+
+# (local id, patient index, prescriber index, medication concept, dosage text)
+_PRESCRIPTIONS: tuple[tuple[str, int, int, dict[str, Any], str], ...] = (
+    (
+        "demo-1",
+        0,
+        0,
+        {"coding": [{"system": systems.CNK, "code": "1439562", "display": "Lasix 40 mg tabl. 50"}]},
+        "1 tablet every morning",
+    ),
+    (
+        "demo-2",
+        0,
+        1,
+        {"coding": [{"system": systems.VMP_GROUP, "code": "3889", "display": "bisoprolol oraal 2,5 mg"}]},
+        "1 tablet a day",
+    ),
+    (
+        "demo-3",
+        1,
+        0,
+        {"text": "Acidum salicylicum 1 g, vaselinum album q.s. ad 100 g"},
+        "apply twice a day on the affected skin",
+    ),
+    (
+        "demo-4",
+        2,
+        1,
+        {"coding": [{"system": systems.CNK, "code": "2153421", "display": "Amoxicilline 500 mg caps. 16"}]},
+        "1 capsule three times a day for 8 days",
+    ),
+)
+
+
+def prescriptions(today: date, now: datetime) -> list[tuple[str, DemoProfessional, dict[str, Any]]]:
+    """(local id, author, body) for each demo prescription, authored ``now``."""
+    result = []
+    for local_id, patient_index, prescriber_index, medication, dosage in _PRESCRIPTIONS:
+        author = PROFESSIONALS[prescriber_index]
+        body = {
+            "resourceType": "MedicationRequest",
+            "identifier": [{"system": DEMO_IDENTIFIER_SYSTEM, "value": local_id}],
+            "status": "active",
+            "intent": "order",
+            "subject": {
+                "identifier": {"system": systems.SSIN, "value": PATIENTS[patient_index].ssin}
+            },
+            "authoredOn": now.isoformat(timespec="seconds"),
+            "requester": {"identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": author.nihdi}},
+            "medicationCodeableConcept": medication,
+            "dosageInstruction": [{"text": dosage}],
+            "dispenseRequest": {
+                "validityPeriod": {"start": today.isoformat()},
+                "quantity": {"value": 1, "unit": "package"},
+            },
+        }
+        result.append((local_id, author, body))
+    return result

@@ -1,0 +1,73 @@
+"""Bundles (searchset, history) and the URLs inside them.
+
+Stored bodies are embedded as ``orjson.Fragment`` so a search never re-parses or re-serialises them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Request
+
+from gateway.storage.store import Page, StoredVersion
+
+
+def fhir_base(request: Request) -> str:
+    configured: str | None = request.app.state.settings.public_base_url
+    base = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+    return f"{base}/fhir"
+
+
+def _entry(base: str, stored: StoredVersion, **extra: Any) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base}/{stored.resource_type}/{stored.logical_id}",
+        "resource": orjson.Fragment(stored.body),
+        **extra,
+    }
+
+
+def searchset(request: Request, resource_type: str, page: Page) -> bytes:
+    base = fhir_base(request)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+    links = [{"relation": "self", "url": f"{base}/{resource_type}?{urlencode(request.query_params.multi_items())}"}]
+    if page.next_cursor is not None:
+        query = urlencode([*params, ("_cursor", page.next_cursor.encode())])
+        links.append({"relation": "next", "url": f"{base}/{resource_type}?{query}"})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": page.total,
+        "link": links,
+        "entry": [_entry(base, item, search={"mode": "match"}) for item in page.items],
+    }
+    return orjson.dumps(bundle)
+
+
+def history(request: Request, versions: list[StoredVersion]) -> bytes:
+    base = fhir_base(request)
+    entries = []
+    for stored in versions:
+        method = "POST" if stored.version_id == 1 else "PUT"
+        url = stored.resource_type if method == "POST" else f"{stored.resource_type}/{stored.logical_id}"
+        entries.append(
+            _entry(
+                base,
+                stored,
+                request={"method": method, "url": url},
+                response={
+                    "status": "201 Created" if method == "POST" else "200 OK",
+                    "etag": stored.etag,
+                    "lastModified": stored.last_updated.isoformat(),
+                },
+            )
+        )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": len(versions),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": entries,
+    }
+    return orjson.dumps(bundle)

@@ -1,0 +1,95 @@
+"""FHIR REST content negotiation and request bodies (FHIR R4 http.html#mime-type).
+
+JSON only: ``application/fhir+json`` or ``application/json`` in, ``application/fhir+json`` out.
+Any other Content-Type is 415, an Accept that admits no JSON is 406, a body over the limit is 413,
+and a body that is not a JSON object (or not of the expected resourceType) is 400.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+
+from gateway.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+
+ACCEPTED_BODY_TYPES = frozenset({"application/fhir+json", "application/json"})
+# What an Accept header may name for us to answer in FHIR JSON (`_format` values included).
+_ACCEPTABLE = frozenset(
+    {"application/fhir+json", "application/json", "application/*", "*/*", "json", "fhir+json"}
+)
+
+
+def _media_types(header: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in header.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        if not pieces[0]:
+            continue
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranges.append((pieces[0].lower(), quality))
+    return ranges
+
+
+def check_accept(request: Request) -> None:
+    """406 unless the client accepts FHIR JSON (``_format`` overrides Accept, FHIR R4 http.html)."""
+    fmt = request.query_params.get("_format")
+    if fmt is not None:
+        if fmt.lower() not in _ACCEPTABLE:
+            raise NotAcceptable("only JSON is supported: use _format=json", expression="_format")
+        return
+    header = request.headers.get("accept")
+    if not header:
+        return
+    if not any(kind in _ACCEPTABLE and q > 0 for kind, q in _media_types(header)):
+        raise NotAcceptable("only application/fhir+json and application/json can be returned")
+
+
+async def read_json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, read within the size limit (413) and checked for media type."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_BODY_TYPES:
+        raise UnsupportedMediaType(
+            "send application/fhir+json (or application/json); got "
+            + (repr(media_type[:60]) if media_type else "no Content-Type")
+        )
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        parsed = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON (at character {exc.pos})") from exc
+    if not isinstance(parsed, dict):
+        raise BadRequest("body must be a JSON object (a FHIR resource)")
+    return parsed
+
+
+def expect_resource_type(body: dict[str, Any], resource_type: str) -> None:
+    found = body.get("resourceType")
+    if found != resource_type:
+        raise BadRequest(
+            f"resourceType must be {resource_type}"
+            + ("" if found is None else f", not {str(found)[:40]!r}"),
+            expression="resourceType",
+        )
+
+
+FhirBody = Annotated[dict[str, Any], Depends(read_json_body)]

@@ -1,0 +1,67 @@
+"""HTTP routes for MedicationRequest: thin, the rules live in ``service``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+
+from gateway.auth.identity import Caller
+from gateway.db import DbSession
+from gateway.errors import NotFound
+from gateway.fhir import bundles
+from gateway.fhir.negotiation import FhirBody, expect_resource_type
+from gateway.fhir.responses import bundle_response, resource_response
+from gateway.prescriptions.service import RESOURCE, PrescriptionService
+from gateway.storage.store import ResourceStore
+
+router = APIRouter(prefix=f"/{RESOURCE}")
+
+
+def get_service(request: Request, session: DbSession) -> PrescriptionService:
+    store = ResourceStore(session, request.app.state.keyring)
+    return PrescriptionService(store, request.app.state.settings)
+
+
+Service = Annotated[PrescriptionService, Depends(get_service)]
+
+
+@router.post("")
+async def create(
+    request: Request,
+    caller: Caller,  # authenticate before reading the body
+    body: FhirBody,
+    service: Service,
+    if_none_exist: Annotated[str | None, Header()] = None,
+) -> Response:
+    expect_resource_type(body, RESOURCE)
+    result = await service.create(body, caller, if_none_exist=if_none_exist)
+    return resource_response(
+        request, result.stored, status=201 if result.created else 200, location=True
+    )
+
+
+@router.get("")
+async def search(request: Request, caller: Caller, service: Service) -> Response:
+    page = await service.search(request.query_params, caller)
+    return bundle_response(bundles.searchset(request, RESOURCE, page))
+
+
+@router.get("/{logical_id}")
+async def read(request: Request, logical_id: str, caller: Caller, service: Service) -> Response:
+    return resource_response(request, await service.read(logical_id, caller))
+
+
+@router.get("/{logical_id}/_history")
+async def history(request: Request, logical_id: str, caller: Caller, service: Service) -> Response:
+    return bundle_response(bundles.history(request, await service.history(logical_id, caller)))
+
+
+@router.get("/{logical_id}/_history/{version_id}")
+async def vread(
+    request: Request, logical_id: str, version_id: str, caller: Caller, service: Service
+) -> Response:
+    if not version_id.isdigit():
+        raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")
+    return resource_response(request, await service.vread(logical_id, int(version_id), caller))

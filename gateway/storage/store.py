@@ -109,8 +109,9 @@ def _now() -> datetime:
 
 
 def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes even for timezone-aware columns; everything stored is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # SQLite returns naive datetimes even for timezone-aware columns, PostgreSQL its session's zone;
+    # everything stored is UTC, and HTTP dates need exactly UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ResourceStore:

@@ -64,19 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the API (configuration from GATEWAY_* variables)")
+    serve = commands.add_parser(
+        "serve", help="run the API (configuration from GATEWAY_* variables)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
 
-    demo = commands.add_parser("demo", help="run the gateway with demo data on the embedded defaults")
+    demo = commands.add_parser(
+        "demo", help="run the gateway with demo data on the embedded defaults"
+    )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default=os.environ.get("GATEWAY_DATA_DIR", "./var"))
     demo.set_defaults(func=_demo)
 
-    db = commands.add_parser("db", help="database migrations").add_subparsers(dest="db", required=True)
+    db = commands.add_parser("db", help="database migrations").add_subparsers(
+        dest="db", required=True
+    )
     up = db.add_parser("upgrade", help="apply migrations (default: to the newest)")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db_upgrade)

@@ -60,10 +60,14 @@ async def seed(settings: Settings) -> int:
     created = 0
     try:
         async with session_factory(engine)() as session:
-            service = PrescriptionService(ResourceStore(session, Keyring(settings.key_bytes())), settings)
+            service = PrescriptionService(
+                ResourceStore(session, Keyring(settings.key_bytes())), settings
+            )
             now = datetime.now(UTC)
             for local_id, author, body in prescriptions(brussels_date(now), now):
-                caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
+                caller = Principal(
+                    client_id=author.client_id, role="prescriber", nihdi=author.nihdi
+                )
                 result = await service.create(
                     body, caller, if_none_exist=f"identifier={DEMO_IDENTIFIER_SYSTEM}|{local_id}"
                 )
@@ -101,5 +105,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     upgrade(settings.database_url)
     created = asyncio.run(seed(settings))
     manifest = write_manifest(settings, f"http://{host}:{port}")
-    log.info("demo_ready", created=created, manifest=str(manifest), url=f"http://{host}:{port}/fhir")
+    log.info(
+        "demo_ready", created=created, manifest=str(manifest), url=f"http://{host}:{port}/fhir"
+    )
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")

@@ -54,7 +54,11 @@ _PRESCRIPTIONS: tuple[tuple[str, int, int, dict[str, Any], str], ...] = (
         "demo-2",
         0,
         1,
-        {"coding": [{"system": systems.VMP_GROUP, "code": "3889", "display": "bisoprolol oraal 2,5 mg"}]},
+        {
+            "coding": [
+                {"system": systems.VMP_GROUP, "code": "3889", "display": "bisoprolol oraal 2,5 mg"}
+            ]
+        },
         "1 tablet a day",
     ),
     (
@@ -68,7 +72,15 @@ _PRESCRIPTIONS: tuple[tuple[str, int, int, dict[str, Any], str], ...] = (
         "demo-4",
         2,
         1,
-        {"coding": [{"system": systems.CNK, "code": "2153421", "display": "Amoxicilline 500 mg caps. 16"}]},
+        {
+            "coding": [
+                {
+                    "system": systems.CNK,
+                    "code": "2153421",
+                    "display": "Amoxicilline 500 mg caps. 16",
+                }
+            ]
+        },
         "1 capsule three times a day for 8 days",
     ),
 )
@@ -88,7 +100,9 @@ def prescriptions(today: date, now: datetime) -> list[tuple[str, DemoProfessiona
                 "identifier": {"system": systems.SSIN, "value": PATIENTS[patient_index].ssin}
             },
             "authoredOn": now.isoformat(timespec="seconds"),
-            "requester": {"identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": author.nihdi}},
+            "requester": {
+                "identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": author.nihdi}
+            },
             "medicationCodeableConcept": medication,
             "dosageInstruction": [{"text": dosage}],
             "dispenseRequest": {

@@ -37,7 +37,9 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         # Not cached: structlog.testing.capture_logs must be able to swap the processors in tests.
         cache_logger_on_first_use=False,

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_dev_auth_in_production(self) -> Settings:
         if self.environment == "production" and self.insecure_dev_auth:
-            raise ValueError("GATEWAY_INSECURE_DEV_AUTH is refused when GATEWAY_ENVIRONMENT=production")
+            raise ValueError(
+                "GATEWAY_INSECURE_DEV_AUTH is refused when GATEWAY_ENVIRONMENT=production"
+            )
         return self
 
     def key_bytes(self) -> bytes:

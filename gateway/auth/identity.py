@@ -39,7 +39,9 @@ def _dev_principal(header: str) -> Principal:
             fields[name.strip().lower()] = value.strip()
     role = fields.get("role", "")
     if role not in ROLES:
-        raise Unauthorized("development identity needs role=prescriber|pharmacist|fund|admin|patient")
+        raise Unauthorized(
+            "development identity needs role=prescriber|pharmacist|fund|admin|patient"
+        )
     return Principal(
         client_id=fields.get("client_id") or f"dev-{role}",
         role=role,  # type: ignore[arg-type]  # checked against ROLES above

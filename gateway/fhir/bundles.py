@@ -31,7 +31,12 @@ def _entry(base: str, stored: StoredVersion, **extra: Any) -> dict[str, Any]:
 def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     base = fhir_base(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
-    links = [{"relation": "self", "url": f"{base}/{resource_type}?{urlencode(request.query_params.multi_items())}"}]
+    links = [
+        {
+            "relation": "self",
+            "url": f"{base}/{resource_type}?{urlencode(request.query_params.multi_items())}",
+        }
+    ]
     if page.next_cursor is not None:
         query = urlencode([*params, ("_cursor", page.next_cursor.encode())])
         links.append({"relation": "next", "url": f"{base}/{resource_type}?{query}"})
@@ -50,7 +55,11 @@ def history(request: Request, versions: list[StoredVersion]) -> bytes:
     entries = []
     for stored in versions:
         method = "POST" if stored.version_id == 1 else "PUT"
-        url = stored.resource_type if method == "POST" else f"{stored.resource_type}/{stored.logical_id}"
+        url = (
+            stored.resource_type
+            if method == "POST"
+            else f"{stored.resource_type}/{stored.logical_id}"
+        )
         entries.append(
             _entry(
                 base,

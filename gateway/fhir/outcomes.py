@@ -6,6 +6,7 @@ is a bland 500 whose details go to the log under the request id, never to the cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -57,7 +58,7 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
 
 
 def outcome_response(
-    status: int, issues: list[Issue], headers: dict[str, str] | None = None
+    status: int, issues: list[Issue], headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
         orjson.dumps(operation_outcome(issues)),

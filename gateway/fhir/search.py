@@ -76,9 +76,7 @@ def _range_of(text: str, name: str) -> Range:
             end = start + timedelta(days=1)
     except ValueError as exc:
         raise BadRequest(f"{name}: not a valid date", expression=name) from exc
-    return Range(
-        datetime.combine(start, time(), BRUSSELS), datetime.combine(end, time(), BRUSSELS)
-    )
+    return Range(datetime.combine(start, time(), BRUSSELS), datetime.combine(end, time(), BRUSSELS))
 
 
 def date_ranges(values: list[str], name: str) -> tuple[Range, ...]:

@@ -37,7 +37,18 @@ from gateway.storage.store import (
 
 RESOURCE = "MedicationRequest"
 SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon")
-STATUSES = frozenset({"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"})
+STATUSES = frozenset(
+    {
+        "active",
+        "on-hold",
+        "cancelled",
+        "completed",
+        "entered-in-error",
+        "stopped",
+        "draft",
+        "unknown",
+    }
+)
 # RX-4: 36^9 RIDs make a collision rare but not impossible at 10^8 prescriptions a year: draw again.
 _RID_ATTEMPTS = 5
 
@@ -59,7 +70,9 @@ def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> 
 
 
 def _identifiers(resource: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(i.get("system", "")), str(i.get("value", ""))) for i in resource.get("identifier", [])]
+    return [
+        (str(i.get("system", "")), str(i.get("value", ""))) for i in resource.get("identifier", [])
+    ]
 
 
 def _identifier_param(value: str, name: str) -> tuple[str, str]:
@@ -68,13 +81,18 @@ def _identifier_param(value: str, name: str) -> tuple[str, str]:
     if system is None:
         rid = normalise_rid(code)
         if rid is None:
-            raise BadRequest(f"{name} needs system|value (a bare value is accepted only for a RID)", expression=name)
+            raise BadRequest(
+                f"{name} needs system|value (a bare value is accepted only for a RID)",
+                expression=name,
+            )
         return systems.RID, rid
     system = systems.normalise_system(system)
     if system == systems.RID:
         rid = normalise_rid(code)
         if rid is None:
-            raise BadRequest(f"{name}: not a RID (BEP followed by 9 letters or digits)", expression=name)
+            raise BadRequest(
+                f"{name}: not a RID (BEP followed by 9 letters or digits)", expression=name
+            )
         return system, rid
     return system, code
 
@@ -105,7 +123,10 @@ class PrescriptionService:
             rid = new_rid()
             resource = dict(checked.resource)
             # RX-5: the gateway assigns the RID; the profile refused any RID the client sent.
-            resource["identifier"] = [*resource.get("identifier", []), {"system": systems.RID, "value": rid}]
+            resource["identifier"] = [
+                *resource.get("identifier", []),
+                {"system": systems.RID, "value": rid},
+            ]
             columns = search_columns(resource, checked)
             try:
                 return Created(await self.store.create(RESOURCE, resource, columns), created=True)
@@ -117,7 +138,9 @@ class PrescriptionService:
                         return Created(existing, created=False)
                 if await self._client_identifier_taken(checked):
                     raise
-        raise RuntimeError("could not draw an unused RID")  # pragma: no cover - 5 collisions in a row
+        raise RuntimeError(
+            "could not draw an unused RID"
+        )  # pragma: no cover - 5 collisions in a row
 
     def _condition(self, if_none_exist: str, checked: ValidatedPrescription) -> tuple[str, str]:
         """If-None-Exist (FHIR R4 http.html#ccreate): ``identifier=system|value`` only.
@@ -133,7 +156,9 @@ class PrescriptionService:
             )
         system, value = search.token(params["identifier"], "If-None-Exist")
         if system is None:
-            raise BadRequest("If-None-Exist identifier needs system|value", expression="If-None-Exist")
+            raise BadRequest(
+                "If-None-Exist identifier needs system|value", expression="If-None-Exist"
+            )
         wanted = (systems.normalise_system(system), value)
         if wanted not in _identifiers(checked.resource):
             raise BadRequest(
@@ -142,7 +167,9 @@ class PrescriptionService:
             )
         return wanted
 
-    async def _find_by_identifier(self, identifier: tuple[str, str], caller: Principal) -> StoredVersion | None:
+    async def _find_by_identifier(
+        self, identifier: tuple[str, str], caller: Principal
+    ) -> StoredVersion | None:
         page = await self.store.search(RESOURCE, Criteria(identifier=identifier), count=1)
         if not page.items:
             return None
@@ -180,8 +207,12 @@ class PrescriptionService:
             authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
         )
         criteria = access.narrow_search(caller, criteria)
-        count = search.page_size(params, self.settings.default_page_size, self.settings.max_page_size)
-        return await self.store.search(RESOURCE, criteria, count=count, cursor=search.cursor(params))
+        count = search.page_size(
+            params, self.settings.default_page_size, self.settings.max_page_size
+        )
+        return await self.store.search(
+            RESOURCE, criteria, count=count, cursor=search.cursor(params)
+        )
 
 
 def _opt(params: QueryParams, name: str, parse: Any) -> Any:

@@ -14,12 +14,20 @@ URL = "/fhir/MedicationRequest"
 async def test_json_media_types_are_accepted(prescriber: httpx.AsyncClient) -> None:
     import orjson
 
-    for content_type in ("application/fhir+json", "application/json; charset=utf-8", "application/fhir+json;fhirVersion=4.0"):
-        response = await prescriber.post(URL, content=orjson.dumps(medication_request()), headers={"content-type": content_type})
+    for content_type in (
+        "application/fhir+json",
+        "application/json; charset=utf-8",
+        "application/fhir+json;fhirVersion=4.0",
+    ):
+        response = await prescriber.post(
+            URL, content=orjson.dumps(medication_request()), headers={"content-type": content_type}
+        )
         assert response.status_code == 201, content_type
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/fhir+xml", ""])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/xml", "application/fhir+xml", ""]
+)
 async def test_other_media_types_are_415(prescriber: httpx.AsyncClient, content_type: str) -> None:
     response = await prescriber.post(URL, content=b"{}", headers={"content-type": content_type})
     assert response.status_code == 415
@@ -35,13 +43,17 @@ async def test_unsupported_accept_is_406(prescriber: httpx.AsyncClient, accept: 
 
 async def test_format_parameter_overrides_accept(prescriber: httpx.AsyncClient) -> None:
     assert (await prescriber.get("/fhir/metadata", params={"_format": "xml"})).status_code == 406
-    ok = await prescriber.get("/fhir/metadata", params={"_format": "json"}, headers={"accept": "text/html"})
+    ok = await prescriber.get(
+        "/fhir/metadata", params={"_format": "json"}, headers={"accept": "text/html"}
+    )
     assert ok.status_code == 200
 
 
 async def test_accept_wildcards_are_fine(prescriber: httpx.AsyncClient) -> None:
     for accept in ("*/*", "application/*", "text/html, application/json;q=0.5"):
-        assert (await prescriber.get("/fhir/metadata", headers={"accept": accept})).status_code == 200
+        assert (
+            await prescriber.get("/fhir/metadata", headers={"accept": accept})
+        ).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -54,8 +66,12 @@ async def test_accept_wildcards_are_fine(prescriber: httpx.AsyncClient) -> None:
         (b"{}", "resourceType"),
     ],
 )
-async def test_malformed_bodies_are_400(prescriber: httpx.AsyncClient, content: bytes, expression: str | None) -> None:
-    response = await prescriber.post(URL, content=content, headers={"content-type": "application/fhir+json"})
+async def test_malformed_bodies_are_400(
+    prescriber: httpx.AsyncClient, content: bytes, expression: str | None
+) -> None:
+    response = await prescriber.post(
+        URL, content=content, headers={"content-type": "application/fhir+json"}
+    )
     assert response.status_code == 400
     issue = response.json()["issue"][0]
     assert issue["code"] == "invalid"
@@ -68,7 +84,9 @@ async def test_body_over_the_limit_is_413(prescriber: httpx.AsyncClient, app: ob
     padded = medication_request(note=[{"text": "x" * limit}])
     import orjson
 
-    response = await prescriber.post(URL, content=orjson.dumps(padded), headers={"content-type": "application/fhir+json"})
+    response = await prescriber.post(
+        URL, content=orjson.dumps(padded), headers={"content-type": "application/fhir+json"}
+    )
     assert response.status_code == 413
 
     async def chunks():  # no Content-Length: the limit still holds while streaming
@@ -77,27 +95,42 @@ async def test_body_over_the_limit_is_413(prescriber: httpx.AsyncClient, app: ob
             yield b"x" * 65536
         yield b'"}'
 
-    streamed = await prescriber.post(URL, content=chunks(), headers={"content-type": "application/fhir+json"})
+    streamed = await prescriber.post(
+        URL, content=chunks(), headers={"content-type": "application/fhir+json"}
+    )
     assert streamed.status_code == 413
 
 
 async def test_no_credentials_is_401_with_bearer_challenge(anonymous: httpx.AsyncClient) -> None:
-    for method, path in (("GET", URL), ("POST", URL), ("GET", f"{URL}/x"), ("GET", f"{URL}/x/_history")):
-        response = await anonymous.request(method, path, json=medication_request() if method == "POST" else None)
+    for method, path in (
+        ("GET", URL),
+        ("POST", URL),
+        ("GET", f"{URL}/x"),
+        ("GET", f"{URL}/x/_history"),
+    ):
+        response = await anonymous.request(
+            method, path, json=medication_request() if method == "POST" else None
+        )
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert response.json()["issue"][0]["code"] == "login"
 
 
 async def test_pharmacist_cannot_create_a_prescription(pharmacist: httpx.AsyncClient) -> None:
-    response = await pharmacist.post(URL, json=medication_request(), headers={"content-type": "application/fhir+json"})
+    response = await pharmacist.post(
+        URL, json=medication_request(), headers={"content-type": "application/fhir+json"}
+    )
     assert response.status_code == 403
     assert response.json()["issue"][0]["code"] == "forbidden"
 
 
-async def test_prescriber_cannot_write_in_another_prescribers_name(prescriber: httpx.AsyncClient) -> None:
+async def test_prescriber_cannot_write_in_another_prescribers_name(
+    prescriber: httpx.AsyncClient,
+) -> None:
     body = medication_request(nihdi="12345625004")
-    response = await prescriber.post(URL, json=body, headers={"content-type": "application/fhir+json"})
+    response = await prescriber.post(
+        URL, json=body, headers={"content-type": "application/fhir+json"}
+    )
     assert response.status_code == 403
 
 
@@ -128,15 +161,20 @@ async def test_unexpected_errors_are_a_bland_500_logged_with_the_request_id(
     assert "secret internal detail" not in response.text
     assert "req-500" in outcome["issue"][0]["diagnostics"]
     errors = [e for e in logs if e["event"] == "unhandled_error"]
-    assert errors and errors[0]["error_type"] == "RuntimeError"
+    assert errors
+    assert errors[0]["error_type"] == "RuntimeError"
 
 
 async def test_ssin_never_reaches_the_logs(prescriber: httpx.AsyncClient) -> None:
     with capture_logs() as logs:
-        await prescriber.post(URL, json=medication_request(), headers={"content-type": "application/fhir+json"})
+        await prescriber.post(
+            URL, json=medication_request(), headers={"content-type": "application/fhir+json"}
+        )
         await prescriber.get(URL, params={"patient:identifier": SSIN})
         await prescriber.post(
-            URL, json=medication_request(ssin="85073003329"), headers={"content-type": "application/fhir+json"}
+            URL,
+            json=medication_request(ssin="85073003329"),
+            headers={"content-type": "application/fhir+json"},
         )
     assert logs, "requests are logged"
     assert SSIN not in repr(logs)

@@ -36,10 +36,14 @@ def upgrade() -> None:
         sa.Column("author_nihdi", sa.String(16), nullable=True),
     )
     op.create_index(
-        "ix_rv_current_patient", "resource_versions", ["resource_type", "is_current", "patient_hmac"]
+        "ix_rv_current_patient",
+        "resource_versions",
+        ["resource_type", "is_current", "patient_hmac"],
     )
     op.create_index(
-        "ix_rv_current_authored", "resource_versions", ["resource_type", "is_current", "authored_on"]
+        "ix_rv_current_authored",
+        "resource_versions",
+        ["resource_type", "is_current", "authored_on"],
     )
     op.create_index(
         "ix_rv_current_created",

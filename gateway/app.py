@@ -9,9 +9,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from gateway import __version__
+from gateway.auth import routes as auth_routes
+from gateway.auth import state as auth_state
 from gateway.db import create_engine, session_factory
 from gateway.fhir import capability, outcomes
 from gateway.fhir.negotiation import check_accept
+from gateway.kv import create_store
 from gateway.logging import RequestIdMiddleware, configure_logging
 from gateway.prescriptions import routes as prescriptions
 from gateway.settings import Settings
@@ -25,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.kv.aclose()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -38,6 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = Keyring(settings.key_bytes())
     app.state.engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(app.state.engine)
+    app.state.kv = create_store(settings.redis_url)
+    app.state.auth = auth_state.build(settings, app.state.sessions, app.state.keyring, app.state.kv)
+
+    app.include_router(auth_routes.router)
 
     fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
     fhir.include_router(capability.router)

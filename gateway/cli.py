@@ -1,4 +1,5 @@
-"""The ``gateway`` command: serve, demo, migrate, keys. Operators' entry point (DESIGN.md 1)."""
+"""The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token. Operators' entry point
+(DESIGN.md 1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from gateway.auth.cli import register as register_auth_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="keys").add_subparsers(dest="keys", required=True)
     new_key = keys.add_parser("new-encryption-key", help="print a fresh GATEWAY_ENCRYPTION_KEY")
     new_key.set_defaults(func=_keys_new_encryption_key)
+    register_auth_commands(commands, keys)
     return parser
 
 

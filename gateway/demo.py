@@ -1,7 +1,9 @@
 """``gateway demo``: the embedded defaults (SQLite, no Redis), demo data, then serve.
 
 Everything lives under the data dir (default ``./var``): the database, the encryption key (created
-once, mode 0600) and ``demo/manifest.json``, which tells clients and tests who the demo actors are.
+once, mode 0600), the development CA (``pki/``), a certificate and key per demo client
+(``demo/clients/<client_id>/``), and ``demo/manifest.json``, which tells clients and tests who the
+demo actors are and where their keys are (``gateway token --client-id ...`` reads it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pydantic import SecretStr
 
 from fhir_profiles.dates import brussels_date
 from gateway.app import create_app
-from gateway.auth.identity import DEV_IDENTITY_HEADER, Principal
+from gateway.auth import devpki, pki
+from gateway.auth.identity import Principal
+from gateway.auth.registry import ClientRegistry, RegistrationError
+from gateway.auth.state import TOKEN_PATH
 from gateway.cli import new_encryption_key
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import DEMO_IDENTIFIER_SYSTEM, PATIENTS, PROFESSIONALS, prescriptions
@@ -41,17 +46,69 @@ def _key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def demo_settings(data_dir: Path) -> Settings:
+def base_url(host: str, port: int) -> str:
+    """Where clients reach the demo (a wildcard bind address is reached on the loopback)."""
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return f"http://{reachable}:{port}"
+
+
+def demo_settings(data_dir: Path, public_base_url: str | None = None) -> Settings:
     """Embedded defaults under ``data_dir``; explicit GATEWAY_* variables still win."""
     env = os.environ
     return Settings(
         data_dir=data_dir,
         database_url=env.get("GATEWAY_DATABASE_URL", f"sqlite:///{data_dir / 'gateway.db'}"),
         encryption_key=SecretStr(env.get("GATEWAY_ENCRYPTION_KEY") or _key(data_dir)),
-        # The demo is for trying the API with curl; the settings refuse this in production.
-        insecure_dev_auth=True,
-        log_format=env.get("GATEWAY_LOG_FORMAT", "console"),  # type: ignore[arg-type]
+        # Tokens name this URL (iss, aud), whatever Host header a client sends.
+        public_base_url=env.get("GATEWAY_PUBLIC_BASE_URL") or public_base_url,
+        log_format=env.get("GATEWAY_LOG_FORMAT", "console"),
     )
+
+
+def client_dir(settings: Settings, client_id: str) -> Path:
+    return settings.data_dir / "demo" / "clients" / client_id
+
+
+async def register_clients(settings: Settings) -> int:
+    """Create the development CA once, then a certificate per demo client, and register each
+    client once (a client already registered keeps its certificate)."""
+    issuer = devpki.init_ca(settings.trust_dir())
+    trust = pki.TrustStore.from_dir(settings.trust_dir())
+    engine = create_engine(settings.database_url)
+    registered = 0
+    try:
+        registry = ClientRegistry(session_factory(engine))
+        for professional in PROFESSIONALS:
+            existing = await registry.get(professional.client_id)
+            files = client_dir(settings, professional.client_id)
+            if existing is not None:
+                if not (files / "key.pem").is_file():
+                    raise RegistrationError(
+                        f"{professional.client_id} is registered but {files} has no key: "
+                        "delete the data directory to start the demo afresh"
+                    )
+                continue
+            cert, key = devpki.issue_client_certificate(
+                issuer,
+                common_name=professional.name,
+                nihdi=professional.nihdi,
+                organisation=professional.organisation,
+            )
+            devpki.write_client(files, cert, key, issuer.cert)
+            await registry.register(
+                role=professional.role,
+                cert_pem=pki.pem(cert),
+                trust=trust,
+                nihdi=professional.nihdi,
+                client_id=professional.client_id,
+                name=professional.name,
+                organisation=professional.organisation,
+                check_digit=settings.nihdi_check_digit,
+            )
+            registered += 1
+    finally:
+        await engine.dispose()
+    return registered
 
 
 async def seed(settings: Settings) -> int:
@@ -82,15 +139,17 @@ def write_manifest(settings: Settings, base_url: str) -> Path:
     path = settings.data_dir / "demo" / "manifest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest = {
+        "token_url": f"{base_url}{TOKEN_PATH}",
         "fhir_base": f"{base_url}/fhir",
-        "dev_identity_header": DEV_IDENTITY_HEADER,
+        "smart_configuration": f"{base_url}/.well-known/smart-configuration",
         "clients": [
             {
                 "client_id": p.client_id,
                 "role": p.role,
                 "nihdi": p.nihdi,
                 "name": p.name,
-                "dev_identity": f"role={p.role}; nihdi={p.nihdi}; client_id={p.client_id}",
+                "key_path": str((client_dir(settings, p.client_id) / "key.pem").resolve()),
+                "cert_path": str((client_dir(settings, p.client_id) / "cert.pem").resolve()),
             }
             for p in PROFESSIONALS
         ],
@@ -100,12 +159,24 @@ def write_manifest(settings: Settings, base_url: str) -> Path:
     return path
 
 
-def run_demo(*, host: str, port: int, data_dir: Path) -> None:
-    settings = demo_settings(data_dir)
+def prepare(*, host: str, port: int, data_dir: Path) -> Settings:
+    """Everything but serving: migrate, CA and clients, prescriptions, manifest."""
+    settings = demo_settings(data_dir, base_url(host, port))
     upgrade(settings.database_url)
+    registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
-    manifest = write_manifest(settings, f"http://{host}:{port}")
+    public = (settings.public_base_url or base_url(host, port)).rstrip("/")
+    manifest = write_manifest(settings, public)
     log.info(
-        "demo_ready", created=created, manifest=str(manifest), url=f"http://{host}:{port}/fhir"
+        "demo_ready",
+        clients_registered=registered,
+        prescriptions_created=created,
+        manifest=str(manifest),
+        url=f"{public}/fhir",
     )
+    return settings
+
+
+def run_demo(*, host: str, port: int, data_dir: Path) -> None:
+    settings = prepare(host=host, port=port, data_dir=data_dir)
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")

@@ -19,10 +19,13 @@ class DemoPatient:
 
 @dataclass(frozen=True)
 class DemoProfessional:
+    """A demo OAuth client: ``gateway demo`` issues it a certificate and registers it."""
+
     client_id: str
     role: str
-    nihdi: str
+    nihdi: str | None  # professional NIHDI (prescriber), organisation NIHDI (pharmacy), or none
     name: str
+    organisation: str | None = None
 
 
 PATIENTS = (
@@ -32,11 +35,17 @@ PATIENTS = (
 )
 
 PROFESSIONALS = (
-    DemoProfessional("demo-gp-1", "prescriber", "19234011004", "Dr. An Claes"),
-    DemoProfessional("demo-gp-2", "prescriber", "12345625004", "Dr. Luc Lambert"),
-    DemoProfessional("demo-pharmacy-1", "pharmacist", "06012345", "Pharmacie du Centre"),
-    DemoProfessional("demo-pharmacy-2", "pharmacist", "06054321", "Apotheek De Linde"),
-    DemoProfessional("demo-admin", "admin", "", "Gateway operator"),
+    DemoProfessional("demo-gp-1", "prescriber", "19234011004", "Dr. An Claes", "Cabinet Claes"),
+    DemoProfessional(
+        "demo-gp-2", "prescriber", "12345625004", "Dr. Luc Lambert", "Groepspraktijk Lambert"
+    ),
+    DemoProfessional(
+        "demo-pharmacy-1", "pharmacist", "06012345", "Pharmacie du Centre", "Pharmacie du Centre"
+    ),
+    DemoProfessional(
+        "demo-pharmacy-2", "pharmacist", "06054321", "Apotheek De Linde", "Apotheek De Linde"
+    ),
+    DemoProfessional("demo-admin", "admin", None, "Gateway operator", "Gateway operations"),
 )
 
 DEMO_IDENTIFIER_SYSTEM = "urn:ehealth-gateway:demo-prescription"

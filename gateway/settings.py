@@ -9,6 +9,7 @@ import base64
 import binascii
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,7 +34,23 @@ class Settings(BaseSettings):
     max_page_size: int = 200
     # ID-7 is an [A] rule in the domain document: kept behind a switch until checked against NIHDI.
     nihdi_check_digit: bool = True
-    # Development only: trust an identity header instead of a token. Refused in production.
+    # --- OAuth 2.0 (docs/auth.md) ------------------------------------------------------------
+    # Issuer of access tokens (``iss``); default: public_base_url, else the request's base URL.
+    issuer: str | None = None
+    # Where the trusted CA certificates live (root-ca.pem, issuing-ca.pem); default <data_dir>/pki.
+    ca_dir: Path | None = None
+    # Access-token lifetime; never more than 15 minutes (tokens cannot be recalled).
+    access_token_ttl_seconds: int = Field(default=600, ge=30, le=900)
+    # RFC 7523 section 3: how far ahead a client assertion's ``exp`` may be (SMART: 5 minutes).
+    assertion_max_lifetime_seconds: int = Field(default=300, ge=10, le=300)
+    # Requests per client per minute on /fhir (0 disables), and token requests per client per minute.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    token_rate_limit_per_minute: int = Field(default=60, ge=0)
+    # How long an instance trusts its in-memory copy of the signing keys and of a client's status.
+    signing_key_cache_seconds: int = Field(default=30, ge=0, le=300)
+    client_status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Removed: the development identity header gave way to bearer tokens. Setting it is an error,
+    # so that a deployment that still relies on it fails at start instead of answering 401s.
     insecure_dev_auth: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -46,12 +63,28 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_dev_auth_in_production(self) -> Settings:
-        if self.environment == "production" and self.insecure_dev_auth:
+    def _no_dev_auth(self) -> Settings:
+        if self.insecure_dev_auth:
             raise ValueError(
-                "GATEWAY_INSECURE_DEV_AUTH is refused when GATEWAY_ENVIRONMENT=production"
+                "GATEWAY_INSECURE_DEV_AUTH was removed: clients authenticate with OAuth 2.0 "
+                "(private_key_jwt); for development use `gateway token --client-id ...`"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_urls(self) -> Settings:
+        # Token issuer and audiences must not depend on a request's Host header in production,
+        # and tokens travel over TLS only (RFC 6749 section 1.6, RFC 6750 section 5.3).
+        if self.environment == "production":
+            if not self.public_base_url:
+                raise ValueError("GATEWAY_PUBLIC_BASE_URL is required in production")
+            if not _is_https_or_loopback(self.public_base_url):
+                raise ValueError("GATEWAY_PUBLIC_BASE_URL must be https in production")
+        return self
+
+    def trust_dir(self) -> Path:
+        """The directory holding the trusted CA certificates (``certs_dev/README.md``)."""
+        return self.ca_dir if self.ca_dir is not None else self.data_dir / "pki"
 
     def key_bytes(self) -> bytes:
         if self.encryption_key is None:
@@ -59,6 +92,13 @@ class Settings(BaseSettings):
                 "GATEWAY_ENCRYPTION_KEY is not set: generate one with `gateway keys new-encryption-key`"
             )
         return decode_key(self.encryption_key.get_secret_value())
+
+
+def _is_https_or_loopback(url: str) -> bool:
+    parsed = urlsplit(url)
+    if parsed.scheme == "https":
+        return True
+    return parsed.scheme == "http" and parsed.hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def decode_key(text: str) -> bytes:

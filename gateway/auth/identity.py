@@ -1,22 +1,32 @@
 """Who is calling: the one FastAPI dependency every ``/fhir`` route (except ``metadata``) goes through.
 
-The OAuth issue fills ``authenticate`` with bearer-token verification. Until then the only way in is
-a development header, accepted solely when ``GATEWAY_INSECURE_DEV_AUTH=1`` (never by default, and
-refused by the settings in production). Without it every call is 401: fail closed.
+``authenticate`` accepts only a bearer access token issued by this gateway (RFC 6750 section 2.1,
+``Authorization: Bearer``): signed by a key it publishes, of type ``at+jwt``, for this issuer and
+this FHIR base, unexpired, of a client that is still active. It then counts the request against
+the client's rate limit. Any failure is 401 with a ``Bearer`` challenge (``invalid_token``), or
+429; a valid token that lacks a scope or a role is 403 (``scopes.require_scopes``).
+
+The resulting ``Principal`` (client id, role, NIHDI number, scopes) is what every later access
+decision uses (SEC-9: the assertion carries role and NIHDI).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
+import structlog
 from fastapi import Depends, Request
 
-from gateway.errors import Unauthorized
+from gateway.auth import tokens
+from gateway.auth.errors import InvalidToken
+
+if TYPE_CHECKING:
+    from gateway.auth.state import AuthState
 
 Role = Literal["prescriber", "pharmacist", "fund", "admin", "patient"]
 ROLES: frozenset[str] = frozenset({"prescriber", "pharmacist", "fund", "admin", "patient"})
-DEV_IDENTITY_HEADER = "x-insecure-dev-identity"
+_MAX_TOKEN_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -30,33 +40,44 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
 
 
-def _dev_principal(header: str) -> Principal:
-    """Parse ``role=prescriber; nihdi=19234011004; client_id=dev`` (development only)."""
-    fields: dict[str, str] = {}
-    for part in header.split(";"):
-        name, _, value = part.partition("=")
-        if name.strip():
-            fields[name.strip().lower()] = value.strip()
-    role = fields.get("role", "")
-    if role not in ROLES:
-        raise Unauthorized(
-            "development identity needs role=prescriber|pharmacist|fund|admin|patient"
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise InvalidToken(
+            "authentication required: send Authorization: Bearer <token>", missing=True
         )
-    return Principal(
-        client_id=fields.get("client_id") or f"dev-{role}",
-        role=role,  # type: ignore[arg-type]  # checked against ROLES above
-        nihdi=fields.get("nihdi") or None,
-        ssin=fields.get("ssin") or None,
-        scopes=frozenset(fields.get("scope", "").split()),
-    )
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("the Authorization header must be Bearer <access token>")
+    if len(token) > _MAX_TOKEN_BYTES:
+        raise InvalidToken("malformed access token")
+    return token
 
 
 async def authenticate(request: Request) -> Principal:
-    settings = request.app.state.settings
-    dev_header = request.headers.get(DEV_IDENTITY_HEADER)
-    if settings.insecure_dev_auth and dev_header:
-        return _dev_principal(dev_header)
-    raise Unauthorized("authentication required")
+    from gateway.auth import state  # state -> server -> scopes -> identity: import at call time
+
+    auth: AuthState = request.app.state.auth
+    token = bearer_token(request)
+    try:
+        claims = await tokens.verify(
+            token, auth.keys, issuer=state.issuer(request), audience=state.fhir_audience(request)
+        )
+    except tokens.TokenRefused as exc:
+        raise InvalidToken(str(exc)) from exc
+    if claims.role not in ROLES:
+        raise InvalidToken("malformed access token")
+    if not await auth.statuses.is_active(claims.client_id):
+        raise InvalidToken("the client of this access token is no longer active")
+    structlog.contextvars.bind_contextvars(client_id=claims.client_id)
+    await auth.limiter.hit(claims.client_id)
+    return Principal(
+        client_id=claims.client_id,
+        role=claims.role,  # type: ignore[arg-type]  # checked against ROLES above
+        nihdi=claims.nihdi,
+        scopes=frozenset(claims.scope.split()),
+    )
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

@@ -4,6 +4,9 @@
 columns that searches need. Search columns never hold an SSIN in clear: ``patient_hmac`` is a keyed
 HMAC, and business identifiers (RID, the prescriber's own ids) live in ``resource_identifiers`` as
 HMACs too, unique per resource type so that a retried conditional create cannot make a duplicate.
+
+``oauth_clients`` is the client registry and ``signing_keys`` the access-token signing keys
+(``gateway/auth``, migration 0002); a signing key's private half is encrypted at rest like bodies.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -52,4 +56,38 @@ resource_identifiers = Table(
     Column("token_hmac", String(64), primary_key=True),
     Column("logical_id", String(64), nullable=False),
     Index("ix_ri_resource", "resource_type", "logical_id"),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("nihdi", String(16), nullable=True),
+    Column("qualification", String(64), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("organisation", String(200), nullable=True),
+    Column("cert_pem", Text, nullable=False),
+    # SHA-256 of the DER certificate and of its public key (hex)
+    Column("cert_sha256", String(64), nullable=False, unique=True),
+    Column("spki_sha256", String(64), nullable=False),
+    Column("cert_not_after", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revocation_reason", String(200), nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    # PKCS#8 DER, AES-GCM under the Keyring; key_id names the master key that encrypted it
+    Column("private_key", LargeBinary, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )

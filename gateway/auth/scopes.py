@@ -1,0 +1,188 @@
+"""SMART on FHIR v2 system scopes, the ceiling of each role, and ``require_scopes``.
+
+A scope is ``system/<Resource>.<permissions>`` (SMART App Launch 2.0, "Scopes for requesting FHIR
+resources"): permissions are letters of ``cruds`` (create, read, update, delete, search) in that
+order; ``*`` as the resource means every resource type. Backend clients have no user and no
+launch context, so only the ``system/`` context exists here. SMART v1 suffixes are accepted on
+input and read as their v2 equivalent: ``.read`` = ``.rs``, ``.write`` = ``.cud``, ``.*`` =
+``.cruds``. Granted scopes are always written in v2 form, one entry per resource.
+
+Each role has a ceiling. The token endpoint grants what is asked if it lies within the role's
+ceiling and refuses the whole request (``invalid_scope``, RFC 6749 section 5.2) otherwise; a
+request without ``scope`` gets the whole ceiling (RFC 6749 section 3.3 lets the server pick a
+default). The ceilings (also in docs/auth.md and ``/.well-known/smart-configuration``):
+
+=========== ==============================================================================
+role        ceiling
+=========== ==============================================================================
+prescriber  MedicationRequest.crus, MedicationDispense.rs, Claim.crus, ClaimResponse.rs,
+            Consent.crus, Patient.rs
+pharmacist  MedicationRequest.rs, MedicationDispense.crus, Consent.crus, Patient.rs
+fund        Claim.rs, ClaimResponse.crus
+admin       system/*.rs (read and search everything, for operators), nothing written
+=========== ==============================================================================
+
+Nobody deletes: revoking a prescription or cancelling an attestation is an update with a reason
+(RX-7, AT-7), and the history stays.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fastapi import Depends
+
+from gateway.auth.errors import InsufficientScope
+from gateway.auth.identity import Principal, authenticate
+from gateway.errors import Forbidden
+
+PERMISSIONS = "cruds"
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+_SCOPE = re.compile(r"^system/(?P<resource>\*|[A-Z][A-Za-z]{1,63})\.(?P<perms>[a-z*]{1,6})$")
+
+ROLE_CEILINGS: Mapping[str, tuple[str, ...]] = {
+    "prescriber": (
+        "system/MedicationRequest.crus",
+        "system/MedicationDispense.rs",
+        "system/Claim.crus",
+        "system/ClaimResponse.rs",
+        "system/Consent.crus",
+        "system/Patient.rs",
+    ),
+    "pharmacist": (
+        "system/MedicationRequest.rs",
+        "system/MedicationDispense.crus",
+        "system/Consent.crus",
+        "system/Patient.rs",
+    ),
+    "fund": ("system/Claim.rs", "system/ClaimResponse.crus"),
+    "admin": ("system/*.rs",),
+}
+
+
+class ScopeError(ValueError):
+    """A scope string that is not a supported SMART system scope."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    resource: str  # a resource type, or "*"
+    permissions: frozenset[str]
+
+    def __str__(self) -> str:
+        letters = "".join(p for p in PERMISSIONS if p in self.permissions)
+        return f"system/{self.resource}.{letters}"
+
+
+def parse(text: str) -> Scope:
+    """One scope, v2 (``.cruds`` letters in order) or v1 (``.read``, ``.write``, ``.*``)."""
+    resource, dot, suffix = text.rpartition(".")
+    if dot and suffix in _V1:
+        text = f"{resource}.{_V1[suffix]}"
+    match = _SCOPE.match(text)
+    if match is None:
+        raise ScopeError("not a SMART system scope")
+    letters = match["perms"]
+    ordered = "".join(p for p in PERMISSIONS if p in letters)
+    if ordered != letters:  # SMART v2: letters appear once each, in the order c r u d s
+        raise ScopeError("permissions must be letters of cruds, in that order")
+    return Scope(match["resource"], frozenset(letters))
+
+
+def merge(scopes: Iterable[Scope]) -> tuple[Scope, ...]:
+    """One scope per resource (the union of its permissions), sorted for a stable string."""
+    by_resource: dict[str, set[str]] = {}
+    for scope in scopes:
+        by_resource.setdefault(scope.resource, set()).update(scope.permissions)
+    return tuple(Scope(r, frozenset(p)) for r, p in sorted(by_resource.items()))
+
+
+def _allowed(held: Iterable[Scope], resource: str) -> frozenset[str]:
+    """Permissions ``held`` gives on ``resource``: its own entry plus the ``*`` entry."""
+    letters: set[str] = set()
+    for scope in held:
+        if scope.resource in (resource, "*"):
+            letters |= scope.permissions
+    return frozenset(letters)
+
+
+def within(held: Iterable[Scope], wanted: Scope) -> bool:
+    held = tuple(held)
+    if wanted.resource == "*":
+        wildcard = [s.permissions for s in held if s.resource == "*"]
+        return any(wanted.permissions <= p for p in wildcard)
+    return wanted.permissions <= _allowed(held, wanted.resource)
+
+
+@lru_cache(maxsize=16)
+def ceiling(role: str) -> tuple[Scope, ...]:
+    return tuple(parse(s) for s in ROLE_CEILINGS.get(role, ()))
+
+
+def grant(role: str, requested: str | None) -> tuple[Scope, ...]:
+    """The scopes to grant ``role`` for the ``scope`` parameter of a token request.
+
+    Raises ``ScopeError`` when a scope is malformed or beyond the role's ceiling.
+    """
+    limit = ceiling(role)
+    if not limit:
+        raise ScopeError("this role may not be granted any scope")
+    if requested is None or not requested.strip():
+        return merge(limit)
+    wanted = [parse(text) for text in requested.split()]
+    for scope in wanted:
+        if not within(limit, scope):
+            raise ScopeError("a requested scope is beyond what the client's role may be granted")
+    return merge(wanted)
+
+
+def to_string(scopes: Iterable[Scope]) -> str:
+    return " ".join(str(s) for s in scopes)
+
+
+@lru_cache(maxsize=1024)
+def _held(scopes: frozenset[str]) -> tuple[Scope, ...]:
+    parsed = []
+    for text in scopes:
+        try:
+            parsed.append(parse(text))
+        except ScopeError:
+            continue  # a scope we do not understand grants nothing
+    return tuple(parsed)
+
+
+def covers(scopes: frozenset[str], required: Scope) -> bool:
+    """Whether a caller holding ``scopes`` (strings, from its token) may do ``required``."""
+    return within(_held(scopes), required)
+
+
+def all_scopes() -> list[str]:
+    """Every scope some role can be granted (``scopes_supported`` in the SMART configuration)."""
+    return sorted({s for ceiling_ in ROLE_CEILINGS.values() for s in ceiling_})
+
+
+def require_scopes(
+    *required: str, roles: Iterable[str] | None = None
+) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: an authenticated caller holding every ``required`` scope (and, when
+    ``roles`` is given, one of those roles); otherwise 403 (RFC 6750 section 3.1,
+    ``insufficient_scope``).
+
+    ``PrescriberWrite = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.c",
+    roles={"prescriber"}))]``
+    """
+    needed = tuple(parse(text) for text in required)  # a typo fails at import, not at request
+    allowed_roles = frozenset(roles) if roles is not None else None
+
+    async def dependency(caller: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
+        if allowed_roles is not None and caller.role not in allowed_roles:
+            raise Forbidden("wrong-role: this interaction is not open to the caller's role")
+        missing = [scope for scope in needed if not covers(caller.scopes, scope)]
+        if missing:
+            raise InsufficientScope(to_string(missing))
+        return caller
+
+    return dependency

@@ -1,0 +1,83 @@
+"""The auth components of one application (``app.state.auth``), and the URLs tokens are bound to.
+
+URLs: the token endpoint (the ``aud`` of client assertions), the issuer (``iss`` of access tokens)
+and the FHIR base (their ``aud``) derive from ``GATEWAY_PUBLIC_BASE_URL`` (and ``GATEWAY_ISSUER``),
+else from the request's base URL. Production requires the public URL (``Settings``): behind a
+proxy the request's own URL is not what clients see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.auth.pki import TrustDirectory
+from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.registry import ClientRegistry, ClientStatusCache
+from gateway.auth.server import GatewayAuthorizationServer
+from gateway.auth.tokens import KeyStore
+from gateway.kv import KeyValueStore
+from gateway.settings import Settings
+from gateway.storage.crypto import Keyring
+
+TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a secret
+JWKS_PATH = "/oauth/jwks"
+
+
+@dataclass
+class AuthState:
+    registry: ClientRegistry
+    statuses: ClientStatusCache
+    keys: KeyStore
+    trust: TrustDirectory
+    limiter: RateLimiter
+    server: GatewayAuthorizationServer
+
+
+def build(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    kv: KeyValueStore,
+) -> AuthState:
+    registry = ClientRegistry(sessions)
+    keys = KeyStore(sessions, keyring, cache_seconds=settings.signing_key_cache_seconds)
+    trust = TrustDirectory(settings.trust_dir())
+    server = GatewayAuthorizationServer(
+        registry=registry,
+        keys=keys,
+        kv=kv,
+        trust=trust,
+        limiter=RateLimiter(kv, settings.token_rate_limit_per_minute, namespace="token"),
+        assertion_max_lifetime=settings.assertion_max_lifetime_seconds,
+        access_token_ttl=settings.access_token_ttl_seconds,
+    )
+    return AuthState(
+        registry=registry,
+        statuses=ClientStatusCache(registry, settings.client_status_cache_seconds),
+        keys=keys,
+        trust=trust,
+        limiter=RateLimiter(kv, settings.rate_limit_per_minute, namespace="fhir"),
+        server=server,
+    )
+
+
+def public_base(request: Request) -> str:
+    configured: str | None = request.app.state.settings.public_base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def token_url(request: Request) -> str:
+    return public_base(request) + TOKEN_PATH
+
+
+def issuer(request: Request) -> str:
+    configured: str | None = request.app.state.settings.issuer
+    return configured.rstrip("/") if configured else public_base(request)
+
+
+def fhir_audience(request: Request) -> str:
+    """The ``aud`` of access tokens: the FHIR base URL (as ``gateway.fhir.bundles.fhir_base``)."""
+    return public_base(request) + "/fhir"

@@ -1,0 +1,56 @@
+"""The built-in member list and tariff table, and loading replacements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway import demo_data  # tests may look at the gateway; the mutualities package never does
+from mutualities.members import load_members
+from mutualities.tariffs import load_tariffs
+
+
+def test_the_gateways_demo_patients_are_members_of_their_funds() -> None:
+    members = load_members()
+    for patient in demo_data.PATIENTS:
+        assert members.lookup(patient.fund_code, patient.ssin) is not None, patient.name
+    assert members.lookup("500", "01010100126").preferential  # type: ignore[union-attr]
+
+
+def test_every_member_ssin_passes_its_check_digits() -> None:
+    for member in load_members():
+        base = int(member.ssin[:9])
+        check = int(member.ssin[9:])
+        assert check in (97 - base % 97, 97 - (2_000_000_000 + base) % 97), member.fund
+
+
+def test_the_tariff_table_is_plausible() -> None:
+    tariffs = load_tariffs()
+    for code in ("101032", "101076", "103132", "102012", "560011", "371011"):
+        assert code in tariffs
+    for tariff in tariffs.values():
+        assert tariff.patient_share(preferential=True) <= tariff.patient_share(preferential=False)
+        assert tariff.fee > 0
+
+
+def test_a_members_file_replaces_the_built_in_list(tmp_path: Path) -> None:
+    csv_file = tmp_path / "members.csv"
+    csv_file.write_text("ssin,fund,preferential\n85073003328,200,yes\n93051822361,300,\n")
+    members = load_members(csv_file)
+    assert len(members) == 2
+    assert members.lookup("100", "85073003328") is None
+    assert members.lookup("200", "85073003328").preferential  # type: ignore[union-attr]
+    json_file = tmp_path / "members.json"
+    json_file.write_text('{"members": [{"ssin": "85073003328", "fund": "100"}]}')
+    assert load_members(json_file).lookup("100", "85073003328") is not None
+
+
+def test_a_bad_members_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "members.csv"
+    bad.write_text("ssin,fund,preferential\n85073003328,100,maybe\n")
+    with pytest.raises(ValueError, match="preferential"):
+        load_members(bad)
+    bad.write_text("ssin,fund\n85073003328,100\n85073003328,300\n")
+    with pytest.raises(ValueError, match="twice"):
+        load_members(bad)

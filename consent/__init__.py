@@ -1,0 +1,71 @@
+"""Access decisions: consent, therapeutic relationships, exclusions, visibility (DESIGN.md 5).
+
+Pure functions over values (STYLE.md "Rules are values"): no I/O, no clock, no logging. The caller
+loads ``PatientFacts``, asks ``decide``, audits the ``Decision`` and turns a denial into a 403
+whose message is the reason code.
+"""
+
+from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE
+from consent.durations import RELATIONSHIP_MONTHS, add_months, relationship_end
+from consent.model import (
+    OPEN_STATES,
+    AccessPath,
+    AccessRequest,
+    Action,
+    Actor,
+    ByPresence,
+    ByRelationship,
+    ByRid,
+    Decision,
+    Exclusion,
+    InformedConsent,
+    PatientFacts,
+    PharmacyVisibility,
+    PrescriberVisibility,
+    PrescriptionState,
+    Reason,
+    Relationship,
+    RelationshipKind,
+    Resource,
+    ResourceKind,
+    Role,
+    Visibility,
+)
+from consent.policy import ACCESS_MATRIX, decide
+from consent.search import SearchFilter, decide_each, filter_visible, search_filter
+
+__all__ = [
+    "ACCESS_MATRIX",
+    "CLOCK_SKEW",
+    "OPEN_STATES",
+    "PRESENCE_MAX_AGE",
+    "RELATIONSHIP_MONTHS",
+    "AccessPath",
+    "AccessRequest",
+    "Action",
+    "Actor",
+    "ByPresence",
+    "ByRelationship",
+    "ByRid",
+    "Decision",
+    "Exclusion",
+    "InformedConsent",
+    "PatientFacts",
+    "PharmacyVisibility",
+    "PrescriberVisibility",
+    "PrescriptionState",
+    "Reason",
+    "Relationship",
+    "RelationshipKind",
+    "Resource",
+    "ResourceKind",
+    "Role",
+    "SearchFilter",
+    "Visibility",
+    "add_months",
+    "decide",
+    "decide_each",
+    "filter_visible",
+    "relationship_end",
+    "search_filter",
+]

@@ -1,0 +1,121 @@
+"""The facts an access decision is made of, one predicate each (domain CO-1..CO-10, RX-4..RX-18).
+
+Each answers one question about the request or the patient's facts; ``consent.policy`` puts them in
+the order of CO-12.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from consent.model import (
+    OPEN_STATES,
+    AccessPath,
+    Actor,
+    ByPresence,
+    ByRid,
+    PatientFacts,
+    PharmacyVisibility,
+    PrescriberVisibility,
+    PrescriptionState,
+    Resource,
+    Role,
+)
+
+# [A] Proof of presence is an eID read no older than an eID session (SEC-1: 12 h), and not in the
+# future beyond a small clock skew between the provider's software and the gateway.
+PRESENCE_MAX_AGE: Final = timedelta(hours=12)
+CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+def has_consent(facts: PatientFacts, now: datetime) -> bool:
+    """CO-1, CO-12.2: an informed consent active at ``now``."""
+    return any(consent.active_at(now) for consent in facts.consents)
+
+
+def is_excluded(actor: Actor, role: Role, facts: PatientFacts) -> bool:
+    """CO-10, CO-12.3: an active exclusion names this provider."""
+    return any(
+        exclusion.active and same_provider(exclusion.provider_nihdi, actor.nihdi, role)
+        for exclusion in facts.exclusions
+    )
+
+
+def same_provider(named: str, nihdi: str | None, role: Role) -> bool:
+    """Whether an exclusion naming ``named`` bars the provider ``nihdi``.
+
+    [A] A professional NIHDI is 8 digits naming the person and 3 naming a qualification (ID-6..ID-8),
+    so an excluded physician must not get in under another qualification or the 8-digit form: for
+    prescribers the first 8 digits are compared. Organisation numbers (ID-9) compare exactly. Only
+    exclusions match this widely; every rule that permits compares exactly.
+    """
+    if nihdi is None:
+        return False
+    if named == nihdi:
+        return True
+    professional = role is Role.PRESCRIBER and named.isdigit() and nihdi.isdigit()
+    return professional and {len(named), len(nihdi)} <= {8, 11} and named[:8] == nihdi[:8]
+
+
+def has_relationship(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
+    """CO-7, CO-12.4: a relationship active at ``now`` names this provider: the physician's NIHDI,
+    or the pharmacy's organisation NIHDI (a pharmacy relationship covers the pharmacy)."""
+    return any(
+        relation.provider_nihdi == actor.nihdi and relation.active_at(now)
+        for relation in facts.relationships
+    )
+
+
+def is_present(path: AccessPath, now: datetime) -> bool:
+    """RX-18(b), CO-2: the patient's eID was read (card number and time) within one eID session."""
+    return (
+        isinstance(path, ByPresence)
+        and bool(path.card_number.strip())
+        and now - PRESENCE_MAX_AGE <= path.read_at <= now + CLOCK_SKEW
+    )
+
+
+def is_author(actor: Actor, record: Resource) -> bool:
+    """The record is the provider's own: requester of a prescription, sender of a claim,
+    pharmacy of a dispense."""
+    return record.author_nihdi is not None and record.author_nihdi == actor.nihdi
+
+
+def names_me(actor: Actor, record: Resource) -> bool:
+    """A relationship record is about this provider (its ``provision.actor``)."""
+    return record.provider_nihdi is not None and record.provider_nihdi == actor.nihdi
+
+
+def is_open(prescription: Resource) -> bool:
+    """RX-9, DESIGN.md 5: not delivered, archived, revoked, expired or entered in error."""
+    return prescription.state in OPEN_STATES
+
+
+def dispensed_by(actor: Actor, prescription: Resource) -> bool:
+    """The pharmacy delivered this prescription itself (and has not undone it)."""
+    if prescription.state not in (PrescriptionState.DELIVERED, PrescriptionState.ARCHIVED):
+        return False
+    return prescription.dispensed_by is not None and prescription.dispensed_by == actor.nihdi
+
+
+def visible_to_pharmacy(prescription: Resource, pharmacy_nihdi: str | None) -> bool:
+    """RX-13: all pharmacies, only the named one, or none (a 'one' without a name: none)."""
+    visibility = prescription.visibility
+    if visibility.pharmacies == PharmacyVisibility.ALL:
+        return True
+    return (
+        visibility.pharmacies == PharmacyVisibility.ONE
+        and visibility.pharmacy is not None
+        and visibility.pharmacy == pharmacy_nihdi
+    )
+
+
+def visible_to_prescribers(prescription: Resource) -> bool:
+    """RX-14: ``closed`` leaves the prescription to its author alone."""
+    return prescription.visibility.prescribers == PrescriberVisibility.OPEN
+
+
+def rid_matches(path: ByRid, prescription: Resource) -> bool:
+    """The RID held is this prescription's (RX-4: compared in upper case)."""
+    return prescription.rid is not None and path.rid.strip().upper() == prescription.rid.upper()

@@ -1,0 +1,341 @@
+"""The access decision: ``decide(request, facts) -> Decision`` (DESIGN.md 5, domain CO-12).
+
+Order, after the inputs are checked for consistency:
+
+1. CO-12.1 the role may take this action on this kind of data (``ACCESS_MATRIX``), else
+   ``wrong-role``. Then the patient's own data (PO-4) and the operator's audit reads are settled.
+2. A provider's own act stands on its own: the author's prescriptions and claims, the dispensing
+   pharmacy's dispenses. A pharmacy holding the RID takes the RID path (RX-13, RX-17.1).
+3. Otherwise the network rules: CO-12.2 consent, CO-12.3 no exclusion, CO-12.4 a relationship (or,
+   for a pharmacy, proof of the patient's presence: RX-18); then CO-12.5 the document rules: the
+   prescription is open (RX-9, RX-17.2) and visible to this provider (RX-13, RX-14).
+
+Every rule is a small function below; ``decide`` never raises: any error is ``Reason.ERROR``
+(fail closed). Logging the decision (CO-12.6, SEC-5) is the caller's job: this module is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from consent._predicates import (
+    dispensed_by,
+    has_consent,
+    has_relationship,
+    is_author,
+    is_excluded,
+    is_open,
+    is_present,
+    names_me,
+    rid_matches,
+    visible_to_pharmacy,
+    visible_to_prescribers,
+)
+from consent.model import (
+    AccessRequest,
+    Action,
+    Actor,
+    ByRid,
+    Decision,
+    PatientFacts,
+    PharmacyVisibility,
+    PrescriptionState,
+    Reason,
+    Resource,
+    ResourceKind,
+    Role,
+)
+
+_LOOK: Final = frozenset({Action.READ, Action.SEARCH})
+_WRITE_TOO: Final = frozenset({Action.READ, Action.SEARCH, Action.CREATE, Action.UPDATE})
+
+# CO-12.1, CO-13: what each role may attempt at all. Everything absent is ``wrong-role``: funds
+# (outside the care relationship), prescription content changes (RX-7), exclusions registered by
+# anyone but the patient (CO-10), audit writes (only the gateway's audit writer writes).
+ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
+    Role.PRESCRIBER: {
+        ResourceKind.PRESCRIPTION: frozenset(
+            {Action.READ, Action.SEARCH, Action.CREATE, Action.REVOKE, Action.SET_VISIBILITY}
+        ),
+        ResourceKind.DISPENSE: _LOOK,
+        ResourceKind.CONSENT: _WRITE_TOO,
+        ResourceKind.RELATIONSHIP: _WRITE_TOO,
+        ResourceKind.CLAIM: _WRITE_TOO,  # eAttest: send, read, cancel (update)
+    },
+    Role.PHARMACIST: {
+        ResourceKind.PRESCRIPTION: frozenset({Action.READ, Action.SEARCH, Action.DISPENSE}),
+        ResourceKind.DISPENSE: frozenset({Action.READ, Action.SEARCH, Action.UNDO_DISPENSE}),
+        ResourceKind.CONSENT: _WRITE_TOO,  # CO-13: pharmacists may register consent
+        ResourceKind.RELATIONSHIP: _WRITE_TOO,
+    },
+    Role.PATIENT: {
+        # Revoking is the author's (DESIGN.md 4 $revoke); RX-7's patient deletion is not offered.
+        ResourceKind.PRESCRIPTION: frozenset({Action.READ, Action.SEARCH, Action.SET_VISIBILITY}),
+        ResourceKind.DISPENSE: _LOOK,
+        ResourceKind.CONSENT: _WRITE_TOO,
+        ResourceKind.RELATIONSHIP: _WRITE_TOO,
+        ResourceKind.EXCLUSION: _WRITE_TOO,
+        ResourceKind.CLAIM: _LOOK,
+        ResourceKind.AUDIT: _LOOK,
+    },
+    # The operator reads the audit trail (DESIGN.md 4, 8) and no health content [A].
+    Role.ADMIN: {ResourceKind.AUDIT: _LOOK},
+    Role.FUND: {},
+}
+
+
+class _Inconsistent(Exception):
+    """The request contradicts itself or the facts: a caller bug, decided as ``Reason.ERROR``."""
+
+
+def decide(request: AccessRequest, facts: PatientFacts) -> Decision:
+    """Permit or deny ``request`` about the patient of ``facts``, with a reason. Never raises."""
+    try:
+        return _decide(request, facts)
+    except Exception:
+        return _deny(Reason.ERROR)  # DESIGN.md 5: fail closed
+
+
+def _permit(reason: Reason) -> Decision:
+    return Decision(True, reason)
+
+
+def _deny(reason: Reason) -> Decision:
+    return Decision(False, reason)
+
+
+def _decide(req: AccessRequest, facts: PatientFacts) -> Decision:
+    _check_inputs(req, facts)
+    role = _role_of(req.actor)
+    if role is None or req.action not in ACCESS_MATRIX[role].get(req.kind, frozenset()):
+        return _deny(Reason.WRONG_ROLE)  # CO-12.1
+    if role is Role.PATIENT:
+        return _patient_self(req.actor, facts)
+    if role is Role.ADMIN:
+        return _permit(Reason.PERMIT_ADMIN)  # the matrix lets the operator read audit only
+    if not req.actor.nihdi:
+        return _deny(Reason.WRONG_ROLE)  # RX-18(a): a provider acts under its NIHDI number
+    rules = _PROVIDER_RULES.get(req.kind)
+    if rules is None:
+        raise _Inconsistent("no provider rules for this kind")
+    return rules(req, facts, role)
+
+
+def _check_inputs(req: AccessRequest, facts: PatientFacts) -> None:
+    """Refuse requests that cannot be decided soundly; the caller sees ``Reason.ERROR``."""
+    if req.now.tzinfo is None or req.now.utcoffset() is None:
+        raise _Inconsistent("now must be timezone-aware")
+    if not isinstance(facts.ssin, str) or not facts.ssin:
+        raise _Inconsistent("facts without a patient")
+    target = req.target
+    if isinstance(target, ResourceKind):
+        if req.action is not Action.SEARCH:
+            raise _Inconsistent("only a search is decided without a record")
+        return
+    if not isinstance(target, Resource):
+        raise _Inconsistent("target must be a Resource or a ResourceKind")
+    if target.patient_ssin is not None and target.patient_ssin != facts.ssin:
+        raise _Inconsistent("facts loaded for another patient")
+    if target.kind is ResourceKind.PRESCRIPTION and req.action is not Action.CREATE:
+        if target.state is None:
+            raise _Inconsistent("a stored prescription has a state")
+        PrescriptionState(target.state)  # a value outside the model is an error, not "closed"
+    if req.action is Action.SET_VISIBILITY and req.visibility is None:
+        raise _Inconsistent("set-visibility without the new choice")
+
+
+def _role_of(actor: Actor) -> Role | None:
+    try:
+        return Role(actor.role)
+    except ValueError:
+        return None  # an unknown role is refused (CO-12.1)
+
+
+# --- the patient (PO-4) -------------------------------------------------------------------------
+
+
+def _patient_self(actor: Actor, facts: PatientFacts) -> Decision:
+    """PO-4, DESIGN.md 5: a patient sees and manages everything about themself (visibility,
+    consent, relationships, exclusions, audit trail), and nothing about anyone else. Mandates
+    (PO-4, RX-16) are not modelled: acting for another SSIN is refused."""
+    if not actor.ssin or actor.ssin != facts.ssin:
+        return _deny(Reason.NOT_OWN_DATA)
+    return _permit(Reason.PERMIT_PATIENT_SELF)
+
+
+# --- the network rules (CO-12.2..4) -------------------------------------------------------------
+
+
+def _network_rules(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """DESIGN.md 5: a provider reaches a patient's data held by others only with consent, without
+    exclusion and with a relationship, in the order of CO-12. A pharmacy may show the patient's
+    presence (eID read) instead of a registered relationship (RX-17.2, RX-18); a prescriber needs
+    a registered one (RX-9: "centrally registered")."""
+    if not has_consent(facts, req.now):
+        return _deny(Reason.NO_CONSENT)  # CO-12.2: also for a pharmacy searching by eID [A]
+    if is_excluded(req.actor, role, facts):
+        return _deny(Reason.EXCLUDED)  # CO-12.3: no break-glass override
+    if role is Role.PHARMACIST and is_present(req.path, req.now):
+        return _permit(Reason.PERMIT_PRESENCE)
+    if has_relationship(req.actor, facts, req.now):
+        return _permit(Reason.PERMIT_RELATIONSHIP)  # CO-12.4
+    return _deny(Reason.NO_RELATIONSHIP)
+
+
+# --- prescriptions ------------------------------------------------------------------------------
+
+
+def _on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    if role is Role.PRESCRIBER:
+        return _prescriber_on_prescription(req, facts, role)
+    return _pharmacist_on_prescription(req, facts, role)
+
+
+def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """RX-9, RX-14, DESIGN.md 5: own prescriptions always; others' open and unhidden ones through
+    the network rules."""
+    if isinstance(req.target, ResourceKind):
+        # The search itself: own prescriptions always appear; without the network rules, only
+        # those (the reason says so: ``permit-author``).
+        network = _network_rules(req, facts, role)
+        return network if network.permit else _permit(Reason.PERMIT_AUTHOR)
+    prescription = req.target
+    if req.action is Action.CREATE:
+        return _author_creates(req.actor, prescription)
+    if is_author(req.actor, prescription):
+        return _author_on_own(req, facts, role, prescription)
+    if req.action in (Action.REVOKE, Action.SET_VISIBILITY):
+        return _deny(Reason.NOT_AUTHOR)  # DESIGN.md 4: the prescriber who wrote it
+    network = _network_rules(req, facts, role)
+    if not network.permit:
+        return network
+    if not is_open(prescription):
+        return _deny(Reason.NOT_OPEN)  # RX-9: open ones only
+    if not visible_to_prescribers(prescription):
+        return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-14
+    return network
+
+
+def _author_creates(actor: Actor, record: Resource) -> Decision:
+    """RX-5, DESIGN.md 4: a prescriber writes in their own name only. No consent or relationship:
+    the consultation itself is the contact (RX-9), and eAttest needs none (CO-9). An exclusion
+    bars reading the patient's data, not prescribing for a patient in front of you [A]."""
+    return _permit(Reason.PERMIT_AUTHOR) if is_author(actor, record) else _deny(Reason.NOT_AUTHOR)
+
+
+def _author_on_own(
+    req: AccessRequest, facts: PatientFacts, role: Role, prescription: Resource
+) -> Decision:
+    """DESIGN.md 5: the author always reads his prescription and revokes it while it is open,
+    without consent or relationship (RX-9: prescribers always read their own).
+
+    [A] An exclusion bars the patient's data held by others, not the author's own act: he still
+    reads and revokes it (a wrong prescription can be withdrawn). Setting the visibility is done
+    at the patient's request (RX-13, RX-14), so an exclusion stops it, and choosing one pharmacy
+    is the patient's alone (RX-13).
+    """
+    if req.action is Action.REVOKE:
+        return _permit(Reason.PERMIT_AUTHOR) if is_open(prescription) else _deny(Reason.NOT_OPEN)
+    if req.action is Action.SET_VISIBILITY:
+        if is_excluded(req.actor, role, facts):
+            return _deny(Reason.EXCLUDED)
+        if req.visibility is None or req.visibility.pharmacies == PharmacyVisibility.ONE:
+            return _deny(Reason.WRONG_ROLE)
+    return _permit(Reason.PERMIT_AUTHOR)
+
+
+def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """RX-13, RX-17, RX-18: by RID, or by patient with consent and presence or relationship."""
+    if isinstance(req.target, ResourceKind):
+        if isinstance(req.path, ByRid):
+            raise _Inconsistent("a RID lookup is decided per record (READ with ByRid)")
+        return _network_rules(req, facts, role)  # RX-18 (a) and (b)
+    prescription = req.target
+    if req.action is Action.READ and dispensed_by(req.actor, prescription):
+        # [A] The pharmacy that delivered it reads it again (to undo, RX-7): its own act, like the
+        # author's, so neither the state nor an exclusion stops it.
+        return _permit(Reason.PERMIT_DISPENSER)
+    if isinstance(req.path, ByRid):
+        return _by_rid(req, facts, role, req.path, prescription)
+    network = _network_rules(req, facts, role)
+    if not network.permit:
+        return network
+    if not is_open(prescription):
+        return _deny(Reason.NOT_OPEN)  # RX-17.2: the patient's open prescriptions
+    if not visible_to_pharmacy(prescription, req.actor.nihdi):
+        return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-13
+    return network
+
+
+def _by_rid(
+    req: AccessRequest, facts: PatientFacts, role: Role, path: ByRid, prescription: Resource
+) -> Decision:
+    """RX-13, RX-17.1, DESIGN.md 5: the RID stands for the patient's presence and overrides the
+    visibility flag, with no consent or relationship, while the prescription is open.
+
+    [A] An exclusion of this pharmacy still denies: CO-10 says "never gets access".
+    """
+    if not rid_matches(path, prescription):
+        raise _Inconsistent("the RID held is not this prescription's")
+    if is_excluded(req.actor, role, facts):
+        return _deny(Reason.EXCLUDED)
+    if not is_open(prescription):
+        return _deny(Reason.NOT_OPEN)
+    return _permit(Reason.PERMIT_RID)
+
+
+# --- other kinds --------------------------------------------------------------------------------
+
+
+def _on_dispense(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """A dispense is the pharmacy's own act: it reads and undoes its own (RX-7) [A]; any other
+    provider reads dispenses, the patient's medication history, through the network rules."""
+    if isinstance(req.target, ResourceKind):
+        network = _network_rules(req, facts, role)
+        if network.permit or role is not Role.PHARMACIST:
+            return network
+        return _permit(Reason.PERMIT_DISPENSER)  # the search shows the pharmacy's own only
+    if role is Role.PHARMACIST and is_author(req.actor, req.target):
+        return _permit(Reason.PERMIT_DISPENSER)
+    if req.action is Action.UNDO_DISPENSE:
+        return _deny(Reason.NOT_DISPENSER)  # RX-7: only the same pharmacy
+    return _network_rules(req, facts, role)
+
+
+def _on_claim(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """eAttest (AT, CO-9): no consent or relationship; a provider sends, reads and cancels only
+    their own claims. For a search the reason ``permit-author`` means "own claims only"."""
+    if isinstance(req.target, ResourceKind):
+        return _permit(Reason.PERMIT_AUTHOR)
+    return _author_creates(req.actor, req.target)
+
+
+def _on_consent_record(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """CO-2, CO-5, DESIGN.md 4: a provider registers, reads or ends the informed consent and its
+    own relationship with the patient's proof of presence (the eID read); consent is not needed,
+    since registering it is the point. [A] The patient's relationships with other providers are
+    not shown (they reveal who else treats the patient); exclusions are the patient's alone."""
+    if is_excluded(req.actor, role, facts):
+        return _deny(Reason.EXCLUDED)  # CO-10
+    if not is_present(req.path, req.now):
+        return _deny(Reason.NO_PRESENCE)
+    record = req.target
+    if (
+        isinstance(record, Resource)
+        and record.kind is ResourceKind.RELATIONSHIP
+        and not names_me(req.actor, record)
+    ):
+        return _deny(Reason.NOT_OWN_DATA)
+    return _permit(Reason.PERMIT_PRESENCE)
+
+
+_Rules: TypeAlias = Callable[[AccessRequest, PatientFacts, Role], Decision]
+
+_PROVIDER_RULES: Final[dict[ResourceKind, _Rules]] = {
+    ResourceKind.PRESCRIPTION: _on_prescription,
+    ResourceKind.DISPENSE: _on_dispense,
+    ResourceKind.CLAIM: _on_claim,
+    ResourceKind.CONSENT: _on_consent_record,
+    ResourceKind.RELATIONSHIP: _on_consent_record,
+}

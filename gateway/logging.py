@@ -87,7 +87,8 @@ class RequestIdMiddleware:
             started_response = started_response or message["type"] == "http.response.start"
             await send_with_id(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        # client_id=None resets what authentication bound for a previous request on this context.
+        with structlog.contextvars.bound_contextvars(request_id=request_id, client_id=None):
             try:
                 await self.app(scope, receive, send_tracked)
             except Exception as exc:

@@ -16,6 +16,7 @@ from gateway.auth.assertion import (
 )
 from gateway.auth.registry import AUTH_METHOD, GRANT_TYPE
 from gateway.auth.state import JWKS_PATH, TOKEN_PATH, AuthState
+from gateway.urls import public_base
 
 router = APIRouter()
 
@@ -55,7 +56,7 @@ async def jwks(request: Request) -> Response:
 
 def smart_configuration(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
-    base = state.public_base(request)
+    base = public_base(request)
     return {
         "issuer": state.issuer(request),
         "jwks_uri": base + JWKS_PATH,

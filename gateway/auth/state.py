@@ -21,6 +21,7 @@ from gateway.auth.tokens import KeyStore
 from gateway.kv import KeyValueStore
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
+from gateway.urls import fhir_base, public_base
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a secret
 JWKS_PATH = "/oauth/jwks"
@@ -64,11 +65,6 @@ def build(
     )
 
 
-def public_base(request: Request) -> str:
-    configured: str | None = request.app.state.settings.public_base_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-
-
 def token_url(request: Request) -> str:
     return public_base(request) + TOKEN_PATH
 
@@ -79,5 +75,5 @@ def issuer(request: Request) -> str:
 
 
 def fhir_audience(request: Request) -> str:
-    """The ``aud`` of access tokens: the FHIR base URL (as ``gateway.fhir.bundles.fhir_base``)."""
-    return public_base(request) + "/fhir"
+    """The ``aud`` of access tokens: the FHIR base URL."""
+    return fhir_base(request)

@@ -12,12 +12,7 @@ import orjson
 from fastapi import Request
 
 from gateway.storage.store import Page, StoredVersion
-
-
-def fhir_base(request: Request) -> str:
-    configured: str | None = request.app.state.settings.public_base_url
-    base = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-    return f"{base}/fhir"
+from gateway.urls import fhir_base
 
 
 def _entry(base: str, stored: StoredVersion, **extra: Any) -> dict[str, Any]:

@@ -14,15 +14,42 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway import __version__
-from gateway.fhir.bundles import fhir_base
+from gateway.auth.state import TOKEN_PATH
 from gateway.prescriptions.capability import capability_entry as medication_request_entry
+from gateway.urls import fhir_base, public_base
 
 router = APIRouter()
 
 _STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def capability_statement(base: str) -> dict[str, Any]:
+def _security(public: str) -> dict[str, Any]:
+    """SMART on FHIR security (FHIR R4 capabilitystatement, SMART App Launch "oauth-uris")."""
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth 2.0 client credentials with private_key_jwt (certificate from the gateway's CA)",
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": "token", "valueUri": public + TOKEN_PATH}],
+            }
+        ],
+        "description": "Every interaction except metadata needs a bearer access token; "
+        f"see {public}/.well-known/smart-configuration",
+    }
+
+
+def capability_statement(base: str, public: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -36,10 +63,7 @@ def capability_statement(base: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "security": {
-                    "cors": False,
-                    "description": "Every interaction except metadata requires authentication.",
-                },
+                "security": _security(public),
                 "resource": [medication_request_entry()],
             }
         ],
@@ -48,5 +72,5 @@ def capability_statement(base: str) -> dict[str, Any]:
 
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
-    body = orjson.dumps(capability_statement(fhir_base(request)))
+    body = orjson.dumps(capability_statement(fhir_base(request), public_base(request)))
     return Response(body, media_type="application/fhir+json")

@@ -7,8 +7,8 @@ from email.utils import format_datetime
 from fastapi import Request
 from fastapi.responses import Response
 
-from gateway.fhir.bundles import fhir_base
 from gateway.storage.store import StoredVersion
+from gateway.urls import fhir_base
 
 FHIR_JSON = "application/fhir+json"
 

@@ -14,11 +14,6 @@ from gateway.errors import Forbidden
 from gateway.storage.store import Criteria, StoredVersion
 
 
-def check_create(caller: Principal) -> None:
-    if caller.role != "prescriber":
-        raise Forbidden("wrong-role: only a prescriber creates prescriptions")
-
-
 def check_requester_is_caller(caller: Principal, requester_nihdi: str) -> None:
     """A prescriber writes prescriptions in their own name only (DESIGN.md 4, OAuth issue)."""
     if not caller.nihdi or caller.nihdi != requester_nihdi:

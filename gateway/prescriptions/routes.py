@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.auth.identity import Caller
 from gateway.db import DbSession
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
+from gateway.prescriptions.auth import PrescriptionCreate, PrescriptionRead, PrescriptionSearch
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
 from gateway.storage.store import ResourceStore
 
@@ -30,7 +30,7 @@ Service = Annotated[PrescriptionService, Depends(get_service)]
 @router.post("")
 async def create(
     request: Request,
-    caller: Caller,  # authenticate before reading the body
+    caller: PrescriptionCreate,  # authenticate before reading the body
     body: FhirBody,
     service: Service,
     if_none_exist: Annotated[str | None, Header()] = None,
@@ -43,24 +43,28 @@ async def create(
 
 
 @router.get("")
-async def search(request: Request, caller: Caller, service: Service) -> Response:
+async def search(request: Request, caller: PrescriptionSearch, service: Service) -> Response:
     page = await service.search(request.query_params, caller)
     return bundle_response(bundles.searchset(request, RESOURCE, page))
 
 
 @router.get("/{logical_id}")
-async def read(request: Request, logical_id: str, caller: Caller, service: Service) -> Response:
+async def read(
+    request: Request, logical_id: str, caller: PrescriptionRead, service: Service
+) -> Response:
     return resource_response(request, await service.read(logical_id, caller))
 
 
 @router.get("/{logical_id}/_history")
-async def history(request: Request, logical_id: str, caller: Caller, service: Service) -> Response:
+async def history(
+    request: Request, logical_id: str, caller: PrescriptionRead, service: Service
+) -> Response:
     return bundle_response(bundles.history(request, await service.history(logical_id, caller)))
 
 
 @router.get("/{logical_id}/_history/{version_id}")
 async def vread(
-    request: Request, logical_id: str, version_id: str, caller: Caller, service: Service
+    request: Request, logical_id: str, version_id: str, caller: PrescriptionRead, service: Service
 ) -> Response:
     if not version_id.isdigit():
         raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")

@@ -105,7 +105,6 @@ class PrescriptionService:
     async def create(
         self, body: dict[str, Any], caller: Principal, *, if_none_exist: str | None = None
     ) -> Created:
-        access.check_create(caller)
         checked = validate_medication_request(
             body, now=datetime.now(UTC), nihdi_check_digit=self.settings.nihdi_check_digit
         )

@@ -226,6 +226,10 @@ async def test_capability_statement_needs_no_authentication(anonymous: httpx.Asy
     statement = response.json()
     assert statement["resourceType"] == "CapabilityStatement"
     assert statement["fhirVersion"] == "4.0.1"
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    (uris,) = security["extension"]
+    assert uris["extension"][0]["valueUri"].endswith("/oauth/token")
     (resource,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "MedicationRequest"]
     assert {i["code"] for i in resource["interaction"]} == {
         "create",

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import JSONResponse
 
-from gateway import __version__
+from gateway import __version__, ops
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
 from gateway.db import create_engine, session_factory
@@ -52,10 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     fhir.include_router(prescriptions.router)
     app.include_router(fhir)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
+    app.include_router(ops.router)
     outcomes.install(app)
+    app.state.metrics = ops.Metrics()
+    app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

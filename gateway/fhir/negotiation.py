@@ -39,7 +39,7 @@ def _media_types(header: str) -> list[tuple[str, float]]:
     return ranges
 
 
-def check_accept(request: Request) -> None:
+async def check_accept(request: Request) -> None:  # async: no thread-pool hop
     """406 unless the client accepts FHIR JSON (``_format`` overrides Accept, FHIR R4 http.html)."""
     fmt = request.query_params.get("_format")
     if fmt is not None:

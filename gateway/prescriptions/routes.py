@@ -19,7 +19,8 @@ from gateway.storage.store import ResourceStore
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-def get_service(request: Request, session: DbSession) -> PrescriptionService:
+async def get_service(request: Request, session: DbSession) -> PrescriptionService:
+    # async: a plain def dependency would run in the thread pool, a needless hop per request
     store = ResourceStore(session, request.app.state.keyring)
     return PrescriptionService(store, request.app.state.settings)
 

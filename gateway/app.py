@@ -8,8 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from gateway import __version__, ops
+from gateway.audit import refusals
+from gateway.audit import routes as audit_routes
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
+from gateway.claims import routes as claims
+from gateway.claims.worker import ClaimWorker
+from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.fhir import capability, outcomes
 from gateway.fhir.negotiation import check_accept
@@ -18,6 +23,7 @@ from gateway.logging import RequestIdMiddleware, configure_logging
 from gateway.prescriptions import routes as prescriptions
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
+from gateway.storage.guard import system_clock
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,7 +32,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # The embedded default delivers claims from the API process itself (docs/claims.md).
+        if settings.worker_runs_in_process() and settings.mutuality_urls:
+            app.state.claim_worker = ClaimWorker(settings, app.state.sessions, app.state.keyring)
+            await app.state.claim_worker.start()
+        try:
+            yield
+        finally:
+            if app.state.claim_worker is not None:
+                await app.state.claim_worker.stop()
+                app.state.claim_worker = None
         await app.state.kv.aclose()
         await app.state.engine.dispose()
 
@@ -42,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(app.state.engine)
     app.state.kv = create_store(settings.redis_url)
+    # The access decision's clock (relationship ends, prescription expiry); tests replace it.
+    app.state.clock = system_clock
+    app.state.claim_worker = None  # set by the lifespan when the forwarder runs in process
     app.state.auth = auth_state.build(settings, app.state.sessions, app.state.keyring, app.state.kv)
 
     app.include_router(auth_routes.router)
@@ -49,10 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
     fhir.include_router(capability.router)
     fhir.include_router(prescriptions.router)
+    fhir.include_router(claims.router)
+    fhir.include_router(consents.router)
+    fhir.include_router(audit_routes.router)
     app.include_router(fhir)
 
     app.include_router(ops.router)
     outcomes.install(app)
+    refusals.install(app)  # after outcomes: refusals are audited (gateway/audit/refusals.py)
     app.state.metrics = ops.Metrics()
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)

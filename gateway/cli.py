@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token. Operators' entry point
+"""The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token, audit. Operators' entry point
 (DESIGN.md 1)."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
+from gateway.claims.cli import register as register_claims_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     new_key = keys.add_parser("new-encryption-key", help="print a fresh GATEWAY_ENCRYPTION_KEY")
     new_key.set_defaults(func=_keys_new_encryption_key)
     register_auth_commands(commands, keys)
+    register_audit_commands(commands)
+    register_claims_commands(commands)
     return parser
 
 

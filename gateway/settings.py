@@ -8,11 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -54,6 +54,32 @@ class Settings(BaseSettings):
     insecure_dev_auth: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
+    # --- eAttest claims and the forwarder (docs/claims.md) ------------------------------------
+    # Fund code -> base URL: ``100=http://127.0.0.1:9100/funds/100,300=http://...``. A claim goes to
+    # its insurer's code, else to its union's (code // 100 * 100, ID-13); with neither it is refused.
+    mutuality_urls: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # Run the forwarder inside the API process. None (default): on with SQLite (the embedded
+    # single-process setup), off with PostgreSQL, where `gateway worker` processes run beside the API.
+    worker_in_process: bool | None = None
+    # Sends in flight per fund (a slow fund cannot take the slots of the others).
+    worker_concurrency: int = Field(default=16, ge=1, le=512)
+    # How often an idle worker looks for due claims (an intake in the same process wakes it at once).
+    worker_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Delivery attempts before a claim is parked as failed (operators: `gateway claims retry`).
+    claim_max_attempts: int = Field(default=12, ge=1, le=100)
+    # Exponential backoff between attempts: initial * 2^(n-1), capped, plus up to `jitter` seconds.
+    claim_backoff_initial_seconds: float = Field(default=1.0, gt=0, le=3600)
+    claim_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
+    claim_backoff_jitter_seconds: float = Field(default=1.0, ge=0, le=3600)
+    # One HTTP exchange with a fund, connect to last byte.
+    claim_send_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A worker owns a claimed delivery for this long; a killed worker's job is taken again after it.
+    claim_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # AT-7: a second attestation of the same service within this window needs an explicit override.
+    claim_duplicate_window_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+    # Settlement feed: polling interval and page size per fund.
+    settlement_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    settlement_page_size: int = Field(default=500, ge=1, le=1000)
 
     @field_validator("encryption_key")
     @classmethod
@@ -61,6 +87,36 @@ class Settings(BaseSettings):
         if value is not None:
             decode_key(value.get_secret_value())
         return value
+
+    @field_validator("mutuality_urls", mode="before")
+    @classmethod
+    def _parse_mutuality_urls(cls, value: Any) -> Any:
+        return parse_mutuality_urls(value) if isinstance(value, str) else value
+
+    @field_validator("mutuality_urls")
+    @classmethod
+    def _check_mutuality_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, url in value.items():
+            if not (len(code) == 3 and code.isascii() and code.isdigit()):
+                raise ValueError(f"GATEWAY_MUTUALITY_URLS: {code!r} is not a 3-digit fund code")
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise ValueError(f"GATEWAY_MUTUALITY_URLS: the URL of fund {code} is not http(s)")
+        return {code: url.rstrip("/") for code, url in value.items()}
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> Settings:
+        # A lease shorter than one exchange would let a second worker take a job still in flight.
+        if self.claim_lease_seconds <= self.claim_send_timeout_seconds:
+            raise ValueError(
+                "GATEWAY_CLAIM_LEASE_SECONDS must exceed GATEWAY_CLAIM_SEND_TIMEOUT_SECONDS"
+            )
+        return self
+
+    def worker_runs_in_process(self) -> bool:
+        """The in-process forwarder: as configured, else only on SQLite (the embedded default)."""
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return self.database_url.startswith("sqlite")
 
     @model_validator(mode="after")
     def _no_dev_auth(self) -> Settings:
@@ -99,6 +155,19 @@ def _is_https_or_loopback(url: str) -> bool:
     if parsed.scheme == "https":
         return True
     return parsed.scheme == "http" and parsed.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+def parse_mutuality_urls(text: str) -> dict[str, str]:
+    """``100=http://a/funds/100,300=http://b/funds/300`` -> ``{"100": ..., "300": ...}``."""
+    urls: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        code, sep, url = part.partition("=")
+        if not sep or not url.strip():
+            raise ValueError("GATEWAY_MUTUALITY_URLS: expected code=url[,code=url...]")
+        urls[code.strip()] = url.strip()
+    return urls
 
 
 def decode_key(text: str) -> bytes:

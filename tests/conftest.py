@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.auth", "tests.fixtures.app"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.auth",
+    "tests.fixtures.app",
+    "tests.fixtures.access",
+]

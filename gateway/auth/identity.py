@@ -68,16 +68,33 @@ async def authenticate(request: Request) -> Principal:
         raise InvalidToken(str(exc)) from exc
     if claims.role not in ROLES:
         raise InvalidToken("malformed access token")
-    if not await auth.statuses.is_active(claims.client_id):
+    if claims.role == "patient":
+        # Patients' tokens come from the gateway's own portal (tokens.PORTAL_CLIENT_ID), which
+        # is not a registered client; the signature proves the gateway issued them.
+        if claims.client_id != tokens.PORTAL_CLIENT_ID or not claims.ssin:
+            raise InvalidToken("malformed access token")
+    elif not await auth.statuses.is_active(claims.client_id):
         raise InvalidToken("the client of this access token is no longer active")
     structlog.contextvars.bind_contextvars(client_id=claims.client_id)
-    await auth.limiter.hit(claims.client_id)
-    return Principal(
+    if claims.ssin:
+        # Every patient comes through the one portal client id: limit each patient on his own,
+        # under a keyed hash (no SSIN in the key-value store).
+        await auth.limiter.hit(
+            "patient-" + request.app.state.keyring.search_hash("ssin", claims.ssin)[:32]
+        )
+    else:
+        await auth.limiter.hit(claims.client_id)
+    principal = Principal(
         client_id=claims.client_id,
         role=claims.role,  # type: ignore[arg-type]  # checked against ROLES above
         nihdi=claims.nihdi,
+        ssin=claims.ssin,
         scopes=frozenset(claims.scope.split()),
     )
+    # The refusal audit (gateway.audit.refusals) names the caller of a 403 raised before any
+    # service ran (a missing scope, a wrong role): SEC-5 WHO.
+    request.state.principal = principal
+    return principal
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

@@ -3,7 +3,10 @@
 A scope is ``system/<Resource>.<permissions>`` (SMART App Launch 2.0, "Scopes for requesting FHIR
 resources"): permissions are letters of ``cruds`` (create, read, update, delete, search) in that
 order; ``*`` as the resource means every resource type. Backend clients have no user and no
-launch context, so only the ``system/`` context exists here. SMART v1 suffixes are accepted on
+launch context, so they hold ``system/`` scopes. Patients (the portal) hold ``patient/`` scopes:
+the permission letters mean the same, and the patient compartment (PO-4: his own data only) is
+enforced by the access decision (``consent.decide``), so ``require_scopes("system/X.r")`` is met
+by ``patient/X.r`` as well. SMART v1 suffixes are accepted on
 input and read as their v2 equivalent: ``.read`` = ``.rs``, ``.write`` = ``.cud``, ``.*`` =
 ``.cruds``. Granted scopes are always written in v2 form, one entry per resource.
 
@@ -21,6 +24,10 @@ pharmacist  MedicationRequest.rs, MedicationDispense.crus, Consent.crus, Patient
 fund        Claim.rs, ClaimResponse.crus
 admin       system/*.rs (read and search everything, for operators), nothing written
 =========== ==============================================================================
+
+A patient (``PATIENT_CEILING``, portal tokens only) holds ``patient/`` MedicationRequest.rus
+($set-visibility), MedicationDispense.rs, Claim.rs, ClaimResponse.rs, Consent.crus, AuditEvent.rs
+and Patient.rs.
 
 Nobody deletes: revoking a prescription or cancelling an attestation is an update with a reason
 (RX-7, AT-7), and the history stays.
@@ -41,7 +48,9 @@ from gateway.errors import Forbidden
 
 PERMISSIONS = "cruds"
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
-_SCOPE = re.compile(r"^system/(?P<resource>\*|[A-Z][A-Za-z]{1,63})\.(?P<perms>[a-z*]{1,6})$")
+_SCOPE = re.compile(
+    r"^(?P<context>system|patient)/(?P<resource>\*|[A-Z][A-Za-z]{1,63})\.(?P<perms>[a-z*]{1,6})$"
+)
 
 ROLE_CEILINGS: Mapping[str, tuple[str, ...]] = {
     "prescriber": (
@@ -62,6 +71,18 @@ ROLE_CEILINGS: Mapping[str, tuple[str, ...]] = {
     "admin": ("system/*.rs",),
 }
 
+# What a patient's token (issued by the gateway's portal, never at the client-credentials token
+# endpoint: no client has the role "patient") may hold. Not in ROLE_CEILINGS for that reason.
+PATIENT_CEILING: tuple[str, ...] = (
+    "patient/MedicationRequest.rus",
+    "patient/MedicationDispense.rs",
+    "patient/Claim.rs",
+    "patient/ClaimResponse.rs",
+    "patient/Consent.crus",
+    "patient/AuditEvent.rs",
+    "patient/Patient.rs",
+)
+
 
 class ScopeError(ValueError):
     """A scope string that is not a supported SMART system scope."""
@@ -71,33 +92,36 @@ class ScopeError(ValueError):
 class Scope:
     resource: str  # a resource type, or "*"
     permissions: frozenset[str]
+    context: str = "system"  # or "patient"
 
     def __str__(self) -> str:
         letters = "".join(p for p in PERMISSIONS if p in self.permissions)
-        return f"system/{self.resource}.{letters}"
+        return f"{self.context}/{self.resource}.{letters}"
 
 
 def parse(text: str) -> Scope:
-    """One scope, v2 (``.cruds`` letters in order) or v1 (``.read``, ``.write``, ``.*``)."""
+    """One scope, v2 (``.cruds`` letters in order) or v1 (``.read``, ``.write``, ``.*``);
+    context ``system/`` or ``patient/``."""
     resource, dot, suffix = text.rpartition(".")
     if dot and suffix in _V1:
         text = f"{resource}.{_V1[suffix]}"
     match = _SCOPE.match(text)
     if match is None:
-        raise ScopeError("not a SMART system scope")
+        raise ScopeError("not a SMART system or patient scope")
     letters = match["perms"]
     ordered = "".join(p for p in PERMISSIONS if p in letters)
     if ordered != letters:  # SMART v2: letters appear once each, in the order c r u d s
         raise ScopeError("permissions must be letters of cruds, in that order")
-    return Scope(match["resource"], frozenset(letters))
+    return Scope(match["resource"], frozenset(letters), match["context"])
 
 
 def merge(scopes: Iterable[Scope]) -> tuple[Scope, ...]:
-    """One scope per resource (the union of its permissions), sorted for a stable string."""
-    by_resource: dict[str, set[str]] = {}
+    """One scope per context and resource (the union of its permissions), sorted for a stable
+    string."""
+    by_resource: dict[tuple[str, str], set[str]] = {}
     for scope in scopes:
-        by_resource.setdefault(scope.resource, set()).update(scope.permissions)
-    return tuple(Scope(r, frozenset(p)) for r, p in sorted(by_resource.items()))
+        by_resource.setdefault((scope.context, scope.resource), set()).update(scope.permissions)
+    return tuple(Scope(r, frozenset(p), c) for (c, r), p in sorted(by_resource.items()))
 
 
 def _allowed(held: Iterable[Scope], resource: str) -> frozenset[str]:
@@ -110,7 +134,8 @@ def _allowed(held: Iterable[Scope], resource: str) -> frozenset[str]:
 
 
 def within(held: Iterable[Scope], wanted: Scope) -> bool:
-    held = tuple(held)
+    """Whether ``held`` grants ``wanted`` (for granting: in ``wanted``'s own context)."""
+    held = tuple(s for s in held if s.context == wanted.context)
     if wanted.resource == "*":
         wildcard = [s.permissions for s in held if s.resource == "*"]
         return any(wanted.permissions <= p for p in wildcard)
@@ -120,6 +145,17 @@ def within(held: Iterable[Scope], wanted: Scope) -> bool:
 @lru_cache(maxsize=16)
 def ceiling(role: str) -> tuple[Scope, ...]:
     return tuple(parse(s) for s in ROLE_CEILINGS.get(role, ()))
+
+
+def patient_grant(requested: str | None) -> tuple[Scope, ...]:
+    """The scopes for a patient's token (``PATIENT_CEILING``, or the part of it asked for)."""
+    limit = tuple(parse(s) for s in PATIENT_CEILING)
+    if requested is None or not requested.strip():
+        return merge(limit)
+    wanted = [parse(text) for text in requested.split()]
+    if not all(within(limit, scope) for scope in wanted):
+        raise ScopeError("a requested scope is beyond what a patient may be granted")
+    return merge(wanted)
 
 
 def grant(role: str, requested: str | None) -> tuple[Scope, ...]:
@@ -155,8 +191,10 @@ def _held(scopes: frozenset[str]) -> tuple[Scope, ...]:
 
 
 def covers(scopes: frozenset[str], required: Scope) -> bool:
-    """Whether a caller holding ``scopes`` (strings, from its token) may do ``required``."""
-    return within(_held(scopes), required)
+    """Whether a caller holding ``scopes`` (strings, from its token) may do ``required``. A
+    ``patient/`` scope meets a ``system/`` requirement: the decision confines it (docstring)."""
+    held = tuple(Scope(s.resource, s.permissions, required.context) for s in _held(scopes))
+    return within(held, required)
 
 
 def all_scopes() -> list[str]:

@@ -3,7 +3,9 @@
 Claims (RFC 9068 profile, ``typ: at+jwt``): ``iss`` (the gateway), ``aud`` (the FHIR base URL),
 ``sub`` = ``client_id``, ``role``, ``nihdi`` (absent for roles without one), ``scope``, ``iat``,
 ``exp`` (at most ``access_token_ttl_seconds`` <= 15 min ahead, and never after the client
-certificate's ``notAfter``), ``jti``.
+certificate's ``notAfter``), ``jti``. A token of role ``patient`` carries the patient's ``ssin``
+instead of a NIHDI number (issued by the gateway's own portal, ``PORTAL_CLIENT_ID``); no other
+role may carry one.
 
 Signing keys live in the ``signing_keys`` table, the private half encrypted at rest with the
 gateway's Keyring. ``gateway keys rotate`` adds a key that signs from then on and retires the
@@ -49,6 +51,9 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105  # RFC 9068 section 2.1 media type, not a se
 MAX_ACCESS_TOKEN_TTL = 900  # 15 minutes: the ceiling of access_token_ttl_seconds
 CLOCK_SKEW_SECONDS = 5  # between gateway instances (they sign and verify each other's tokens)
 _MISS_RELOAD_INTERVAL = 1.0
+# The client id in patients' access tokens: the gateway's own portal, not a registered client
+# (DESIGN.md 1: patients log in to the portal; the portal issue adds the login flow).
+PORTAL_CLIENT_ID = "gateway-portal"
 
 
 class TokenRefused(Exception):
@@ -279,6 +284,7 @@ class AccessClaims:
     nihdi: str | None
     scope: str
     exp: int
+    ssin: str | None = None  # role patient only
 
 
 def issue(
@@ -293,6 +299,7 @@ def issue(
     ttl: int,
     not_after: datetime,
     now: int | None = None,
+    ssin: str | None = None,
 ) -> tuple[str, int]:
     """Sign an access token; returns it and its lifetime in seconds (``expires_in``)."""
     assert key.private is not None
@@ -311,6 +318,8 @@ def issue(
     }
     if nihdi:
         claims["nihdi"] = nihdi
+    if ssin:
+        claims["ssin"] = ssin
     header = {"alg": ALG, "kid": key.kid, "typ": TOKEN_TYPE}
     return jwt.encode(header, claims, key.private, algorithms=[ALG]), expires - issued
 
@@ -355,9 +364,12 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
         if isinstance(exc, ExpiredTokenError):
             raise TokenRefused("access token has expired") from exc
         raise TokenRefused("access token claims are not valid here") from exc
-    nihdi = claims.get("nihdi")
+    nihdi, ssin = claims.get("nihdi"), claims.get("ssin")
     values = (claims["client_id"], claims["role"], claims["scope"])
     if not all(isinstance(v, str) for v in values) or not isinstance(nihdi, str | None):
+        raise TokenRefused("malformed access token")
+    # A patient token names its patient and nothing else does (PO-4: a patient sees only himself).
+    if (claims["role"] == "patient") != isinstance(ssin, str) or (ssin is not None and nihdi):
         raise TokenRefused("malformed access token")
     return AccessClaims(
         client_id=claims["client_id"],
@@ -365,4 +377,5 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
         nihdi=nihdi,
         scope=claims["scope"],
         exp=int(claims["exp"]),
+        ssin=ssin,
     )

@@ -14,7 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway import __version__
+from gateway.audit.capability import capability_entry as audit_event_entry
 from gateway.auth.state import TOKEN_PATH
+from gateway.claims.capability import claim_entry, claim_response_entry
+from gateway.consents.capability import capability_entry as consent_entry
 from gateway.prescriptions.capability import capability_entry as medication_request_entry
 from gateway.urls import fhir_base, public_base
 
@@ -64,7 +67,13 @@ def capability_statement(base: str, public: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "security": _security(public),
-                "resource": [medication_request_entry()],
+                "resource": [
+                    medication_request_entry(),
+                    consent_entry(),
+                    audit_event_entry(),
+                    claim_entry(),
+                    claim_response_entry(),
+                ],
             }
         ],
     }

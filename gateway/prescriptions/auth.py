@@ -14,3 +14,6 @@ PrescriptionCreate = Annotated[
 ]
 PrescriptionRead = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.r"))]
 PrescriptionSearch = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.s"))]
+# $set-visibility: the patient, or the author at the patient's request (RX-13, RX-14); the
+# decision (consent.decide) settles which of them it is.
+PrescriptionUpdate = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.u"))]

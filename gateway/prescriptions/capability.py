@@ -25,6 +25,17 @@ def capability_entry() -> dict[str, Any]:
         "conditionalRead": "not-supported",
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
+        "operation": [
+            {
+                "name": "set-visibility",
+                "definition": "urn:ehealth-gateway:OperationDefinition:MedicationRequest-set-visibility",
+                "documentation": "POST /MedicationRequest/{id}/$set-visibility with Parameters: "
+                "pharmacies = all | one | none, pharmacy = the organisation NIHDI when one, "
+                "prescribers = open | closed (RX-13, RX-14). The patient, or the author at the "
+                "patient's request (open/closed only). The choice is shown as the extension "
+                "urn:ehealth-gateway:extension:visibility.",
+            }
+        ],
         "searchParam": [
             {
                 "name": "identifier",

@@ -12,17 +12,25 @@ from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.prescriptions.auth import PrescriptionCreate, PrescriptionRead, PrescriptionSearch
+from gateway.prescriptions.auth import (
+    PrescriptionCreate,
+    PrescriptionRead,
+    PrescriptionSearch,
+    PrescriptionUpdate,
+)
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
+from gateway.storage.guard import RequestInfo, request_info
 from gateway.storage.store import ResourceStore
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-async def get_service(request: Request, session: DbSession) -> PrescriptionService:
+async def get_service(
+    request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
+) -> PrescriptionService:
     # async: a plain def dependency would run in the thread pool, a needless hop per request
     store = ResourceStore(session, request.app.state.keyring)
-    return PrescriptionService(store, request.app.state.settings)
+    return PrescriptionService(store, request.app.state.settings, info)
 
 
 Service = Annotated[PrescriptionService, Depends(get_service)]
@@ -70,3 +78,17 @@ async def vread(
     if not version_id.isdigit():
         raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")
     return resource_response(request, await service.vread(logical_id, int(version_id), caller))
+
+
+@router.post("/{logical_id}/$set-visibility")
+async def set_visibility(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionUpdate,  # authenticate before reading the body
+    body: FhirBody,
+    service: Service,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """DESIGN.md 4c: who sees the prescription in searches by patient (RX-13, RX-14)."""
+    stored = await service.set_visibility(logical_id, body, caller, if_match=if_match)
+    return resource_response(request, stored)

@@ -1,31 +1,33 @@
-"""Prescriptions (MedicationRequest): create with a RID, conditional create, read, history, search.
+"""Prescriptions (MedicationRequest): create with a RID, conditional create, read, history,
+``$set-visibility``. Searches are in ``searching``.
 
-Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see what is ``access``.
-The service never builds HTTP responses: routes do.
+Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do what is
+``consent.decide``, asked through the request's ``Guard``, which also writes the AuditEvent
+(DESIGN.md 5, 8). The service never builds HTTP responses: routes do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from consent import Action, Decision, PatientFacts, Resource, ResourceKind
 from fhir_profiles import (
     ValidatedPrescription,
-    is_valid_ssin,
     new_rid,
-    normalise_rid,
-    normalise_ssin,
     systems,
     validate_medication_request,
 )
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import search
-from gateway.prescriptions import access
+from gateway.prescriptions import describe
+from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
+from gateway.prescriptions.visibility import parse_change
 from gateway.settings import Settings
+from gateway.storage.guard import NO_PATIENT, Event, Guard, RequestInfo, system_clock
 from gateway.storage.store import (
     Criteria,
     IdentifierTaken,
@@ -35,20 +37,8 @@ from gateway.storage.store import (
     StoredVersion,
 )
 
-RESOURCE = "MedicationRequest"
-SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon")
-STATUSES = frozenset(
-    {
-        "active",
-        "on-hold",
-        "cancelled",
-        "completed",
-        "entered-in-error",
-        "stopped",
-        "draft",
-        "unknown",
-    }
-)
+__all__ = ["RESOURCE", "Created", "PrescriptionService", "search_columns"]
+
 # RX-4: 36^9 RIDs make a collision rare but not impossible at 10^8 prescriptions a year: draw again.
 _RID_ATTEMPTS = 5
 
@@ -65,62 +55,78 @@ def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> 
         status=str(resource.get("status", "active")),
         authored_on=checked.authored_on,
         author_nihdi=checked.requester_nihdi,
-        identifiers=_identifiers(resource),
+        identifiers=identifiers_of(resource),
+        # RX-7: the state is computed from the end of validity (inclusive Brussels date).
+        period_start=describe.start_of_day(checked.validity_start),
+        period_end=describe.end_of_day(checked.validity_end),
     )
 
 
-def _identifiers(resource: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (str(i.get("system", "")), str(i.get("value", ""))) for i in resource.get("identifier", [])
-    ]
-
-
-def _identifier_param(value: str, name: str) -> tuple[str, str]:
-    """A token search on identifier; a bare RID (a scanned barcode) means the RID system."""
-    system, code = search.token(value, name)
-    if system is None:
-        rid = normalise_rid(code)
-        if rid is None:
-            raise BadRequest(
-                f"{name} needs system|value (a bare value is accepted only for a RID)",
-                expression=name,
-            )
-        return systems.RID, rid
-    system = systems.normalise_system(system)
-    if system == systems.RID:
-        rid = normalise_rid(code)
-        if rid is None:
-            raise BadRequest(
-                f"{name}: not a RID (BEP followed by 9 letters or digits)", expression=name
-            )
-        return system, rid
-    return system, code
+def _if_match(header: str | None) -> int | None:
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise BadRequest('If-Match takes an ETag, W/"<versionId>"', expression="If-Match")
+    return int(tag)
 
 
 class PrescriptionService:
-    def __init__(self, store: ResourceStore, settings: Settings) -> None:
+    def __init__(
+        self, store: ResourceStore, settings: Settings, info: RequestInfo | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
+        # Outside a request (the demo's seeding): the system clock, no request id.
+        self.info = info or RequestInfo(now=system_clock())
+
+    def guard(self, caller: Principal) -> Guard:
+        return Guard(self.store, caller, self.info)
+
+    # -- create ----------------------------------------------------------------------------------
 
     async def create(
         self, body: dict[str, Any], caller: Principal, *, if_none_exist: str | None = None
     ) -> Created:
         checked = validate_medication_request(
-            body, now=datetime.now(UTC), nihdi_check_digit=self.settings.nihdi_check_digit
+            body, now=self.info.now, nihdi_check_digit=self.settings.nihdi_check_digit
         )
         if isinstance(checked, list):
             raise ProfileViolation(checked)
-        access.check_requester_is_caller(caller, checked.requester_nihdi)
+        guard = self.guard(caller)
+        ssin = checked.patient_ssin or None
+        target = Resource(
+            ResourceKind.PRESCRIPTION, patient_ssin=ssin, author_nihdi=checked.requester_nihdi
+        )
+        # consent.policy._author_creates: writing a prescription depends on who writes it, not on
+        # the patient's consent or relationships (RX-9), so no facts are loaded on this hot path.
+        decision = await guard.decide(
+            guard.request(Action.CREATE, target), ssin, PatientFacts(ssin or NO_PATIENT)
+        )
+        event = Event("create", RESOURCE, patient_ssin=ssin)
+        if not decision.permit:
+            guard.refuse(decision, event)
 
         condition = self._condition(if_none_exist, checked) if if_none_exist is not None else None
         if condition is not None:
             existing = await self._find_by_identifier(condition, caller)
             if existing is not None:
+                event.resource_id = existing.logical_id
+                await guard.audit(decision, event)
                 return Created(existing, created=False)
 
+        async with guard.access(decision, event):
+            created = await self._insert(checked, condition, caller)
+            event.resource_id = created.stored.logical_id
+        return created
+
+    async def _insert(
+        self, checked: ValidatedPrescription, condition: tuple[str, str] | None, caller: Principal
+    ) -> Created:
         for _ in range(_RID_ATTEMPTS):
             rid = new_rid()
-            resource = dict(checked.resource)
+            # The visibility is the patient's choice, set by $set-visibility only (RX-13, RX-14).
+            resource = describe.without_visibility(dict(checked.resource))
             # RX-5: the gateway assigns the RID; the profile refused any RID the client sent.
             resource["identifier"] = [
                 *resource.get("identifier", []),
@@ -159,7 +165,7 @@ class PrescriptionService:
                 "If-None-Exist identifier needs system|value", expression="If-None-Exist"
             )
         wanted = (systems.normalise_system(system), value)
-        if wanted not in _identifiers(checked.resource):
+        if wanted not in identifiers_of(checked.resource):
             raise BadRequest(
                 "the If-None-Exist identifier must be one of the resource's identifiers",
                 expression="If-None-Exist",
@@ -173,66 +179,86 @@ class PrescriptionService:
         if not page.items:
             return None
         found = page.items[0]
-        if not access.may_see_conditional_match(caller, found):
+        if caller.nihdi is None or found.author_nihdi != caller.nihdi:
             # Never hand another prescriber's prescription back through a guessed identifier.
             raise PreconditionFailed("If-None-Exist matches a resource that is not yours")
         return found
 
     async def _client_identifier_taken(self, checked: ValidatedPrescription) -> bool:
-        for pair in _identifiers(checked.resource):
+        for pair in identifiers_of(checked.resource):
             if (await self.store.search(RESOURCE, Criteria(identifier=pair), count=0)).total:
                 return True
         return False
 
-    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
+    # -- read ------------------------------------------------------------------------------------
+
+    async def _checked(
+        self, logical_id: str, caller: Principal, action: Action = Action.READ
+    ) -> tuple[Guard, StoredVersion, dict[str, Any], Resource, Decision]:
+        """The current version and the decision on ``action`` to it (not yet audited)."""
+        guard = self.guard(caller)
         stored = await self.store.read(RESOURCE, logical_id)
-        access.check_read(caller, stored)
-        return stored
+        resource = stored.json()
+        ssin = describe.patient_ssin_of(resource)
+        target = describe.resource_of(stored, resource, ssin, guard.now)
+        decision = await guard.decide(guard.request(action, target), ssin)
+        return guard, stored, resource, target, decision
+
+    async def _allowed(self, logical_id: str, caller: Principal) -> None:
+        guard, _stored, _resource, target, decision = await self._checked(logical_id, caller)
+        async with guard.access(decision, Event("read", RESOURCE, logical_id, target.patient_ssin)):
+            pass
+
+    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
+        guard, stored, _resource, target, decision = await self._checked(logical_id, caller)
+        async with guard.access(decision, Event("read", RESOURCE, logical_id, target.patient_ssin)):
+            return stored
 
     async def vread(self, logical_id: str, version_id: int, caller: Principal) -> StoredVersion:
-        access.check_read(caller, await self.store.read(RESOURCE, logical_id))
+        await self._allowed(logical_id, caller)
         return await self.store.vread(RESOURCE, logical_id, version_id)
 
     async def history(self, logical_id: str, caller: Principal) -> list[StoredVersion]:
-        access.check_read(caller, await self.store.read(RESOURCE, logical_id))
+        await self._allowed(logical_id, caller)
         return await self.store.history(RESOURCE, logical_id)
 
     async def search(self, params: QueryParams, caller: Principal) -> Page:
-        search.check_known(params, SEARCH_PARAMS)
-        criteria = Criteria(
-            identifier=_opt(params, "identifier", _identifier_param),
-            patient_ssin=_opt(params, "patient:identifier", _patient_param),
-            statuses=_statuses(params),
-            authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
-        )
-        criteria = access.narrow_search(caller, criteria)
-        count = search.page_size(
-            params, self.settings.default_page_size, self.settings.max_page_size
-        )
-        return await self.store.search(
-            RESOURCE, criteria, count=count, cursor=search.cursor(params)
-        )
+        return await search_prescriptions(self.store, self.settings, self.guard(caller), params)
 
+    # -- $set-visibility (RX-13, RX-14) -----------------------------------------------------------
 
-def _opt(params: QueryParams, name: str, parse: Any) -> Any:
-    value = search.single(params, name)
-    return None if value is None else parse(value, name)
-
-
-def _patient_param(value: str, name: str) -> str:
-    system, code = search.token(value, name)
-    if system is not None and systems.normalise_system(system) != systems.SSIN:
-        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
-    if not is_valid_ssin(code):
-        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
-    return normalise_ssin(code)
-
-
-def _statuses(params: QueryParams) -> tuple[str, ...]:
-    values: list[str] = []
-    for raw in params.getlist("status"):
-        values.extend(v for v in raw.split(",") if v)
-    unknown = [v for v in values if v not in STATUSES]
-    if unknown:
-        raise BadRequest("status: unknown code", expression="status")
-    return tuple(values)
+    async def set_visibility(
+        self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
+    ) -> StoredVersion:
+        change = parse_change(body)
+        expected = _if_match(if_match)
+        guard = self.guard(caller)
+        stored = await self.store.read(RESOURCE, logical_id)
+        resource = stored.json()
+        ssin = describe.patient_ssin_of(resource)
+        target = describe.resource_of(stored, resource, ssin, guard.now)
+        request = guard.request(Action.SET_VISIBILITY, target, visibility=change.requested)
+        decision = await guard.decide(request, ssin)
+        event = Event("operation", RESOURCE, logical_id, ssin, query="$set-visibility")
+        async with guard.access(decision, event):
+            chosen = change.applied_to(target.visibility)
+            updated = describe.without_visibility(resource)
+            updated["extension"] = [
+                *updated.get("extension", []),
+                describe.visibility_extension(chosen),
+            ]
+            columns = replace(
+                stored.columns,
+                patient_ssin=ssin,
+                identifiers=identifiers_of(updated),
+                pharmacy_visibility=chosen.pharmacies.value,
+                visible_pharmacy=chosen.pharmacy,
+                prescriber_visibility=chosen.prescribers.value,
+            )
+            return await self.store.update(
+                RESOURCE,
+                logical_id,
+                updated,
+                columns,
+                expected_version=expected if expected is not None else stored.version_id,
+            )

@@ -6,112 +6,51 @@ session (``gateway.db.get_session``) commits once, so a change and what records 
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
+from gateway.errors import Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
+from gateway.storage.filters import access_conditions
+from gateway.storage.records import (
+    COLUMN_NAMES,
+    Access,
+    Criteria,
+    Cursor,
+    Page,
+    Range,
+    SearchColumns,
+    StoredVersion,
+    aware,
+    columns_of_row,
+    utc_now,
+)
 from gateway.storage.tables import resource_identifiers, resource_versions
 
+__all__ = [
+    "Access",
+    "Criteria",
+    "Cursor",
+    "IdentifierTaken",
+    "Page",
+    "Range",
+    "ResourceStore",
+    "SearchColumns",
+    "StoredVersion",
+]
+
 rv = resource_versions
-
-
-@dataclass(frozen=True)
-class SearchColumns:
-    """What a resource exposes to search; the store hashes the sensitive parts."""
-
-    patient_ssin: str | None = None
-    status: str | None = None
-    authored_on: datetime | None = None
-    author_nihdi: str | None = None
-    identifiers: Sequence[tuple[str, str]] = ()
-
-
-@dataclass(frozen=True)
-class StoredVersion:
-    resource_type: str
-    logical_id: str
-    version_id: int
-    last_updated: datetime
-    deleted: bool
-    body: bytes  # the JSON as stored, meta included; sent as is (DESIGN.md 9: no re-serialising)
-    status: str | None = None
-    author_nihdi: str | None = None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version_id}"'
-
-    def json(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = orjson.loads(self.body)
-        return parsed
-
-
-@dataclass(frozen=True)
-class Range:
-    """Half-open instant range [low, high); either end may be open."""
-
-    low: datetime | None = None
-    high: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Criteria:
-    """A parsed search. Every field narrows the result (AND); ``statuses`` is an OR list."""
-
-    patient_ssin: str | None = None
-    identifier: tuple[str, str] | None = None
-    statuses: tuple[str, ...] = ()
-    authored: tuple[Range, ...] = ()
-    author_nihdi: str | None = None
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Keyset paging position: newest first by creation time, then by id (stable under inserts)."""
-
-    created_at: datetime
-    logical_id: str
-
-    def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.logical_id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            stamp, logical_id = raw.split("|", 1)
-            return cls(datetime.fromisoformat(stamp), logical_id)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest("invalid paging cursor", expression="_cursor") from exc
-
-
-@dataclass
-class Page:
-    items: list[StoredVersion]
-    total: int
-    next_cursor: Cursor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes even for timezone-aware columns, PostgreSQL its session's zone;
-    # everything stored is UTC, and HTTP dates need exactly UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+_now = utc_now
+_aware = aware
 
 
 class ResourceStore:
@@ -219,6 +158,14 @@ class ResourceStore:
                 status=columns.status,
                 authored_on=columns.authored_on,
                 author_nihdi=columns.author_nihdi,
+                period_start=columns.period_start,
+                period_end=columns.period_end,
+                category=columns.category,
+                actor_nihdi=columns.actor_nihdi,
+                kind=columns.kind,
+                pharmacy_visibility=columns.pharmacy_visibility,
+                visible_pharmacy=columns.visible_pharmacy,
+                prescriber_visibility=columns.prescriber_visibility,
             )
         )
         return StoredVersion(
@@ -230,6 +177,7 @@ class ResourceStore:
             body,
             status=columns.status,
             author_nihdi=columns.author_nihdi,
+            columns=_without_patient(columns),
         )
 
     async def _write_tokens(
@@ -245,11 +193,28 @@ class ResourceStore:
             }
             for system, value in dict.fromkeys(identifiers)
         ]
-        try:
-            async with self.session.begin_nested():
-                await self.session.execute(resource_identifiers.insert(), rows)
-        except IntegrityError as exc:
-            raise IdentifierTaken(resource_type) from exc
+        # ON CONFLICT DO NOTHING instead of a savepoint: a taken token shows as a missing row, the
+        # transaction stays usable, and the common case costs one statement, not three.
+        insert = (
+            sqlite_insert if self.session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        )
+        written = (
+            await self.session.execute(
+                insert(resource_identifiers)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(resource_identifiers.c.token_hmac)
+            )
+        ).all()
+        if len(written) != len(rows):
+            # Undo the tokens this attempt did write, so a retry (a new RID) starts clean.
+            await self.session.execute(
+                resource_identifiers.delete().where(
+                    resource_identifiers.c.resource_type == resource_type,
+                    resource_identifiers.c.logical_id == logical_id,
+                )
+            )
+            raise IdentifierTaken(resource_type)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -299,6 +264,32 @@ class ResourceStore:
     async def search(
         self, resource_type: str, criteria: Criteria, *, count: int, cursor: Cursor | None = None
     ) -> Page:
+        where = self._where(resource_type, criteria)
+        total = await self.session.scalar(select(func.count()).select_from(rv).where(*where))
+        page_where = list(where)
+        if cursor is not None:
+            page_where.append(
+                or_(
+                    rv.c.created_at < cursor.created_at,
+                    and_(rv.c.created_at == cursor.created_at, rv.c.logical_id < cursor.logical_id),
+                )
+            )
+        rows = (
+            await self.session.execute(
+                select(rv)
+                .where(*page_where)
+                .order_by(rv.c.created_at.desc(), rv.c.logical_id.desc())
+                .limit(count + 1)
+            )
+        ).all()
+        items = [self._decrypt(row) for row in rows[:count]]
+        next_cursor = None
+        if len(rows) > count and count > 0:
+            last = rows[count - 1]
+            next_cursor = Cursor(_aware(last.created_at), last.logical_id)
+        return Page(items=items, total=int(total or 0), next_cursor=next_cursor)
+
+    def _where(self, resource_type: str, criteria: Criteria) -> list[ColumnElement[bool]]:
         where = [
             rv.c.resource_type == resource_type,
             rv.c.is_current.is_(True),
@@ -325,30 +316,39 @@ class ResourceStore:
                 where.append(rv.c.authored_on < span.high)
         if criteria.author_nihdi is not None:
             where.append(rv.c.author_nihdi == criteria.author_nihdi)
-
-        total = await self.session.scalar(select(func.count()).select_from(rv).where(*where))
-        page_where = list(where)
-        if cursor is not None:
-            page_where.append(
+        if criteria.categories:
+            where.append(rv.c.category.in_(criteria.categories))
+        if criteria.actor_nihdi is not None:
+            where.append(rv.c.actor_nihdi == criteria.actor_nihdi)
+        if criteria.own_relationships_of is not None:
+            # [A] a provider sees its own relationships with the patient, not the others'
+            # (consent.policy._on_consent_record): they reveal who else treats the patient.
+            where.append(
                 or_(
-                    rv.c.created_at < cursor.created_at,
-                    and_(rv.c.created_at == cursor.created_at, rv.c.logical_id < cursor.logical_id),
+                    rv.c.category != "therapeutic-relationship",
+                    rv.c.actor_nihdi == criteria.own_relationships_of,
                 )
             )
+        if criteria.access is not None:
+            where.extend(access_conditions(criteria.access.filter, criteria.access.now))
+        return where
+
+    async def current_columns(
+        self, resource_type: str, patient_ssin: str
+    ) -> list[tuple[str, SearchColumns]]:
+        """The search columns of a patient's current ``resource_type`` rows, bodies untouched
+        (``gateway.consents.facts`` builds the access decision's facts from them)."""
         rows = (
             await self.session.execute(
-                select(rv)
-                .where(*page_where)
-                .order_by(rv.c.created_at.desc(), rv.c.logical_id.desc())
-                .limit(count + 1)
+                select(rv.c.logical_id, *(rv.c[name] for name in COLUMN_NAMES)).where(
+                    rv.c.resource_type == resource_type,
+                    rv.c.is_current.is_(True),
+                    rv.c.deleted.is_(False),
+                    rv.c.patient_hmac == self._patient_hash(patient_ssin),
+                )
             )
         ).all()
-        items = [self._decrypt(row) for row in rows[:count]]
-        next_cursor = None
-        if len(rows) > count and count > 0:
-            last = rows[count - 1]
-            next_cursor = Cursor(_aware(last.created_at), last.logical_id)
-        return Page(items=items, total=int(total or 0), next_cursor=next_cursor)
+        return [(row.logical_id, columns_of_row(row)) for row in rows]
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -371,7 +371,12 @@ class ResourceStore:
             body=body,
             status=row.status,
             author_nihdi=row.author_nihdi,
+            columns=columns_of_row(row),
         )
+
+
+def _without_patient(columns: SearchColumns) -> SearchColumns:
+    return replace(columns, patient_ssin=None, identifiers=())
 
 
 class IdentifierTaken(Conflict):

@@ -12,6 +12,7 @@ HMACs too, unique per resource type so that a retried conditional create cannot 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -44,9 +45,21 @@ resource_versions = Table(
     Column("status", String(32), nullable=True),
     Column("authored_on", DateTime(timezone=True), nullable=True),
     Column("author_nihdi", String(16), nullable=True),
+    # migration 0003 (DESIGN.md 4c, 5): what the access decision and its SQL filter read.
+    # period: a prescription's validity (RX-7 expiry is computed from its end), a relationship's
+    # start and legal end (CO-6), a consent's start.
+    Column("period_start", DateTime(timezone=True), nullable=True),
+    Column("period_end", DateTime(timezone=True), nullable=True),
+    Column("category", String(32), nullable=True),  # Consent: informed-consent | exclusion | ...
+    Column("actor_nihdi", String(16), nullable=True),  # Consent: the provider its provision names
+    Column("kind", String(32), nullable=True),  # relationship kind (urn:...:relationship-kind)
+    Column("pharmacy_visibility", String(8), nullable=True),  # RX-13: all | one | none (NULL: all)
+    Column("visible_pharmacy", String(16), nullable=True),  # RX-13: the one pharmacy
+    Column("prescriber_visibility", String(8), nullable=True),  # RX-14: open | closed (NULL: open)
     Index("ix_rv_current_patient", "resource_type", "is_current", "patient_hmac"),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
+    Index("ix_rv_current_actor", "resource_type", "is_current", "actor_nihdi"),
 )
 
 resource_identifiers = Table(
@@ -90,4 +103,118 @@ signing_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# -- audit (gateway/audit, migration 0003) -----------------------------------------------------------
+# Append-only and hash-chained (DESIGN.md 8, SEC-5, SEC-9): ``gateway.audit.writer`` is the only
+# code that inserts, nothing updates or deletes (database triggers refuse it), and
+# ``gateway audit verify`` walks the chain. The body (a FHIR AuditEvent) is encrypted like resource
+# bodies; the columns hold what the patient's access log search needs, the SSIN as a keyed HMAC.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=True),
+    Column("patient_hmac", String(64), nullable=True),
+    Column("client_id", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("actor_nihdi", String(16), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("key_id", String(16), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_patient_recorded", "patient_hmac", "recorded_at", "seq"),
+)
+
+# One row (id 1): the newest link. Appending locks it (PostgreSQL ``FOR UPDATE``; SQLite has one
+# writer at a time), so concurrent gateway instances append one after the other.
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# -- eAttest claims (gateway/claims, migration 0004) -------------------------------------------------
+# The Claim and the fund's ClaimResponse are resources (``resource_versions``, encrypted). These
+# tables hold the delivery bookkeeping, with no health data in clear: one row per claim (its state,
+# for operators and the duplicate rule), the services for the AT-7 duplicate window (keyed HMAC of
+# provider, patient, date, code, count), the outbox of deliveries to the funds, and per fund the
+# settlement feed's cursor and the events already applied.
+claims = Table(
+    "claims",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),  # the Claim's logical id
+    Column("provider_nihdi", String(16), nullable=False),
+    # the provider's request key (AT-7) as the store's identifier hash: replays are found here
+    Column("request_key", String(64), nullable=False),
+    Column("fund_code", String(3), nullable=False),
+    # queued | delivered | settled | refused | failed | cancelled (gateway.claims.model.State)
+    Column("state", String(16), nullable=False),
+    # keyed HMAC of the claim's content: a replayed request key with other content is refused
+    Column("fingerprint", String(64), nullable=False),
+    Column("attestation", String(64), nullable=True),  # the fund's number once acknowledged (AT-4)
+    Column("response_id", String(64), nullable=True),  # its ClaimResponse, once the fund answered
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_claims_provider_state", "provider_nihdi", "state"),
+    Index("uq_claims_request_key", "request_key", unique=True),
+)
+
+claim_services = Table(
+    "claim_services",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("service_hmac", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_claim_services_hmac", "service_hmac", "created_at"),
+)
+
+# The outbox: written in the transaction that stores the claim, taken by the forwarder.
+claim_jobs = Table(
+    "claim_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("claim_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # submit | cancel
+    Column("fund_code", String(3), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | done | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    # the lease of the worker sending it now: a token, and when another worker may take over
+    Column("lease_token", String(32), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("cancel_reason", String(1), nullable=True),  # AT-6, cancel jobs only
+    Column("outcome", String(16), nullable=True),
+    Column("last_error", String(200), nullable=True),  # a reason code and a short text, no data
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("uq_claim_jobs_claim_kind", "claim_id", "kind", unique=True),
+    Index("ix_claim_jobs_due", "state", "fund_code", "next_attempt_at"),
+)
+
+fund_cursors = Table(
+    "fund_cursors",
+    metadata,
+    Column("fund_code", String(3), primary_key=True),
+    Column("cursor", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+fund_events = Table(
+    "fund_events",
+    metadata,
+    Column("fund_code", String(3), primary_key=True),
+    Column("event_id", String(128), primary_key=True),  # the event's ClaimResponse id
+    Column("claim_id", String(64), nullable=True),  # None: not one of ours
+    Column("applied_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,98 @@
+"""``GET /fhir/AuditEvent``: who accessed a patient's data, when, why, with which outcome (DESIGN.md
+4, 8; domain SEC-5, SEC-6: patients see the accesses in their history).
+
+The patient sees his own events (``patient`` may be left out); operators (role admin) see any
+patient's, or all. Parameters: ``patient`` (``<SSIN>``, ``<ssin-system>|<SSIN>``, or
+``patient:identifier=...``), ``date`` (prefixes ge, gt, le, lt, eq; repeatable), ``_count``.
+Reading the log is itself audited.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from consent import Action, PatientFacts, Resource, ResourceKind
+from gateway.audit.log import AuditLog
+from gateway.audit.writer import RESOURCE_TYPE, SSIN_SYSTEM, safe_query
+from gateway.auth.identity import Principal
+from gateway.auth.scopes import require_scopes
+from gateway.db import DbSession
+from gateway.errors import BadRequest
+from gateway.fhir import bundles, search
+from gateway.fhir.responses import bundle_response, resource_response
+from gateway.prescriptions.searching import patient_param
+from gateway.storage.guard import NO_PATIENT, Event, Guard, RequestInfo, request_info
+from gateway.storage.store import ResourceStore
+
+router = APIRouter(prefix=f"/{RESOURCE_TYPE}")
+AuditRead = Annotated[Principal, Depends(require_scopes("system/AuditEvent.r"))]
+AuditSearch = Annotated[Principal, Depends(require_scopes("system/AuditEvent.s"))]
+Info = Annotated[RequestInfo, Depends(request_info)]
+SEARCH_PARAMS = ("patient", "patient:identifier", "date")
+
+
+def _guard(request: Request, session: DbSession, caller: Principal, info: RequestInfo) -> Guard:
+    return Guard(ResourceStore(session, request.app.state.keyring), caller, info)
+
+
+def _patient(request: Request, caller: Principal) -> str | None:
+    params = request.query_params
+    values = params.getlist("patient") + params.getlist("patient:identifier")
+    if len(values) > 1:
+        raise BadRequest("patient may be given once", expression="patient")
+    if values:
+        return patient_param(values[0], "patient")
+    return caller.ssin if caller.role == "patient" else None  # PO-4: "who accessed my data"
+
+
+@router.get("")
+async def search_events(
+    request: Request, caller: AuditSearch, session: DbSession, info: Info
+) -> Response:
+    params = request.query_params
+    search.check_known(params, SEARCH_PARAMS)
+    guard = _guard(request, session, caller, info)
+    patient = _patient(request, caller)
+    recorded = search.date_ranges(params.getlist("date"), "date")
+    count = search.page_size(
+        params,
+        request.app.state.settings.default_page_size,
+        request.app.state.settings.max_page_size,
+    )
+    cursor = search.cursor(params)
+    event = Event(
+        "search", RESOURCE_TYPE, patient_ssin=patient, query=safe_query(params.multi_items())
+    )
+    access = guard.request(Action.SEARCH, ResourceKind.AUDIT)
+    # An operator's search of the whole log is about no one: the decision needs no facts.
+    facts = PatientFacts(NO_PATIENT) if patient is None else None
+    decision = await guard.decide(access, patient, facts)
+    async with guard.access(decision, event):
+        page = await AuditLog(session, request.app.state.keyring).search(
+            patient_ssin=patient, recorded=recorded, count=count, cursor=cursor
+        )
+    return bundle_response(bundles.searchset(request, RESOURCE_TYPE, page))
+
+
+@router.get("/{event_id}")
+async def read_event(
+    request: Request, event_id: str, caller: AuditRead, session: DbSession, info: Info
+) -> Response:
+    guard = _guard(request, session, caller, info)
+    stored = await AuditLog(session, request.app.state.keyring).read(event_id)
+    patient = next(
+        (
+            e["what"]["identifier"]["value"]
+            for e in stored.json().get("entity", [])
+            if e.get("what", {}).get("identifier", {}).get("system") == SSIN_SYSTEM
+        ),
+        None,
+    )
+    target = Resource(ResourceKind.AUDIT, id=event_id, patient_ssin=patient)
+    facts = PatientFacts(NO_PATIENT) if patient is None else None
+    decision = await guard.decide(guard.request(Action.READ, target), patient, facts)
+    async with guard.access(decision, Event("read", RESOURCE_TYPE, event_id, patient)):
+        return resource_response(request, stored)

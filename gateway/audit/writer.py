@@ -1,0 +1,386 @@
+"""The only writer of AuditEvents (DESIGN.md 8, domain SEC-5, SEC-9, CO-12.6).
+
+``record(session, keyring, AuditRecord(...))`` appends one event in the caller's transaction: the
+change and the event that records it commit together or not at all. Call it **last** in the
+transaction, after the change: it takes the chain lock, held until the commit.
+
+A refusal is the exception: the request's transaction rolls back, so the denial must be written in
+a transaction of its own. Raise ``AccessDenied(record)`` (a ``Forbidden``): the FHIR error
+handler (``gateway.audit.refusals``) writes it with ``record_denied`` once the request's session
+has rolled back, and answers 403 with the reason code. ``record_denied(sessions, keyring,
+record)`` may also be called directly, but never while a session of the caller holds the database
+(SQLite would wait on itself; PostgreSQL could wait on its own chain lock); a ``Forbidden``
+raised after it in the same request is then not audited twice.
+
+The chain: each row stores ``seq`` (1, 2, 3, ...), ``prev_hash`` (the previous row's hash, or
+``GENESIS``) and ``hash`` = SHA-256 over a canonical encoding of its columns (``link_hash``),
+the SHA-256 of the encrypted body included, and ``prev_hash``. Appends are serialised across
+gateway instances on the one-row ``audit_chain_head`` table: ``SELECT ... FOR UPDATE`` on
+PostgreSQL; on SQLite every transaction already holds the single write lock (``gateway.db``,
+``BEGIN IMMEDIATE``). An insert trigger (migration 0003) moves the head to the new row, so an
+append is two statements. ``gateway.audit.chain`` verifies it.
+
+No SSIN is stored in clear: the patient column is the keyed HMAC ``Keyring.search_hash("ssin",
+...)``; the clear SSIN (patient, or patient actor) lives only in the encrypted FHIR body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.auth.identity import Principal
+from gateway.errors import Forbidden
+from gateway.storage.crypto import Keyring, associated_data
+from gateway.storage.tables import audit_chain_head, audit_events
+
+GENESIS: Final = "0" * 64
+HEAD_ID: Final = 1
+RESOURCE_TYPE: Final = "AuditEvent"
+
+SSIN_SYSTEM: Final = "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/ssin"
+NIHDI_PROFESSIONAL: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/nihdi-professional"
+)
+NIHDI_ORGANIZATION: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/nihdi-organization"
+)
+CLIENT_SYSTEM: Final = "urn:ehealth-gateway:client-id"
+ROLE_SYSTEM: Final = "urn:ehealth-gateway:role"
+REASON_SYSTEM: Final = "urn:ehealth-gateway:access-reason"
+REQUEST_ID_SYSTEM: Final = "urn:ehealth-gateway:request-id"
+
+ACTIONS: Final = frozenset({"read", "search", "create", "update", "operation", "delete"})
+OUTCOMES: Final = frozenset({"permit", "deny", "error"})
+
+# FHIR R4 AuditEvent.action (C R U D E) and the restful-interaction subtype of each action.
+_FHIR_ACTION: Final = {
+    "create": "C",
+    "read": "R",
+    "search": "R",
+    "update": "U",
+    "delete": "D",
+    "operation": "E",
+}
+_INTERACTION: Final = {
+    "create": "create",
+    "read": "read",
+    "search": "search-type",
+    "update": "update",
+    "delete": "delete",
+    "operation": "operation",
+}
+# FHIR R4 AuditEvent.outcome: 0 success, 4 minor failure (a refusal), 8 serious failure.
+_FHIR_OUTCOME: Final = {"permit": "0", "deny": "4", "error": "8"}
+
+# Set by ``record_denied`` for the rest of the request: ``gateway.audit.refusals`` then does not
+# audit the ``Forbidden`` that follows a second time.
+_DENIAL_RECORDED: ContextVar[bool] = ContextVar("audit_denial_recorded", default=False)
+
+# Search parameters whose values name the patient: never written, even encrypted (SSIN, SEC-5).
+_PATIENT_PARAMS: Final = frozenset(
+    {"patient", "patient:identifier", "subject", "subject:identifier"}
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One event: who (``actor``) did what (``action`` on ``resource_type``/``resource_id``
+    about ``patient_ssin``) with which ``outcome`` and ``reason``, and how (``request_id``)."""
+
+    action: str  # "read" | "search" | "create" | "update" | "operation" | "delete"
+    outcome: str  # "permit" | "deny" | "error"
+    reason: str  # consent.Reason value or a short code, e.g. "permit-author", "no-consent"
+    resource_type: str
+    resource_id: str | None
+    patient_ssin: str | None  # stored as the keyed HMAC; the clear SSIN only in the encrypted body
+    actor: Principal
+    request_id: str | None
+    query: str | None = None  # the search parameters WITHOUT SSIN values (see ``safe_query``)
+    software: str | None = None  # the client software (User-Agent), when known
+
+
+class AccessDenied(Forbidden):
+    """A refusal to be audited: 403 whose message is the reason code, never health data (DESIGN.md
+    5). ``gateway.audit.refusals`` writes ``record`` in its own transaction."""
+
+    def __init__(self, record: AuditRecord) -> None:
+        super().__init__(record.reason)
+        self.record = record
+
+
+def safe_query(params: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
+    """The query string with the values of patient parameters replaced by ``*`` (no SSIN)."""
+    items = params.items() if isinstance(params, Mapping) else params
+    parts = []
+    for name, value in items:
+        parts.append(f"{name}=*" if name in _PATIENT_PARAMS else f"{name}={value}")
+    return "&".join(parts)[:2000]
+
+
+@dataclass(frozen=True)
+class Link:
+    """The columns of one audit row that the chain covers (``link_hash``)."""
+
+    seq: int
+    event_id: str
+    recorded_at: datetime
+    action: str
+    outcome: str
+    reason: str
+    resource_type: str
+    resource_id: str | None
+    patient_hmac: str | None
+    client_id: str
+    role: str
+    actor_nihdi: str | None
+    request_id: str | None
+    key_id: str
+    body: bytes
+    prev_hash: str
+
+
+def _instant(value: datetime) -> int:
+    """Microseconds since the epoch, UTC: the same from SQLite (naive) and PostgreSQL (aware)."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def link_hash(link: Link) -> str:
+    """SHA-256 over a canonical encoding (a JSON array in a fixed order) of ``link``."""
+    canonical = orjson.dumps(
+        [
+            "ehealth-gateway/audit/v1",
+            link.seq,
+            link.event_id,
+            _instant(link.recorded_at),
+            link.action,
+            link.outcome,
+            link.reason,
+            link.resource_type,
+            link.resource_id,
+            link.patient_hmac,
+            link.client_id,
+            link.role,
+            link.actor_nihdi,
+            link.request_id,
+            link.key_id,
+            hashlib.sha256(link.body).hexdigest(),
+            link.prev_hash,
+        ]
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _agent(actor: Principal) -> dict[str, Any]:
+    agent: dict[str, Any] = {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "code": "humanuser" if actor.role == "patient" else "dataprocessor",
+                }
+            ]
+        },
+        "role": [{"coding": [{"system": ROLE_SYSTEM, "code": actor.role}]}],
+        "altId": actor.client_id,
+        "requestor": True,
+    }
+    if actor.nihdi:
+        system = NIHDI_ORGANIZATION if actor.role == "pharmacist" else NIHDI_PROFESSIONAL
+        agent["who"] = {"identifier": {"system": system, "value": actor.nihdi}}
+    elif actor.ssin:
+        agent["who"] = {"identifier": {"system": SSIN_SYSTEM, "value": actor.ssin}}
+    else:
+        agent["who"] = {"identifier": {"system": CLIENT_SYSTEM, "value": actor.client_id}}
+    return agent
+
+
+def audit_event_json(record: AuditRecord, event_id: str, recorded_at: datetime) -> dict[str, Any]:
+    """The FHIR R4 AuditEvent for ``record`` (stored encrypted; returned by GET /fhir/AuditEvent)."""
+    what: dict[str, Any] = {"type": record.resource_type}
+    if record.resource_id:
+        what["reference"] = f"{record.resource_type}/{record.resource_id}"
+    entity: dict[str, Any] = {
+        "what": what,
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+            "code": "2",
+            "display": "System Object",
+        },
+        "detail": [],
+    }
+    if record.request_id:
+        entity["detail"].append({"type": "request-id", "valueString": record.request_id})
+    if record.software:
+        entity["detail"].append({"type": "client-software", "valueString": record.software[:200]})
+    if record.query:
+        entity["query"] = base64.b64encode(record.query.encode()).decode()
+    if not entity["detail"]:
+        del entity["detail"]
+    entities = [entity]
+    if record.patient_ssin:
+        entities.append(
+            {
+                "what": {"identifier": {"system": SSIN_SYSTEM, "value": record.patient_ssin}},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "1",
+                    "display": "Person",
+                },
+                "role": {
+                    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                    "code": "1",
+                    "display": "Patient",
+                },
+            }
+        )
+    return {
+        "resourceType": RESOURCE_TYPE,
+        "id": event_id,
+        "meta": {
+            "versionId": "1",
+            "lastUpdated": recorded_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        },
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
+        "subtype": [
+            {
+                "system": "http://hl7.org/fhir/restful-interaction",
+                "code": _INTERACTION[record.action],
+            }
+        ],
+        "action": _FHIR_ACTION[record.action],
+        "recorded": recorded_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "outcome": _FHIR_OUTCOME[record.outcome],
+        "outcomeDesc": record.reason,
+        "purposeOfEvent": [{"coding": [{"system": REASON_SYSTEM, "code": record.reason}]}],
+        "agent": [_agent(record.actor)],
+        "source": {
+            "site": "ehealth-gateway",
+            "observer": {"display": "ehealth-gateway"},
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                    "display": "Application Server",
+                }
+            ],
+        },
+        "entity": entities,
+    }
+
+
+def _check(record: AuditRecord) -> None:
+    if record.action not in ACTIONS:
+        raise ValueError(f"unknown audit action {record.action!r}")
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {record.outcome!r}")
+
+
+async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
+    """The chain head, locked for this transaction (created on first use)."""
+    query = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
+        audit_chain_head.c.id == HEAD_ID
+    )
+    if postgres:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    if row is None:
+        insert = (postgresql.insert if postgres else sqlite.insert)(audit_chain_head)
+        await session.execute(
+            insert.values(id=HEAD_ID, seq=0, hash=GENESIS).on_conflict_do_nothing()
+        )
+        row = (await session.execute(query)).first()
+    assert row is not None
+    return int(row.seq), str(row.hash)
+
+
+async def record(session: AsyncSession, keyring: Keyring, record: AuditRecord) -> None:
+    """Append ``record`` to the chain in ``session``'s transaction (commits with the change)."""
+    await _append(session, keyring, record)
+
+
+async def record_denied(
+    sessions: async_sessionmaker[AsyncSession], keyring: Keyring, record: AuditRecord
+) -> None:
+    """Append ``record`` in a short transaction of its own (the request's has rolled back)."""
+    async with sessions() as session, session.begin():
+        await _append(session, keyring, record)
+    _DENIAL_RECORDED.set(True)
+
+
+def denial_recorded() -> bool:
+    """Whether ``record_denied`` already wrote this request's refusal."""
+    return _DENIAL_RECORDED.get()
+
+
+async def _append(session: AsyncSession, keyring: Keyring, record: AuditRecord) -> None:
+    _check(record)
+    bind = session.bind
+    dialect = bind.dialect if bind is not None else (await session.connection()).dialect
+    postgres = dialect.name == "postgresql"
+    seq, prev_hash = await _head(session, postgres)
+    seq += 1
+    event_id = uuid.uuid4().hex
+    recorded_at = datetime.now(UTC)
+    body = orjson.dumps(audit_event_json(record, event_id, recorded_at))
+    blob = keyring.encrypt(body, associated_data(RESOURCE_TYPE, event_id, 1))
+    link = Link(
+        seq=seq,
+        event_id=event_id,
+        recorded_at=recorded_at,
+        action=record.action,
+        outcome=record.outcome,
+        reason=record.reason[:64],
+        resource_type=record.resource_type[:64],
+        resource_id=record.resource_id[:64] if record.resource_id else None,
+        patient_hmac=keyring.search_hash("ssin", record.patient_ssin)
+        if record.patient_ssin
+        else None,
+        client_id=record.actor.client_id,
+        role=record.actor.role,
+        actor_nihdi=record.actor.nihdi,
+        request_id=record.request_id[:128] if record.request_id else None,
+        key_id=keyring.key_id,
+        body=blob,
+        prev_hash=prev_hash,
+    )
+    digest = link_hash(link)
+    await session.execute(
+        audit_events.insert().values(
+            seq=link.seq,
+            event_id=link.event_id,
+            recorded_at=link.recorded_at,
+            action=link.action,
+            outcome=link.outcome,
+            reason=link.reason,
+            resource_type=link.resource_type,
+            resource_id=link.resource_id,
+            patient_hmac=link.patient_hmac,
+            client_id=link.client_id,
+            role=link.role,
+            actor_nihdi=link.actor_nihdi,
+            request_id=link.request_id,
+            key_id=link.key_id,
+            body=link.body,
+            prev_hash=link.prev_hash,
+            hash=digest,
+        )
+    )
+    # The insert trigger of migration 0003 moves audit_chain_head to (seq, hash).

@@ -1,0 +1,134 @@
+"""Storing what the funds say: one ClaimResponse per claim, moved forward, never doubled.
+
+The forwarder (an answer to a submission or a cancellation) and the settlement poller (a feed
+event) both land here, in their own transaction. Each change starts by locking the claim's row
+(``records.ClaimRecords.get(lock=True)``), so answers for one claim are applied one after the other
+whichever worker or poller brings them. The first answer creates the ClaimResponse, whose identifier
+token ``urn:ehealth-gateway:claim|<claim id>`` is unique: a second ClaimResponse for the same claim
+cannot exist. Later events update it (a new version) only when they move it forward
+(acknowledged or refused, then settled, then cancelled: ``model.RANK``), so a replayed
+acknowledgement or a feed page read twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.claims.model import (
+    CLAIM,
+    CLAIM_RESPONSE,
+    RANK,
+    STATE_OF,
+    Event,
+    JobKind,
+    State,
+    attestation_number,
+    event_of,
+    request_key_system,
+    with_state,
+)
+from gateway.claims.outbox import Outbox
+from gateway.claims.records import ClaimRecords
+from gateway.claims.resources import claim_columns, response_columns, response_resource
+from gateway.storage.crypto import Keyring
+from gateway.storage.store import ResourceStore, StoredVersion
+
+log = structlog.get_logger("gateway.claims")
+
+
+@dataclass(frozen=True)
+class Applied:
+    stored: bool  # False: the answer was already there, or older than what is there
+    state: State | None = None
+
+
+def answer_event(answer: dict[str, Any]) -> Event:
+    """The event an answer stands for: its fund tag, else its outcome (a refusal is an error)."""
+    event = event_of(answer)
+    if event is not None:
+        return event
+    return Event.REJECTED if answer.get("outcome") == "error" else Event.ACKNOWLEDGED
+
+
+class Answers:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self.store = ResourceStore(session, keyring)
+        self.records = ClaimRecords(session)
+        self.outbox = Outbox(session)
+
+    async def apply(self, claim_id: str, answer: dict[str, Any], now: datetime) -> Applied:
+        """Store the fund's ``answer`` (a ClaimResponse) for the claim, if it moves it forward."""
+        row = await self.records.get(claim_id, lock=True)
+        if row is None:
+            return Applied(False)
+        event = answer_event(answer)
+        current = (
+            await self.store.read(CLAIM_RESPONSE, row.response_id) if row.response_id else None
+        )
+        if current is not None:
+            known = answer_event(current.json())
+            if RANK[event] <= RANK[known]:
+                return Applied(False, row.state)
+        claim = await self.store.read(CLAIM, claim_id)
+        state = STATE_OF[event]
+        resource = response_resource(answer, claim_id)
+        columns = response_columns(resource, claim, state)
+        if current is None:
+            stored = await self.store.create(CLAIM_RESPONSE, resource, columns)
+        else:
+            stored = await self.store.update(
+                CLAIM_RESPONSE,
+                current.logical_id,
+                resource,
+                columns,
+                expected_version=current.version_id,
+            )
+        await self.set_claim_state(claim, state)
+        await self.records.set_state(
+            claim_id,
+            state,
+            now=now,
+            attestation=attestation_number(answer),
+            response_id=stored.logical_id,
+        )
+        # However it arrived (the submission's answer, or the feed ahead of it), the submission
+        # needs no further attempt.
+        await self.outbox.close(claim_id, JobKind.SUBMIT, event.value, now)
+        log.info(
+            "claim_answer_stored", claim_id=claim_id, fund_event=event.value, state=state.value
+        )
+        return Applied(True, state)
+
+    async def set_claim_state(
+        self, claim: StoredVersion, state: State, reason: str | None = None
+    ) -> StoredVersion:
+        """A new version of the Claim with its claim-state tag (and ``status`` when cancelled).
+
+        Callers hold the claim's row lock, so the version read is the current one; the store's
+        compare-and-set on the version still guards against a writer that skipped the lock.
+        """
+        body = claim.json()
+        resource = with_state(body, state, reason)
+        if state is State.CANCELLED:
+            resource["status"] = "cancelled"
+        system = request_key_system(claim.author_nihdi or "")
+        return await self.store.update(
+            CLAIM,
+            claim.logical_id,
+            resource,
+            claim_columns(resource, state, system),
+            expected_version=claim.version_id,
+        )
+
+    async def mark(
+        self, claim_id: str, state: State, now: datetime, reason: str | None = None
+    ) -> None:
+        """The gateway's own news about a claim: failed (not delivered), or queued again."""
+        claim = await self.store.read(CLAIM, claim_id)
+        await self.set_claim_state(claim, state, reason)
+        await self.records.set_state(claim_id, state, now=now)

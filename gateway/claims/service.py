@@ -1,0 +1,444 @@
+"""eAttest claims: intake, cancel, reads and searches of Claim and ClaimResponse (AT-1..AT-7).
+
+Intake validates (``fhir_profiles.claim``), then in the request's one transaction stores the Claim,
+its bookkeeping row and its outbox job: the claim exists if and only if its delivery is queued.
+It is idempotent on the provider's request key (AT-7): the ``Idempotency-Key`` header, else the
+Claim's own identifier. A second attestation of the same service within the duplicate window
+needs the provider's explicit override. Delivery is the forwarder's (``gateway.claims.forwarder``).
+
+The service never builds HTTP responses: routes do. Every interaction is audited last in its
+transaction (``gateway.audit.writer``); a refusal is ``AccessDenied``, audited on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from fhir_profiles import is_valid_ssin, normalise_ssin, systems
+from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
+from fhir_profiles.issues import Issue
+from fhir_profiles.rules.claim_codes import ATTESTATION
+from fhir_profiles.rules.claim_items import Service
+from gateway.audit.writer import AccessDenied, AuditRecord, record, safe_query
+from gateway.auth.identity import Principal
+from gateway.claims import access
+from gateway.claims.funds import route
+from gateway.claims.model import (
+    CLAIM,
+    CLAIM_LINK,
+    CLAIM_RESPONSE,
+    JobKind,
+    State,
+    request_key_system,
+    with_state,
+)
+from gateway.claims.outbox import Outbox
+from gateway.claims.records import ClaimRecords
+from gateway.claims.resources import claim_columns
+from gateway.errors import BadRequest, Conflict, ProfileViolation
+from gateway.fhir import search
+from gateway.settings import Settings
+from gateway.storage.store import (
+    Criteria,
+    IdentifierTaken,
+    Page,
+    ResourceStore,
+    StoredVersion,
+)
+
+CLAIM_SEARCH_PARAMS = ("patient:identifier", "state")
+RESPONSE_SEARCH_PARAMS = ("request", "patient:identifier", "identifier", "state")
+_KEY_MAX = 255
+_VOLATILE = frozenset({"id", "meta", "text", "created"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, and how (for the audit: SEC-5 WHO and HOW)."""
+
+    caller: Principal
+    request_id: str | None = None
+    software: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stored: StoredVersion
+    replayed: bool = False  # AT-7: the answer to an earlier request with the same key
+
+
+class KeyReused(Conflict):
+    """AT-7: the provider used a request key before, for a different claim."""
+
+    def __init__(self, expression: str) -> None:
+        super().__init__(
+            "IDEMPOTENCY_KEY_REUSED: this request key was used before for a different claim",
+            expression=expression,
+        )
+
+    def issues(self) -> list[Issue]:
+        return [Issue("conflict", self.expression or "", self.message, "AT-7")]
+
+
+class PossibleDuplicate(Conflict):
+    """AT-7: a second attestation of the same service (patient, date, code, count) within the
+    window: a warning (409) until the provider overrides it with the duplicate-override extension.
+    """
+
+    def __init__(self, matches: list[tuple[int, str]], hours: float) -> None:
+        super().__init__("POSSIBLE_DUPLICATE")
+        self.matches = matches  # (item index, the earlier claim's id)
+        self.hours = hours
+
+    def issues(self) -> list[Issue]:
+        hours = f"{self.hours:g}"
+        return [
+            Issue(
+                "duplicate",
+                f"Claim.item[{index}]",
+                f"POSSIBLE_DUPLICATE: Claim/{claim_id} attested the same service (patient, date, "
+                f"code, count) less than {hours} hours ago; to send it anyway, add the extension "
+                "urn:ehealth-gateway:extension:duplicate-override with valueBoolean true",
+                "AT-7",
+                severity="warning",
+            )
+            for index, claim_id in self.matches
+        ]
+
+
+def content_fingerprint(store: ResourceStore, resource: dict[str, Any]) -> str:
+    """A keyed hash of what the claim says: the same key with other content is another claim.
+
+    ``created`` is left out, as ``id``, ``meta`` and ``text``: software that rebuilds the claim for
+    a retry stamps it anew (the funds compare the same way). Keyed: the content holds an SSIN."""
+    content = {k: v for k, v in resource.items() if k not in _VOLATILE}
+    return store.keyring.search_hash(
+        "claim-content", orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
+    )
+
+
+def service_hash(store: ResourceStore, provider: str, patient: str, service: Service) -> str:
+    """AT-7: what makes two attestations "the same service", as a keyed hash (no SSIN at rest)."""
+    text = f"{provider}|{patient}|{service.serviced.isoformat()}|{service.code}|{service.count}"
+    return store.keyring.search_hash("claim-service", text)
+
+
+def request_key(checked: ValidatedClaim, header: str | None) -> tuple[str, str]:
+    """AT-7: (key, where it came from). The header wins; else the provider's own identifier."""
+    if header is not None:
+        key = header.strip()
+        if not key or len(key) > _KEY_MAX or not key.isascii() or not key.isprintable():
+            raise BadRequest(
+                "Idempotency-Key: 1 to 255 printable ASCII characters", expression="Idempotency-Key"
+            )
+        return key, "Idempotency-Key"
+    for index, identifier in enumerate(checked.resource.get("identifier") or []):
+        system, value = identifier.get("system"), identifier.get("value")
+        own = isinstance(system, str) and system != ATTESTATION
+        if (
+            own
+            and isinstance(value, str)
+            and value
+            and not system.startswith("urn:ehealth-gateway:")
+        ):
+            return f"{system}|{value}", f"Claim.identifier[{index}]"
+    raise ProfileViolation(
+        [
+            Issue(
+                "required",
+                "Claim.identifier",
+                "a request key is required: an Idempotency-Key header, or a Claim.identifier "
+                "from your own system (system and value)",
+                "AT-7",
+            )
+        ]
+    )
+
+
+class ClaimService:
+    def __init__(self, store: ResourceStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.records = ClaimRecords(store.session)
+        self.outbox = Outbox(store.session)
+
+    async def _audit(
+        self,
+        ctx: Context,
+        action: str,
+        resource_type: str,
+        resource_id: str | None,
+        patient_ssin: str | None,
+        *,
+        query: str | None = None,
+        reason: str = "permit-author",
+    ) -> None:
+        await record(
+            self.store.session,
+            self.store.keyring,
+            AuditRecord(
+                action=action,
+                outcome="permit",
+                reason=reason,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                patient_ssin=patient_ssin,
+                actor=ctx.caller,
+                request_id=ctx.request_id,
+                query=query,
+                software=ctx.software,
+            ),
+        )
+
+    def _deny(
+        self, ctx: Context, action: str, resource_type: str, resource_id: str | None, reason: str
+    ) -> AccessDenied:
+        return AccessDenied(
+            AuditRecord(
+                action=action,
+                outcome="deny",
+                reason=reason,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                patient_ssin=None,
+                actor=ctx.caller,
+                request_id=ctx.request_id,
+                software=ctx.software,
+            )
+        )
+
+    # -- intake ----------------------------------------------------------------------------------
+
+    async def create(
+        self, body: dict[str, Any], ctx: Context, *, idempotency_key: str | None
+    ) -> Outcome:
+        now = datetime.now(UTC)
+        checked = validate_claim(body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit)
+        if isinstance(checked, list):
+            raise ProfileViolation(checked)
+        if not ctx.caller.nihdi or ctx.caller.nihdi != checked.provider_nihdi:
+            raise self._deny(ctx, "create", CLAIM, None, "not-author")
+        fund = route(self.settings.mutuality_urls, checked.fund_code)
+        if fund is None:
+            message = "no sickness fund with this code (or its union's) is reachable from here"
+            raise ProfileViolation(
+                [Issue("not-supported", "Claim.insurer.identifier.value", message, "ID-13")]
+            )
+        key, key_source = request_key(checked, idempotency_key)
+        system = request_key_system(checked.provider_nihdi)
+        key_hash = self.store.identifier_hash(system, key)
+        fingerprint = content_fingerprint(self.store, checked.resource)
+
+        # Concurrent intakes for one provider and patient take turns from here on, so a request
+        # with the same key that committed meanwhile is seen: it is a replay, not a duplicate.
+        pair = self.store.keyring.search_hash(
+            "claim-pair", f"{checked.provider_nihdi}|{checked.patient_ssin}"
+        )
+        await self.records.serialise_services(pair)
+        replay = await self._replay(key_hash, fingerprint, key_source)
+        if replay is not None:
+            await self._audit(ctx, "create", CLAIM, replay.logical_id, checked.patient_ssin)
+            return Outcome(replay, replayed=True)
+
+        hashes = [
+            service_hash(self.store, checked.provider_nihdi, checked.patient_ssin, s)
+            for s in checked.services
+        ]
+        if not checked.duplicate_override:
+            await self._check_duplicates(hashes, now)
+
+        resource = dict(checked.resource)
+        resource["identifier"] = [*resource.get("identifier", []), {"system": system, "value": key}]
+        resource = with_state(resource, State.QUEUED)
+        try:
+            stored = await self.store.create(
+                CLAIM, resource, claim_columns(resource, State.QUEUED, system)
+            )
+        except IdentifierTaken:
+            # A request with the same key committed meanwhile (it names another patient, so it
+            # did not wait for our lock): a replay if it is the same claim, else a reused key.
+            replay = await self._replay(key_hash, fingerprint, key_source)
+            if replay is None:
+                raise
+            await self._audit(ctx, "create", CLAIM, replay.logical_id, checked.patient_ssin)
+            return Outcome(replay, replayed=True)
+        await self.records.insert(
+            stored.logical_id,
+            provider_nihdi=checked.provider_nihdi,
+            request_key=key_hash,
+            fund_code=checked.fund_code,
+            fingerprint=fingerprint,
+            now=now,
+        )
+        await self.records.add_services(stored.logical_id, hashes, now)
+        await self.outbox.enqueue(stored.logical_id, JobKind.SUBMIT, fund, now, fresh=True)
+        await self._audit(ctx, "create", CLAIM, stored.logical_id, checked.patient_ssin)
+        return Outcome(stored)
+
+    async def _replay(
+        self, key_hash: str, fingerprint: str, key_source: str
+    ) -> StoredVersion | None:
+        """The claim stored earlier under this request key, if any (AT-7); a key used for other
+        content is refused."""
+        row = await self.records.by_request_key(key_hash)
+        if row is None:
+            return None
+        if row.fingerprint != fingerprint:
+            raise KeyReused(key_source)
+        return await self.store.read(CLAIM, row.claim_id)
+
+    async def _check_duplicates(self, hashes: list[str], now: datetime) -> None:
+        window = timedelta(hours=self.settings.claim_duplicate_window_hours)
+        if window <= timedelta(0):
+            return
+        earlier = await self.records.recent_services(hashes, now - window)
+        matches = [(i, earlier[h]) for i, h in enumerate(hashes) if h in earlier]
+        if matches:
+            raise PossibleDuplicate(matches, self.settings.claim_duplicate_window_hours)
+
+    # -- cancel (AT-6) ---------------------------------------------------------------------------
+
+    async def cancel(self, logical_id: str, body: dict[str, Any], ctx: Context) -> Outcome:
+        """Queue the cancellation of an acknowledged attestation; cancelling twice answers as the
+        first time (AT-7). The fund's confirmation arrives as the ClaimResponse's next version."""
+        reason = validate_cancel(body)
+        if isinstance(reason, list):
+            raise ProfileViolation(reason)
+        row = await self.records.get(logical_id, lock=True)
+        stored = await self.store.read(CLAIM, logical_id)
+        if row is None or stored.author_nihdi != ctx.caller.nihdi or ctx.caller.nihdi is None:
+            raise self._deny(ctx, "operation", CLAIM, logical_id, "not-author")
+        patient = _patient_of(stored)
+        if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
+            await self._audit(ctx, "operation", CLAIM, logical_id, patient)
+            return Outcome(stored, replayed=True)
+        if row.state is State.REFUSED:
+            raise Conflict("not-attested: the fund refused this claim; there is nothing to cancel")
+        if row.state in (State.QUEUED, State.FAILED) or row.attestation is None:
+            raise Conflict(
+                "not-acknowledged: an attestation can be cancelled once its fund has "
+                "acknowledged it"
+            )
+        submission = await self.outbox.find(logical_id, JobKind.SUBMIT)
+        fund = submission.fund_code if submission is not None else row.fund_code
+        await self.outbox.enqueue(
+            logical_id, JobKind.CANCEL, fund, datetime.now(UTC), cancel_reason=reason
+        )
+        await self._audit(ctx, "operation", CLAIM, logical_id, patient)
+        return Outcome(stored)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def read(self, resource_type: str, logical_id: str, ctx: Context) -> StoredVersion:
+        stored = await self.store.read(resource_type, logical_id)
+        reason = self._may_read(ctx, resource_type, stored)
+        await self._audit(
+            ctx, "read", resource_type, logical_id, _patient_of(stored), reason=reason
+        )
+        return stored
+
+    async def vread(
+        self, resource_type: str, logical_id: str, version_id: int, ctx: Context
+    ) -> StoredVersion:
+        current = await self.store.read(resource_type, logical_id)
+        reason = self._may_read(ctx, resource_type, current)
+        stored = await self.store.vread(resource_type, logical_id, version_id)
+        await self._audit(
+            ctx, "read", resource_type, logical_id, _patient_of(current), reason=reason
+        )
+        return stored
+
+    def _may_read(self, ctx: Context, resource_type: str, stored: StoredVersion) -> str:
+        permit, reason = access.read_decision(ctx.caller, stored)
+        if not permit:
+            raise self._deny(ctx, "read", resource_type, stored.logical_id, reason)
+        return reason
+
+    async def search(self, resource_type: str, params: QueryParams, ctx: Context) -> Page:
+        known = CLAIM_SEARCH_PARAMS if resource_type == CLAIM else RESPONSE_SEARCH_PARAMS
+        search.check_known(params, known)
+        patient = _opt(params, "patient:identifier", _patient_param)
+        criteria = Criteria(
+            patient_ssin=patient,
+            statuses=_states(params),
+            identifier=_response_identifier(params) if resource_type == CLAIM_RESPONSE else None,
+        )
+        narrowed, reason = access.narrow_search(ctx.caller, criteria)
+        if narrowed is None:
+            raise self._deny(ctx, "search", resource_type, None, reason)
+        count = search.page_size(
+            params, self.settings.default_page_size, self.settings.max_page_size
+        )
+        page = await self.store.search(
+            resource_type, narrowed, count=count, cursor=search.cursor(params)
+        )
+        await self._audit(
+            ctx,
+            "search",
+            resource_type,
+            None,
+            narrowed.patient_ssin,
+            query=safe_query(params.multi_items()),
+            reason=reason,
+        )
+        return page
+
+
+def _patient_of(stored: StoredVersion) -> str | None:
+    value = access.patient_of(stored.json())
+    return value if value is not None and is_valid_ssin(value) else None
+
+
+def _opt(params: QueryParams, name: str, parse: Any) -> Any:
+    value = search.single(params, name)
+    return None if value is None else parse(value, name)
+
+
+def _patient_param(value: str, name: str) -> str:
+    system, code = search.token(value, name)
+    if system is not None and systems.normalise_system(system) != systems.SSIN:
+        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
+    if not is_valid_ssin(code):
+        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
+    return normalise_ssin(code)
+
+
+def _states(params: QueryParams) -> tuple[str, ...]:
+    """``state``: where the claim stands (``model.State``; docs/claims.md)."""
+    values: list[str] = []
+    for raw in params.getlist("state"):
+        values.extend(v for v in raw.split(",") if v)
+    known = {state.value for state in State}
+    if any(v not in known for v in values):
+        raise BadRequest(
+            "state: one of " + ", ".join(state.value for state in State), expression="state"
+        )
+    return tuple(values)
+
+
+def _response_identifier(params: QueryParams) -> tuple[str, str] | None:
+    """``request=Claim/{id}`` (or its full URL) and ``identifier=<eattest system>|<number>``."""
+    request = search.single(params, "request")
+    identifier = search.single(params, "identifier")
+    if request is not None and identifier is not None:
+        raise BadRequest("search by request or by identifier, not both", expression="request")
+    if request is not None:
+        reference = request.rstrip("/")
+        parts = reference.split("/")
+        if len(parts) < 2 or parts[-2] != CLAIM or not parts[-1]:
+            raise BadRequest("request: expected Claim/{id}", expression="request")
+        return CLAIM_LINK, parts[-1]
+    if identifier is not None:
+        system, value = search.token(identifier, "identifier")
+        if system not in (None, ATTESTATION):
+            raise BadRequest(
+                f"identifier: only the attestation number ({ATTESTATION}) is searchable",
+                expression="identifier",
+            )
+        return ATTESTATION, value
+    return None

@@ -1,0 +1,61 @@
+"""The thin loader of a patient's facts for ``consent.decide`` (STYLE.md: ``facts.py``).
+
+One indexed query over the search columns of the patient's current Consent rows; no body is
+decrypted. A row that cannot be read as a fact (an unknown category or relationship kind, a
+relationship without its period) raises: the caller turns any error into ``Reason.ERROR``
+(fail closed, DESIGN.md 5).
+"""
+
+from __future__ import annotations
+
+from consent import (
+    Exclusion,
+    InformedConsent,
+    PatientFacts,
+    Relationship,
+    RelationshipKind,
+)
+from gateway.storage.store import ResourceStore
+
+RESOURCE = "Consent"
+INFORMED_CONSENT = "informed-consent"
+EXCLUSION = "exclusion"
+RELATIONSHIP = "therapeutic-relationship"
+CATEGORIES = (INFORMED_CONSENT, EXCLUSION, RELATIONSHIP)
+
+
+class UnreadableFact(ValueError):
+    """A stored Consent row the decision cannot use."""
+
+
+async def load_facts(store: ResourceStore, ssin: str) -> PatientFacts:
+    """The consents, relationships and exclusions of the patient ``ssin``, history included
+    (withdrawn and ended ones are ``active`` False)."""
+    consents: list[InformedConsent] = []
+    relationships: list[Relationship] = []
+    exclusions: list[Exclusion] = []
+    for _logical_id, row in await store.current_columns(RESOURCE, ssin):
+        active = row.status == "active"
+        if row.category == INFORMED_CONSENT:
+            if row.period_start is None:
+                raise UnreadableFact("a consent without its start")
+            consents.append(InformedConsent(row.period_start, row.period_end, active))
+        elif row.category == RELATIONSHIP:
+            if row.actor_nihdi is None or row.period_start is None or row.period_end is None:
+                raise UnreadableFact("a relationship without its provider or period")
+            relationships.append(
+                Relationship(
+                    row.actor_nihdi,
+                    RelationshipKind(row.kind or ""),
+                    row.period_start,
+                    row.period_end,
+                    active,
+                )
+            )
+        elif row.category == EXCLUSION:
+            if row.actor_nihdi is None:
+                raise UnreadableFact("an exclusion without its provider")
+            exclusions.append(Exclusion(row.actor_nihdi, active))
+        else:
+            raise UnreadableFact("a Consent of an unknown category")
+    return PatientFacts(ssin, tuple(consents), tuple(relationships), tuple(exclusions))

@@ -1,0 +1,114 @@
+"""``GET /fhir/Consent``: a patient's consent records under the access rules.
+
+Parameters: ``patient:identifier`` (SSIN; a patient without it means himself), ``actor`` (the
+provider's NIHDI: ``actor=<nihdi>``, ``actor=<system>|<nihdi>`` or ``actor:identifier=...``),
+``category`` (codes of ``urn:ehealth-gateway:consent-kind``, comma = OR) and ``status``.
+
+The search is decided once per category asked for (default: all three). A patient sees all his
+records (PO-4). A provider who shows the patient's presence (eID headers) sees the informed
+consent and its own relationships with the patient, not the others' (they tell who else treats
+the patient) nor the exclusions (the patient's alone): ``consent.policy._on_consent_record``.
+The rows are narrowed in SQL, so ``total`` counts only what may be seen.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from consent import Action, Decision, Reason
+from fhir_profiles import systems
+from gateway.audit.writer import safe_query
+from gateway.consents.facts import CATEGORIES, RELATIONSHIP, RESOURCE
+from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM
+from gateway.errors import BadRequest
+from gateway.fhir import search
+from gateway.prescriptions.searching import patient_param
+from gateway.settings import Settings
+from gateway.storage.guard import Event, Guard
+from gateway.storage.store import Criteria, Page, ResourceStore
+
+SEARCH_PARAMS = ("patient:identifier", "actor", "actor:identifier", "category", "status")
+_STATUSES = frozenset({"active", "inactive"})
+_NIHDI = re.compile(r"^[0-9]{8,11}$")
+
+
+def _actor(params: QueryParams) -> str | None:
+    values = params.getlist("actor") + params.getlist("actor:identifier")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest("actor may be given once", expression="actor")
+    system, value = search.token(values[0], "actor")
+    if system is not None and systems.normalise_system(system) not in (
+        systems.NIHDI,
+        systems.NIHDI_PROFESSIONAL,
+        systems.NIHDI_ORGANIZATION,
+    ):
+        raise BadRequest("actor: an NIHDI number", expression="actor")
+    if not _NIHDI.match(value):
+        raise BadRequest("actor: an NIHDI number (8-11 digits)", expression="actor")
+    return value
+
+
+def _categories(params: QueryParams) -> tuple[str, ...]:
+    found: list[str] = []
+    for raw in params.getlist("category"):
+        for value in filter(None, raw.split(",")):
+            system, code = search.token(value, "category")
+            if (system not in (None, KIND_SYSTEM)) or code not in CATEGORIES:
+                raise BadRequest(
+                    "category: " + ", ".join(CATEGORIES) + f" (system {KIND_SYSTEM})",
+                    expression="category",
+                )
+            found.append(code)
+    return tuple(dict.fromkeys(found)) or CATEGORIES
+
+
+def _statuses(params: QueryParams) -> tuple[str, ...]:
+    values = [v for raw in params.getlist("status") for v in raw.split(",") if v]
+    if any(v not in _STATUSES for v in values):
+        raise BadRequest("status: active or inactive", expression="status")
+    return tuple(values)
+
+
+async def search_consents(
+    store: ResourceStore, settings: Settings, guard: Guard, params: QueryParams | Any
+) -> Page:
+    search.check_known(params, SEARCH_PARAMS)
+    ssin = search.single(params, "patient:identifier")
+    patient = patient_param(ssin, "patient:identifier") if ssin is not None else None
+    caller = guard.caller
+    if patient is None and caller.role == "patient":
+        patient = caller.ssin  # PO-4: "my consents"
+    event = Event("search", RESOURCE, patient_ssin=patient, query=safe_query(params.multi_items()))
+    if patient is None:
+        raise BadRequest(
+            "patient:identifier=<ssin-system>|<SSIN> is required", expression="patient"
+        )
+    asked = _categories(params)
+    facts = await guard.facts_or_none(patient)
+    if facts is None:
+        guard.refuse(Decision(False, Reason.ERROR), event)  # DESIGN.md 5: fail closed
+    decisions = {
+        category: await guard.decide(
+            guard.request(Action.SEARCH, KIND_OF_CATEGORY[category]), patient, facts
+        )
+        for category in asked
+    }
+    allowed = tuple(c for c in asked if decisions[c].permit)
+    decision = decisions[allowed[0]] if allowed else decisions[asked[0]]
+    criteria = Criteria(
+        patient_ssin=patient,
+        categories=allowed,
+        statuses=_statuses(params),
+        actor_nihdi=_actor(params),
+    )
+    if caller.role != "patient" and RELATIONSHIP in allowed:
+        criteria = replace(criteria, own_relationships_of=caller.nihdi or "")
+    count = search.page_size(params, settings.default_page_size, settings.max_page_size)
+    async with guard.access(decision, event):
+        return await store.search(RESOURCE, criteria, count=count, cursor=search.cursor(params))

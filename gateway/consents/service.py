@@ -1,0 +1,267 @@
+"""Consent, exclusions and therapeutic relationships (DESIGN.md 4c; domain CO-1..CO-10).
+
+- Create: the patient (his own; later through the portal) or a provider who proves the patient's
+  presence with the eID read in ``verification[0]`` (CO-2). Exclusions are the patient's alone
+  (CO-10). A relationship names the provider who registers it (a pharmacy's covers the pharmacy,
+  a physician's that physician) and its legal end is filled in by the gateway from its kind
+  (CO-6, ``consent.relationship_end``).
+- Update: withdrawing consent, lifting an exclusion or ending a relationship is ``status``
+  ``inactive`` (a new version; the history stays). Only the status is taken from the body.
+- At most one active informed consent per patient (CO-4) and one active exclusion per provider:
+  a unique token in ``resource_identifiers`` makes that hold under concurrent requests.
+
+Every decision is ``consent.decide`` through the ``Guard`` (which audits it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from consent import (
+    CLOCK_SKEW,
+    Action,
+    ByPresence,
+    Resource,
+    relationship_end,
+)
+from fhir_profiles import Issue
+from gateway.auth.identity import Principal
+from gateway.consents import shapes
+from gateway.consents.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
+from gateway.consents.searching import search_consents
+from gateway.errors import BadRequest, Conflict, ProfileViolation
+from gateway.settings import Settings
+from gateway.storage.guard import Event, Guard, RequestInfo
+from gateway.storage.store import (
+    IdentifierTaken,
+    Page,
+    ResourceStore,
+    SearchColumns,
+    StoredVersion,
+)
+
+# Unique tokens (hashed like every identifier) that keep one active record per key.
+ACTIVE_CONSENT = "urn:ehealth-gateway:active-consent"
+ACTIVE_EXCLUSION = "urn:ehealth-gateway:active-exclusion"
+
+
+def _client_identifiers(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (str(i.get("system", "")), str(i.get("value", "")))
+        for i in resource.get("identifier") or ()
+        if isinstance(i, dict)
+    ]
+
+
+def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> SearchColumns:
+    period = (resource.get("provision") or {}).get("period") or {}
+    identifiers = _client_identifiers(resource)
+    if parsed.status == "active" and parsed.category == INFORMED_CONSENT:
+        identifiers.append((ACTIVE_CONSENT, parsed.patient_ssin))
+    if parsed.status == "active" and parsed.category == EXCLUSION:
+        identifiers.append((ACTIVE_EXCLUSION, f"{parsed.patient_ssin}|{parsed.actor_nihdi}"))
+    start = shapes.instant(period.get("start")) or shapes.instant(resource.get("dateTime"))
+    assert start is not None  # parse_consent checked dateTime and filled it in
+    return SearchColumns(
+        patient_ssin=parsed.patient_ssin,
+        status=parsed.status,
+        category=parsed.category,
+        actor_nihdi=parsed.actor_nihdi,
+        kind=parsed.kind.value if parsed.kind else None,
+        period_start=start,
+        period_end=shapes.instant(period.get("end")),
+        identifiers=identifiers,
+    )
+
+
+def _if_match(header: str | None) -> int | None:
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise BadRequest('If-Match takes an ETag, W/"<versionId>"', expression="If-Match")
+    return int(tag)
+
+
+class ConsentService:
+    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
+        self.store = store
+        self.settings = settings
+        self.info = info
+
+    def guard(self, caller: Principal) -> Guard:
+        return Guard(self.store, caller, self.info)
+
+    def _parse(self, body: dict[str, Any]) -> shapes.ParsedConsent:
+        parsed = shapes.parse_consent(body, self.info.now)
+        if isinstance(parsed, list):
+            raise ProfileViolation(parsed)
+        return parsed
+
+    # -- create ----------------------------------------------------------------------------------
+
+    async def create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:
+        parsed = self._parse(body)
+        if parsed.status != "active":
+            raise ProfileViolation(
+                [Issue("value", "Consent.status", "a new Consent is active", "CO-4")]
+            )
+        guard = self.guard(caller)
+        resource = parsed.resource
+        if parsed.category == RELATIONSHIP:
+            resource = self._with_legal_period(parsed)
+        target = Resource(
+            parsed.resource_kind,
+            patient_ssin=parsed.patient_ssin,
+            provider_nihdi=parsed.actor_nihdi,
+        )
+        decision = await guard.decide(
+            guard.request(Action.CREATE, target, path=parsed.presence), parsed.patient_ssin
+        )
+        event = Event("create", RESOURCE, patient_ssin=parsed.patient_ssin)
+        async with guard.access(decision, event):
+            stored = await self._insert(parsed, resource)
+            event.resource_id = stored.logical_id
+        return stored
+
+    def _with_legal_period(self, parsed: shapes.ParsedConsent) -> dict[str, Any]:
+        """CO-6, CO-7: start = the given start, else the eID read, else now; end = the legal end."""
+        now = self.info.now
+        start = parsed.period_start or (parsed.presence.read_at if parsed.presence else now)
+        assert parsed.kind is not None
+        end = relationship_end(parsed.kind, start)
+        if start > now + CLOCK_SKEW or end < now:
+            raise ProfileViolation(
+                [
+                    Issue(
+                        "business-rule",
+                        "Consent.provision.period.start",
+                        "a relationship starts now or in the past and has not ended yet",
+                        "CO-7",
+                    )
+                ]
+            )
+        resource = dict(parsed.resource)
+        provision = dict(resource["provision"])
+        provision["period"] = {"start": shapes.fhir_instant(start), "end": shapes.fhir_instant(end)}
+        resource["provision"] = provision
+        return resource
+
+    async def _insert(
+        self, parsed: shapes.ParsedConsent, resource: dict[str, Any]
+    ) -> StoredVersion:
+        try:
+            return await self.store.create(RESOURCE, resource, columns_of(parsed, resource))
+        except IdentifierTaken as exc:
+            if parsed.category == INFORMED_CONSENT:
+                raise Conflict(
+                    "the patient already has an active informed consent (CO-4)",
+                    expression="Consent.status",
+                ) from exc
+            if parsed.category == EXCLUSION:
+                raise Conflict(
+                    "this provider is already excluded by the patient (CO-10)",
+                    expression="Consent.provision.actor",
+                ) from exc
+            raise
+
+    # -- read ------------------------------------------------------------------------------------
+
+    async def _decided(
+        self, logical_id: str, caller: Principal, action: Action, path: ByPresence | None = None
+    ) -> tuple[Guard, StoredVersion, dict[str, Any], str | None, Any]:
+        guard = self.guard(caller)
+        stored = await self.store.read(RESOURCE, logical_id)
+        resource = stored.json()
+        ssin = shapes.patient_ssin_of(resource)
+        category = stored.columns.category or ""
+        target = Resource(
+            shapes.KIND_OF_CATEGORY[category],
+            id=logical_id,
+            patient_ssin=ssin,
+            provider_nihdi=stored.columns.actor_nihdi,
+        )
+        decision = await guard.decide(guard.request(action, target, path=path), ssin)
+        return guard, stored, resource, ssin, decision
+
+    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
+        guard, stored, _resource, ssin, decision = await self._decided(
+            logical_id, caller, Action.READ
+        )
+        async with guard.access(decision, Event("read", RESOURCE, logical_id, ssin)):
+            return stored
+
+    async def vread(self, logical_id: str, version_id: int, caller: Principal) -> StoredVersion:
+        await self.read(logical_id, caller)
+        return await self.store.vread(RESOURCE, logical_id, version_id)
+
+    async def history(self, logical_id: str, caller: Principal) -> list[StoredVersion]:
+        await self.read(logical_id, caller)
+        return await self.store.history(RESOURCE, logical_id)
+
+    async def search(self, params: Any, caller: Principal) -> Page:
+        return await search_consents(self.store, self.settings, self.guard(caller), params)
+
+    # -- update: withdraw, lift, end ---------------------------------------------------------------
+
+    async def update(
+        self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
+    ) -> StoredVersion:
+        if body.get("id") not in (None, logical_id):
+            raise BadRequest("the body's id must be the id in the URL", expression="Consent.id")
+        status = body.get("status")
+        if status not in ("active", "inactive"):
+            raise ProfileViolation(
+                [Issue("value", "Consent.status", "status is active or inactive", "CO-4")]
+            )
+        expected = _if_match(if_match)
+        # A provider proves the patient's presence with a fresh eID read in the body or headers.
+        presence = shapes.presence_of(body) or self.info.presence
+        guard, stored, resource, ssin, decision = await self._decided(
+            logical_id, caller, Action.UPDATE, presence
+        )
+        event = Event("update", RESOURCE, logical_id, ssin)
+        async with guard.access(decision, event):
+            if stored.status == status:
+                return stored  # CO-4: withdrawing twice changes nothing
+            if status == "active":
+                raise Conflict(
+                    "an inactive Consent stays inactive: register a new one",
+                    expression="Consent.status",
+                )
+            return await self._deactivate(stored, resource, ssin, expected)
+
+    async def _deactivate(
+        self,
+        stored: StoredVersion,
+        resource: dict[str, Any],
+        ssin: str | None,
+        expected: int | None,
+    ) -> StoredVersion:
+        now = self.info.now
+        resource["status"] = "inactive"
+        resource.pop("meta", None)
+        columns = replace(
+            stored.columns,
+            patient_ssin=ssin,
+            status="inactive",
+            identifiers=_client_identifiers(resource),  # the active-record token is released
+        )
+        if stored.columns.category == RELATIONSHIP:
+            # Ended before its legal end: the record shows when (CO-7: "not revoked").
+            provision = dict(resource.get("provision") or {})
+            period = dict(provision.get("period") or {})
+            end = shapes.instant(period.get("end"))
+            if end is None or now < end:
+                period["end"] = shapes.fhir_instant(now)
+                provision["period"] = period
+                resource["provision"] = provision
+                columns = replace(columns, period_end=now)
+        return await self.store.update(
+            RESOURCE,
+            stored.logical_id,
+            resource,
+            columns,
+            expected_version=expected if expected is not None else stored.version_id,
+        )

@@ -1,0 +1,260 @@
+"""The wire shapes of DESIGN.md 4c: informed consent, exclusion and therapeutic relationship, all
+FHIR ``Consent`` about one patient, told apart by a ``category`` coding of
+``urn:ehealth-gateway:consent-kind``.
+
+``parse_consent`` checks a client's Consent and returns it normalised (canonical systems, SSIN
+digits, the ``scope``, ``provision.type``, ``dateTime``, ``policyRule`` and actor ``role`` that R4
+requires filled in when absent) with the facts the store indexes. Violations are 422 issues
+naming the rule (CO-*, ID-*) and never repeating the value at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from consent import ByPresence, RelationshipKind, ResourceKind
+from fhir_profiles import Issue, is_valid_ssin, normalise_ssin, systems
+from gateway.consents.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP
+
+KIND_SYSTEM: Final = "urn:ehealth-gateway:consent-kind"
+RELATIONSHIP_KIND_SYSTEM: Final = "urn:ehealth-gateway:relationship-kind"
+EID_CARD_SYSTEM: Final = "urn:ehealth-gateway:eid-card-number"
+SCOPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
+_ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+_NIHDI_SYSTEMS: Final = frozenset(
+    {systems.NIHDI, systems.NIHDI_PROFESSIONAL, systems.NIHDI_ORGANIZATION}
+)
+_NIHDI: Final = re.compile(r"^[0-9]{8,11}$")
+_CARD: Final = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+KIND_OF_CATEGORY: Final = {
+    INFORMED_CONSENT: ResourceKind.CONSENT,
+    EXCLUSION: ResourceKind.EXCLUSION,
+    RELATIONSHIP: ResourceKind.RELATIONSHIP,
+}
+# DESIGN.md 4c: the scope each category carries (exclusions: patient privacy, as consent).
+_SCOPE: Final = {
+    INFORMED_CONSENT: "patient-privacy",
+    EXCLUSION: "patient-privacy",
+    RELATIONSHIP: "treatment",
+}
+_PROVISION: Final = {INFORMED_CONSENT: "permit", EXCLUSION: "deny", RELATIONSHIP: "permit"}
+
+
+@dataclass(frozen=True)
+class ParsedConsent:
+    resource: dict[str, Any]
+    category: str
+    patient_ssin: str
+    status: str
+    actor_nihdi: str | None
+    kind: RelationshipKind | None
+    period_start: datetime | None  # relationships: provision.period.start when given
+    presence: ByPresence | None  # verification[0]: the eID read (CO-2)
+
+    @property
+    def resource_kind(self) -> ResourceKind:
+        return KIND_OF_CATEGORY[self.category]
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.found: list[Issue] = []
+
+    def add(self, code: str, where: str, message: str, rule: str = "") -> None:
+        self.found.append(Issue(code, f"Consent.{where}", message, rule))
+
+
+def _codings(element: Any) -> list[dict[str, Any]]:
+    if not isinstance(element, dict) or not isinstance(element.get("coding"), list):
+        return []
+    return [c for c in element["coding"] if isinstance(c, dict)]
+
+
+def category_of(resource: dict[str, Any]) -> str | None:
+    for concept in resource.get("category") or ():
+        for coding in _codings(concept):
+            if coding.get("system") == KIND_SYSTEM and coding.get("code") in CATEGORIES:
+                return str(coding["code"])
+    return None
+
+
+def patient_ssin_of(resource: dict[str, Any]) -> str | None:
+    identifier = (resource.get("patient") or {}).get("identifier") or {}
+    value = identifier.get("value")
+    if not isinstance(value, str):
+        return None
+    if systems.normalise_system(str(identifier.get("system", ""))) != systems.SSIN:
+        return None
+    digits = normalise_ssin(value)
+    return digits if is_valid_ssin(digits) else None
+
+
+def instant(value: Any) -> datetime | None:
+    """A FHIR dateTime with a time and a zone, else ``None``."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def fhir_instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPresence | None:
+    """CO-2, DESIGN.md 4c: ``verification[0]`` = verified, the eID read time, the card number."""
+    verifications = resource.get("verification")
+    if not verifications:
+        return None
+    first = verifications[0] if isinstance(verifications, list) else None
+    first = first if isinstance(first, dict) else {}
+    identifier = (first.get("verifiedWith") or {}).get("identifier") or {}
+    card, read_at = identifier.get("value"), instant(first.get("verificationDate"))
+    ok = (
+        first.get("verified") is True
+        and read_at is not None
+        and identifier.get("system") == EID_CARD_SYSTEM
+        and isinstance(card, str)
+        and _CARD.match(card) is not None
+    )
+    if not ok:
+        if issues is not None:
+            issues.add(
+                "invalid",
+                "verification[0]",
+                "proof of presence: verified true, verificationDate with time and zone, "
+                f"verifiedWith.identifier of system {EID_CARD_SYSTEM}",
+                "CO-2",
+            )
+        return None
+    assert isinstance(card, str)
+    assert read_at is not None
+    return ByPresence(card, read_at)
+
+
+def _actor(provision: dict[str, Any], issues: _Issues, category: str) -> str | None:
+    actors = provision.get("actor")
+    rule = "CO-10" if category == EXCLUSION else "CO-7"
+    if not isinstance(actors, list) or len(actors) != 1 or not isinstance(actors[0], dict):
+        issues.add("required", "provision.actor", "exactly one actor: the provider", rule)
+        return None
+    identifier = (actors[0].get("reference") or {}).get("identifier") or {}
+    system = systems.normalise_system(str(identifier.get("system", "")))
+    value = identifier.get("value")
+    if system not in _NIHDI_SYSTEMS or not isinstance(value, str) or not _NIHDI.match(value):
+        issues.add(
+            "value",
+            "provision.actor[0].reference.identifier",
+            "the provider's NIHDI number (professional, or organisation for a pharmacy)",
+            "ID-9",
+        )
+        return None
+    actors[0] = {
+        "role": actors[0].get("role") or {"coding": [{"system": _PARTICIPATION, "code": "PRCP"}]},
+        **{k: v for k, v in actors[0].items() if k != "role"},
+        "reference": {
+            **actors[0]["reference"],
+            "identifier": {**identifier, "system": system, "value": value},
+        },
+    }
+    return value
+
+
+def _relationship_kind(provision: dict[str, Any], issues: _Issues) -> RelationshipKind | None:
+    for concept in provision.get("code") or ():
+        for coding in _codings(concept):
+            if coding.get("system") == RELATIONSHIP_KIND_SYSTEM:
+                try:
+                    return RelationshipKind(str(coding.get("code")))
+                except ValueError:
+                    break
+    issues.add(
+        "required",
+        "provision.code",
+        f"the relationship kind ({RELATIONSHIP_KIND_SYSTEM}: "
+        + ", ".join(k.value for k in RelationshipKind)
+        + ")",
+        "CO-5",
+    )
+    return None
+
+
+def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[Issue]:
+    """The checked, normalised Consent, or the issues found (every rule runs)."""
+    issues = _Issues()
+    resource = dict(body)
+    resource.pop("meta", None)
+    status = resource.get("status")
+    if status not in ("active", "inactive"):
+        issues.add("value", "status", "status is active or inactive", "CO-4")
+    category = category_of(resource)
+    if category is None:
+        issues.add(
+            "required",
+            "category",
+            f"a category coding of {KIND_SYSTEM}: " + ", ".join(CATEGORIES),
+            "CO-1",
+        )
+    ssin = patient_ssin_of(resource)
+    if ssin is None:
+        issues.add("value", "patient.identifier", "the patient's SSIN (valid check digits)", "ID-2")
+    else:
+        resource["patient"] = {
+            **resource["patient"],
+            "identifier": {
+                **resource["patient"]["identifier"],
+                "system": systems.SSIN,
+                "value": ssin,
+            },
+        }
+    presence = presence_of(resource, issues)
+    provision = dict(resource.get("provision") or {})
+    actor = kind = start = None
+    if category is not None:
+        wanted = _PROVISION[category]
+        if provision.get("type", wanted) != wanted:
+            issues.add("value", "provision.type", f"a {category} is a {wanted} provision", "CO-1")
+        provision["type"] = wanted
+        if category == INFORMED_CONSENT:
+            if provision.get("actor"):
+                issues.add("value", "provision.actor", "the global consent names no actor", "CO-1")
+        else:
+            provision["actor"] = list(provision.get("actor") or [])
+            actor = _actor(provision, issues, category)
+        if category == RELATIONSHIP:
+            kind = _relationship_kind(provision, issues)
+            period = provision.get("period") or {}
+            if "start" in period:
+                start = instant(period["start"])
+                if start is None:
+                    issues.add(
+                        "value", "provision.period.start", "a dateTime with time and zone", "CO-7"
+                    )
+        resource["provision"] = provision
+        scope = _SCOPE[category]
+        codes = [c.get("code") for c in _codings(resource.get("scope"))]
+        if codes and scope not in codes:
+            issues.add("value", "scope", f"a {category} has scope {scope}", "CO-1")
+        resource["scope"] = resource.get("scope") or {
+            "coding": [{"system": SCOPE_SYSTEM, "code": scope}]
+        }
+        if not resource.get("policy") and not resource.get("policyRule"):
+            opt = "OPTOUT" if wanted == "deny" else "OPTIN"
+            resource["policyRule"] = {"coding": [{"system": _ACT_CODE, "code": opt}]}
+    if "dateTime" in resource and instant(resource["dateTime"]) is None:
+        issues.add("value", "dateTime", "a dateTime with time and zone", "CO-4")
+    resource.setdefault("dateTime", fhir_instant(now))
+    if issues.found:
+        return issues.found
+    assert category is not None
+    assert ssin is not None
+    assert isinstance(status, str)
+    return ParsedConsent(resource, category, ssin, status, actor, kind, start, presence)

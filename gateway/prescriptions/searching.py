@@ -1,0 +1,173 @@
+"""Searching prescriptions under the access rules (DESIGN.md 4, 5; domain RX-9, RX-13, RX-17, RX-18).
+
+Three kinds of search, each decided and audited once:
+
+- by identifier (a RID, or the prescriber's own id): at most one match, decided as a read of that
+  record; a pharmacy holding the RID takes the RID path (RX-17.1: no relationship needed, the
+  visibility flag does not apply);
+- by patient (``patient:identifier``; a patient searching without it means himself): the decision
+  on the search becomes row conditions (``consent.search_filter`` -> SQL), so a hidden prescription
+  is absent from the page and from ``total`` (RX-13, RX-14);
+- neither: a prescriber lists his own prescriptions (``permit-author``); any other role is refused.
+
+A pharmacy shows the patient's presence for a search by patient with the ``X-eID-Card-Number`` and
+``X-eID-Read-At`` headers (RX-18 b), or relies on a registered relationship (``gateway.storage.guard``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from consent import (
+    AccessPath,
+    Action,
+    ByRid,
+    Decision,
+    Reason,
+    ResourceKind,
+    search_filter,
+)
+from fhir_profiles import is_valid_ssin, normalise_rid, normalise_ssin, systems
+from gateway.audit.writer import safe_query
+from gateway.errors import BadRequest
+from gateway.fhir import search
+from gateway.prescriptions import describe
+from gateway.settings import Settings
+from gateway.storage.guard import Event, Guard
+from gateway.storage.store import Access, Criteria, Page, ResourceStore
+
+RESOURCE = "MedicationRequest"
+SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon")
+STATUSES = frozenset(
+    {
+        "active",
+        "on-hold",
+        "cancelled",
+        "completed",
+        "entered-in-error",
+        "stopped",
+        "draft",
+        "unknown",
+    }
+)
+
+
+def identifiers_of(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (str(i.get("system", "")), str(i.get("value", ""))) for i in resource.get("identifier", [])
+    ]
+
+
+def _identifier_param(value: str, name: str) -> tuple[str, str]:
+    """A token search on identifier; a bare RID (a scanned barcode) means the RID system."""
+    system, code = search.token(value, name)
+    if system is None:
+        rid = normalise_rid(code)
+        if rid is None:
+            raise BadRequest(
+                f"{name} needs system|value (a bare value is accepted only for a RID)",
+                expression=name,
+            )
+        return systems.RID, rid
+    system = systems.normalise_system(system)
+    if system == systems.RID:
+        rid = normalise_rid(code)
+        if rid is None:
+            raise BadRequest(
+                f"{name}: not a RID (BEP followed by 9 letters or digits)", expression=name
+            )
+        return system, rid
+    return system, code
+
+
+def patient_param(value: str, name: str) -> str:
+    system, code = search.token(value, name)
+    if system is not None and systems.normalise_system(system) != systems.SSIN:
+        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
+    if not is_valid_ssin(code):
+        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
+    return normalise_ssin(code)
+
+
+def _opt(params: QueryParams, name: str, parse: Any) -> Any:
+    value = search.single(params, name)
+    return None if value is None else parse(value, name)
+
+
+def _statuses(params: QueryParams) -> tuple[str, ...]:
+    values: list[str] = []
+    for raw in params.getlist("status"):
+        values.extend(v for v in raw.split(",") if v)
+    unknown = [v for v in values if v not in STATUSES]
+    if unknown:
+        raise BadRequest("status: unknown code", expression="status")
+    return tuple(values)
+
+
+async def search_prescriptions(
+    store: ResourceStore, settings: Settings, guard: Guard, params: QueryParams
+) -> Page:
+    search.check_known(params, SEARCH_PARAMS)
+    criteria = Criteria(
+        identifier=_opt(params, "identifier", _identifier_param),
+        patient_ssin=_opt(params, "patient:identifier", patient_param),
+        statuses=_statuses(params),
+        authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
+    )
+    count = search.page_size(params, settings.default_page_size, settings.max_page_size)
+    cursor = search.cursor(params)
+    caller = guard.caller
+    if criteria.patient_ssin is None and caller.role == "patient":
+        criteria = replace(criteria, patient_ssin=caller.ssin)  # PO-4: "my prescriptions"
+    event = Event(
+        "search",
+        RESOURCE,
+        patient_ssin=criteria.patient_ssin,
+        query=safe_query(params.multi_items()),
+    )
+
+    if criteria.identifier is not None:
+        return await _by_identifier(store, guard, criteria, count, event)
+    if criteria.patient_ssin is not None:
+        facts = await guard.facts_or_none(criteria.patient_ssin)
+        if facts is None:
+            guard.refuse(Decision(False, Reason.ERROR), event)  # DESIGN.md 5: fail closed
+        rows = search_filter(guard.request(Action.SEARCH, ResourceKind.PRESCRIPTION), facts)
+        async with guard.access(rows.decision, event):
+            narrowed = replace(criteria, access=Access(rows, guard.now))
+            return await store.search(RESOURCE, narrowed, count=count, cursor=cursor)
+    if caller.role == "prescriber" and caller.nihdi:
+        # Without a patient there are no facts to decide on: a prescriber lists his own
+        # prescriptions, as before RX-9 (``permit-author``).
+        async with guard.access(Decision(True, Reason.PERMIT_AUTHOR), event):
+            mine = replace(criteria, author_nihdi=caller.nihdi)
+            return await store.search(RESOURCE, mine, count=count, cursor=cursor)
+    # RX-17: a pharmacy searches by RID or by patient; nobody else lists prescriptions.
+    guard.refuse(Decision(False, Reason.WRONG_ROLE), event)
+
+
+async def _by_identifier(
+    store: ResourceStore, guard: Guard, criteria: Criteria, count: int, event: Event
+) -> Page:
+    """At most one match (identifiers are unique per type): decided as a read of it."""
+    assert criteria.identifier is not None
+    page = await store.search(RESOURCE, criteria, count=max(count, 1))
+    if not page.items:
+        # Nothing found, nothing disclosed: audited with the reason "no-match".
+        await guard.audit_no_match(event)
+        return Page(items=[], total=0)
+    system, value = criteria.identifier
+    path: AccessPath | None = None
+    if guard.caller.role == "pharmacist" and system == systems.RID:
+        path = ByRid(value)  # RX-13, RX-17.1: the RID stands for the patient's presence
+    stored = page.items[0]
+    resource = stored.json()
+    ssin = describe.patient_ssin_of(resource)
+    target = describe.resource_of(stored, resource, ssin, guard.now)
+    decision = await guard.decide(guard.request(Action.READ, target, path=path), ssin)
+    event.resource_id, event.patient_ssin = stored.logical_id, ssin
+    async with guard.access(decision, event):
+        return Page(items=[stored], total=1)

@@ -1,0 +1,65 @@
+"""The access decision's search filter as SQL (DESIGN.md 5: hidden prescriptions never appear in
+a search by patient, not even in its total, so they are filtered before counting and paging).
+
+``consent.SearchFilter`` says which of a patient's prescriptions a search may return;
+``access_conditions`` says the same over the columns of ``resource_versions``. The state of a
+prescription is computed as in ``gateway.prescriptions.describe.state`` (RX-6, RX-7: ``active``
+past its validity end is expired).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, or_
+
+from consent import PrescriptionState, SearchFilter
+from gateway.storage.tables import resource_versions as rv
+
+
+def _state(state: PrescriptionState, now: datetime) -> ColumnElement[bool]:
+    """Rows in ``state`` at ``now``; a state without a stored form matches nothing (fail closed)."""
+    unexpired = or_(rv.c.period_end.is_(None), rv.c.period_end > now)
+    if state in (PrescriptionState.OPEN, PrescriptionState.IN_PROCESS):
+        # IN_PROCESS is an open prescription marked by a pharmacy (RX-15), also ``active``.
+        return and_(rv.c.status == "active", unexpired)
+    if state is PrescriptionState.EXPIRED:
+        return or_(rv.c.status == "stopped", and_(rv.c.status == "active", ~unexpired))
+    if state in (PrescriptionState.DELIVERED, PrescriptionState.ARCHIVED):
+        return rv.c.status == "completed"
+    if state is PrescriptionState.REVOKED:
+        return rv.c.status == "cancelled"
+    return false()
+
+
+def _visible_to_pharmacy(nihdi: str) -> ColumnElement[bool]:
+    """RX-13: all pharmacies (the default, NULL), or the one named."""
+    return or_(
+        rv.c.pharmacy_visibility.is_(None),
+        rv.c.pharmacy_visibility == "all",
+        and_(rv.c.pharmacy_visibility == "one", rv.c.visible_pharmacy == nihdi),
+    )
+
+
+def _open_to_prescribers() -> ColumnElement[bool]:
+    """RX-14: open (the default, NULL) to prescribers other than the author."""
+    return or_(rv.c.prescriber_visibility.is_(None), rv.c.prescriber_visibility == "open")
+
+
+def access_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """WHERE conditions equivalent to ``search.matches`` (tests/consents/test_search_sql.py)."""
+    if not search.decision.permit:
+        return [false()]
+    if search.everything:
+        return []
+    alternatives: list[ColumnElement[bool]] = []
+    if search.author_nihdi is not None:
+        alternatives.append(rv.c.author_nihdi == search.author_nihdi)
+    if search.others:
+        conditions = [or_(false(), *(_state(s, now) for s in sorted(search.states)))]
+        if search.pharmacy_nihdi is not None:
+            conditions.append(_visible_to_pharmacy(search.pharmacy_nihdi))
+        if search.prescribers_open:
+            conditions.append(_open_to_prescribers())
+        alternatives.append(and_(*conditions))
+    return [or_(false(), *alternatives)]

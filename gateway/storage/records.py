@@ -1,0 +1,168 @@
+"""The values that go in and out of ``ResourceStore``: search columns, stored versions, criteria,
+paging. ``gateway.storage.store`` re-exports them."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consent import SearchFilter
+from gateway.errors import BadRequest
+
+
+@dataclass(frozen=True)
+class SearchColumns:
+    """What a resource exposes to search; the store hashes the sensitive parts.
+
+    ``period_*``, ``category``, ``actor_nihdi``, ``kind`` and the visibility columns are what the
+    access decision reads without decrypting a body (DESIGN.md 4c, 5; migration 0003).
+    """
+
+    patient_ssin: str | None = None
+    status: str | None = None
+    authored_on: datetime | None = None
+    author_nihdi: str | None = None
+    identifiers: Sequence[tuple[str, str]] = ()
+    period_start: datetime | None = None
+    period_end: datetime | None = None  # prescription: end of validity (exclusive instant)
+    category: str | None = None
+    actor_nihdi: str | None = None
+    kind: str | None = None
+    pharmacy_visibility: str | None = None
+    visible_pharmacy: str | None = None
+    prescriber_visibility: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    resource_type: str
+    logical_id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    body: bytes  # the JSON as stored, meta included; sent as is (DESIGN.md 9: no re-serialising)
+    status: str | None = None
+    author_nihdi: str | None = None
+    columns: SearchColumns = field(default_factory=SearchColumns)  # without the SSIN
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = orjson.loads(self.body)
+        return parsed
+
+
+@dataclass(frozen=True)
+class Range:
+    """Half-open instant range [low, high); either end may be open."""
+
+    low: datetime | None = None
+    high: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """The access decision's row conditions for a search of one patient's prescriptions
+    (``consent.SearchFilter``), evaluated at ``now`` (RX-7: expiry is computed)."""
+
+    filter: SearchFilter
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A parsed search. Every field narrows the result (AND); ``statuses`` and ``categories``
+    are OR lists."""
+
+    patient_ssin: str | None = None
+    identifier: tuple[str, str] | None = None
+    statuses: tuple[str, ...] = ()
+    authored: tuple[Range, ...] = ()
+    author_nihdi: str | None = None
+    categories: tuple[str, ...] = ()
+    actor_nihdi: str | None = None
+    # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
+    own_relationships_of: str | None = None
+    access: Access | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset paging position: newest first by creation time, then by id (stable under inserts)."""
+
+    created_at: datetime
+    logical_id: str
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.logical_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            stamp, logical_id = raw.split("|", 1)
+            return cls(datetime.fromisoformat(stamp), logical_id)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest("invalid paging cursor", expression="_cursor") from exc
+
+
+@dataclass
+class Page:
+    items: list[StoredVersion]
+    total: int
+    next_cursor: Cursor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes even for timezone-aware columns, PostgreSQL its session's zone;
+    # everything stored is UTC, and HTTP dates need exactly UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else aware(value)
+
+
+COLUMN_NAMES = (
+    "status",
+    "authored_on",
+    "author_nihdi",
+    "period_start",
+    "period_end",
+    "category",
+    "actor_nihdi",
+    "kind",
+    "pharmacy_visibility",
+    "visible_pharmacy",
+    "prescriber_visibility",
+)
+
+
+def columns_of_row(row: Any) -> SearchColumns:
+    """A row's search columns (the patient only as its HMAC: not here)."""
+    return SearchColumns(
+        status=row.status,
+        authored_on=aware_or_none(row.authored_on),
+        author_nihdi=row.author_nihdi,
+        period_start=aware_or_none(row.period_start),
+        period_end=aware_or_none(row.period_end),
+        category=row.category,
+        actor_nihdi=row.actor_nihdi,
+        kind=row.kind,
+        pharmacy_visibility=row.pharmacy_visibility,
+        visible_pharmacy=row.visible_pharmacy,
+        prescriber_visibility=row.prescriber_visibility,
+    )

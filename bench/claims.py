@@ -381,12 +381,16 @@ def markdown(data: dict[str, Any]) -> str:
         "from its storage to the stored acknowledgement of the fund (delivered) and to the stored "
         "settlement (the fund settles 1 s after acknowledging; the gateway polls the feed every "
         "5 s). Funds healthy (no faults). Forwarder: in the API process on SQLite, one "
-        "`gateway worker` process on PostgreSQL; default settings. The machine is shared: "
-        "figures are noisy.",
+        "`gateway worker` process on PostgreSQL; default settings. The intake figures are for "
+        "the whole system: the forwarder, the funds and the database deliver the backlog on the "
+        "same 2 cores meanwhile (API CPU includes the in-process forwarder on SQLite). Other "
+        "load: CPU used by neither the API nor the load generator during the closed loop (the "
+        "forwarder, the funds, the database, and other people's work on this shared machine).",
         "",
         "| database | intake/s | p50 ms | p99 ms | bare/s | ratio | backlog (from the closed loop's start) | "
-        f"delivered p50 / p99 s @{s['rate_per_s']:g}/s | settled p50 / p99 s | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"delivered p50 / p99 s @{s['rate_per_s']:g}/s | settled p50 / p99 s | errors "
+        "| API CPU ms/claim | other load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, r in data["databases"].items():
         if "skipped" in r:
@@ -407,7 +411,9 @@ def markdown(data: dict[str, Any]) -> str:
             f"{harness.fmt(b['all_settled_after_s'], 1)} s "
             f"| {harness.fmt(d['p50'], 3)} / {harness.fmt(d['p99'], 3)} "
             f"| {harness.fmt(st['p50'], 2)} / {harness.fmt(st['p99'], 2)} "
-            f"| {mx['errors']} + {at['errors']} |"
+            f"| {mx['errors']} + {at['errors']} "
+            f"| {harness.fmt(mx.get('cpu', {}).get('server_cpu_ms_per_request'), 1)} "
+            f"| {harness.fmt(mx.get('cpu', {}).get('other_cores_busy'), 2)} cores |"
         )
     lines += [
         "",

@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,7 +40,6 @@ from tests.claims.conftest import post_claim, response_for
 from tests.claims.factories import claim, item
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PRESCRIBER_NIHDI
-from tests.mutualities.test_server import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +60,13 @@ FEES = {
 }
 SEED = 7
 DEADLINE_SECONDS = 200
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def synthetic_ssins(count: int) -> list[str]:

@@ -80,27 +80,8 @@ def measure(
         server_pid=server.pid,
     )
     result = harness.run_load(spec)
-    print(f"  {server.name:8} {mode:6} {_one_line(result)}", flush=True)
+    print(f"  {server.name:8} {mode:6} {harness.one_line(result)}", flush=True)
     return result
-
-
-def _one_line(result: dict[str, Any]) -> str:
-    lat = result["latency_ms"]
-    cpu = result.get("cpu", {})
-    return (
-        f"{result['rate_per_s']:9.1f}/s  p50 {harness.fmt(lat['p50'], 2)}  "
-        f"p95 {harness.fmt(lat['p95'], 2)}  p99 {harness.fmt(lat['p99'], 2)} ms  "
-        f"errors {result['errors']}  server {harness.fmt(cpu.get('server_cpu_ms_per_request'), 2)} "
-        f"ms CPU/req  other load {harness.fmt(cpu.get('other_cores_busy'), 2)} cores  "
-        f"steal {harness.fmt(cpu.get('steal_cores'), 2)}"
-    )
-
-
-def database_url(name: str, workdir: Path, opts: argparse.Namespace) -> str:
-    if name == "sqlite":
-        return f"sqlite:///{workdir / 'gateway.db'}"
-    harness.reset_postgres(opts.postgres_url)
-    return str(opts.postgres_url)
 
 
 @contextlib.contextmanager
@@ -132,7 +113,7 @@ def run_database(
     with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
         workdir = Path(tmp)
         try:
-            url = database_url(name, workdir, opts)
+            url = harness.database_url(name, workdir, opts.postgres_url)
         except Exception as exc:  # PostgreSQL not reachable: note it, carry on with the rest
             return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
         bare_port = harness.free_port()
@@ -273,7 +254,7 @@ def profile(bodies: list[str], opts: argparse.Namespace, source: harness.Gateway
         workdir = Path(tmp)
         session = workdir / "profile.pyisession"
         wrapper = [*profiling.PROFILER_WRAPPER, f"--outfile={session}"]
-        url = database_url(name, workdir, opts)
+        url = harness.database_url(name, workdir, opts.postgres_url)
         with started_gateway(url, source, opts, workdir, wrapper=wrapper) as (gateway, headers):
             probe(gateway, bodies[0], headers)
             result = measure(gateway, bodies, headers, opts, "closed")

@@ -374,3 +374,24 @@ def write_results(
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def database_url(name: str, workdir: Path, postgres_url: str) -> str:
+    """The URL a run uses: a fresh SQLite file in ``workdir``, or the (reset) PostgreSQL database."""
+    if name == "sqlite":
+        return f"sqlite:///{workdir / 'gateway.db'}"
+    reset_postgres(postgres_url)
+    return str(postgres_url)
+
+
+def one_line(result: dict[str, Any]) -> str:
+    """A load result on one console line: rate, latency percentiles, errors, CPU."""
+    lat = result["latency_ms"]
+    cpu = result.get("cpu", {})
+    return (
+        f"{result['rate_per_s']:9.1f}/s  p50 {fmt(lat['p50'], 2)}  "
+        f"p95 {fmt(lat['p95'], 2)}  p99 {fmt(lat['p99'], 2)} ms  "
+        f"errors {result['errors']}  server {fmt(cpu.get('server_cpu_ms_per_request'), 2)} "
+        f"ms CPU/req  other load {fmt(cpu.get('other_cores_busy'), 2)} cores  "
+        f"steal {fmt(cpu.get('steal_cores'), 2)}"
+    )

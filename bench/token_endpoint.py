@@ -216,25 +216,8 @@ def measure(
     # (the bare endpoint does not care).
     if label.startswith("gateway"):
         result["ran_out_of_assertions"] = result["requests"] > count
-    print(f"  {label:14} {mode:6} {_one_line(result)}", flush=True)
+    print(f"  {label:14} {mode:6} {harness.one_line(result)}", flush=True)
     return result
-
-
-def _one_line(result: dict[str, Any]) -> str:
-    lat = result["latency_ms"]
-    cpu = result.get("cpu", {})
-    return (
-        f"{result['rate_per_s']:9.1f}/s  p50 {harness.fmt(lat['p50'], 2)}  "
-        f"p99 {harness.fmt(lat['p99'], 2)} ms  errors {result['errors']}  "
-        f"server {harness.fmt(cpu.get('server_cpu_ms_per_request'), 2)} ms CPU/req"
-    )
-
-
-def database_url(name: str, workdir: Path, opts: argparse.Namespace) -> str:
-    if name == "sqlite":
-        return f"sqlite:///{workdir / 'gateway.db'}"
-    harness.reset_postgres(opts.postgres_url)
-    return str(opts.postgres_url)
 
 
 def run_database(
@@ -243,7 +226,7 @@ def run_database(
     with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
         workdir = Path(tmp)
         try:
-            url = database_url(name, workdir, opts)
+            url = harness.database_url(name, workdir, opts.postgres_url)
         except Exception as exc:  # PostgreSQL not reachable: note it, carry on with the rest
             return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
         gateway_port, bare_port = harness.free_port(), harness.free_port()

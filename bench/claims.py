@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from bench import harness
-from bench.loadgen import LoadSpec, percentile
+from bench.loadgen import percentile
 
 SCENARIO = "claims"
 PATH = "/fhir/Claim"
@@ -261,20 +261,7 @@ def load(
     mode: str,
     expect: int,
 ) -> dict[str, Any]:
-    spec = LoadSpec(
-        host=harness.HOST,
-        port=server.port,
-        path=path,
-        bodies=bodies,
-        headers=headers,
-        mode=mode,
-        connections=opts.concurrency if mode == "closed" else opts.open_connections,
-        rate=opts.rate,
-        duration=opts.duration,
-        warmup=opts.warmup,
-        expect_status=expect,
-        server_pid=server.pid,
-    )
+    spec = harness.load_spec(server, path, bodies, headers, opts, mode, expect_status=expect)
     result = harness.run_load(spec)
     lat = result["latency_ms"]
     print(

@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 
 from bench import harness, profiling
-from bench.loadgen import LoadSpec
 
 SCENARIO = "create_prescriptions"
 PATH = "/fhir/MedicationRequest"
@@ -65,20 +64,7 @@ def measure(
     opts: argparse.Namespace,
     mode: str,
 ) -> Any:
-    spec = LoadSpec(
-        host=harness.HOST,
-        port=server.port,
-        path=PATH,
-        bodies=bodies,
-        headers=headers,
-        mode=mode,
-        connections=opts.concurrency if mode == "closed" else opts.open_connections,
-        rate=opts.rate,
-        duration=opts.duration,
-        warmup=opts.warmup,
-        client=opts.client,
-        server_pid=server.pid,
-    )
+    spec = harness.load_spec(server, PATH, bodies, headers, opts, mode)
     result = harness.run_load(spec)
     print(f"  {server.name:8} {mode:6} {harness.one_line(result)}", flush=True)
     return result

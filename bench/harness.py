@@ -3,6 +3,7 @@ result files. Scenarios (``bench/<scenario>.py``) compose these; see bench/READM
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -394,4 +395,32 @@ def one_line(result: dict[str, Any]) -> str:
         f"errors {result['errors']}  server {fmt(cpu.get('server_cpu_ms_per_request'), 2)} "
         f"ms CPU/req  other load {fmt(cpu.get('other_cores_busy'), 2)} cores  "
         f"steal {fmt(cpu.get('steal_cores'), 2)}"
+    )
+
+
+def load_spec(
+    server: Server,
+    path: str,
+    bodies: list[str],
+    headers: dict[str, str],
+    opts: argparse.Namespace,
+    mode: str,
+    *,
+    expect_status: int = 201,
+) -> LoadSpec:
+    """The load of one measurement from the common options (``--concurrency``, ``--rate``...)."""
+    return LoadSpec(
+        host=HOST,
+        port=server.port,
+        path=path,
+        bodies=bodies,
+        headers=headers,
+        mode=mode,
+        connections=opts.concurrency if mode == "closed" else opts.open_connections,
+        rate=opts.rate,
+        duration=opts.duration,
+        warmup=opts.warmup,
+        expect_status=expect_status,
+        client=getattr(opts, "client", "raw"),
+        server_pid=server.pid,
     )

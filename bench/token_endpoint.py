@@ -37,7 +37,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from bench import harness
-from bench.loadgen import LoadSpec
 
 SCENARIO = "token_endpoint"
 PATH = "/oauth/token"
@@ -193,21 +192,7 @@ def measure(
     started = time.perf_counter()
     bodies = token_forms(client, f"{server.base_url}{PATH}", count, x5c=x5c)
     signing_s = time.perf_counter() - started
-    spec = LoadSpec(
-        host=harness.HOST,
-        port=server.port,
-        path=PATH,
-        bodies=bodies,
-        headers=HEADERS,
-        mode=mode,
-        connections=opts.concurrency if mode == "closed" else opts.open_connections,
-        rate=opts.rate,
-        duration=opts.duration,
-        warmup=opts.warmup,
-        expect_status=200,
-        client=opts.client,
-        server_pid=server.pid,
-    )
+    spec = harness.load_spec(server, PATH, bodies, HEADERS, opts, mode, expect_status=200)
     result = harness.run_load(spec)
     result["assertions_signed"] = count
     result["assertion_bytes"] = len(bodies[0])

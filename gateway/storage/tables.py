@@ -23,9 +23,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
+
+_ACTIVE_DISPENSE = "resource_type = 'MedicationDispense' AND is_current AND status = 'completed'"
 
 resource_versions = Table(
     "resource_versions",
@@ -56,10 +59,23 @@ resource_versions = Table(
     Column("pharmacy_visibility", String(8), nullable=True),  # RX-13: all | one | none (NULL: all)
     Column("visible_pharmacy", String(16), nullable=True),  # RX-13: the one pharmacy
     Column("prescriber_visibility", String(8), nullable=True),  # RX-14: open | closed (NULL: open)
+    # migration 0005 (RX-7, RX-25): a dispense's prescription (logical id); the pharmacy (organisation
+    # NIHDI) holding a prescription in process or having delivered it.
+    Column("based_on", String(64), nullable=True),
+    Column("holder_nihdi", String(16), nullable=True),
     Index("ix_rv_current_patient", "resource_type", "is_current", "patient_hmac"),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
     Index("ix_rv_current_actor", "resource_type", "is_current", "actor_nihdi"),
+    Index("ix_rv_current_based_on", "resource_type", "is_current", "based_on"),
+    # one active dispense per prescription, whatever the code path (migration 0005)
+    Index(
+        "uq_rv_active_dispense",
+        "based_on",
+        unique=True,
+        postgresql_where=text(_ACTIVE_DISPENSE),
+        sqlite_where=text(_ACTIVE_DISPENSE),
+    ),
 )
 
 resource_identifiers = Table(

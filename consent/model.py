@@ -30,7 +30,11 @@ class Action(StrEnum):
     UPDATE = "update"  # consent family: withdraw, lift, end (status inactive); claim: cancel
     REVOKE = "revoke"  # prescription $revoke (RX-7)
     SET_VISIBILITY = "set-visibility"  # prescription $set-visibility (RX-13, RX-14)
-    DISPENSE = "dispense"  # dispense against a prescription (RX-7)
+    # The executor's acts on a prescription (RX-7): take it in process, release it, deliver it
+    # (dispense), archive it. The state machine (gateway.prescriptions.lifecycle) says whether the
+    # prescription's state allows the act (409); the decision only who may attempt it.
+    DISPENSE = "dispense"
+    RESERVE = "reserve"  # the patient reserves at a pharmacy, or cancels the reservation (RX-15)
     UNDO_DISPENSE = "undo-dispense"  # MedicationDispense $undo (RX-7 markAsUnDelivered)
 
 
@@ -93,6 +97,8 @@ class Reason(StrEnum):
     PERMIT_AUTHOR = "permit-author"  # own prescription or claim; for a search: own records only
     PERMIT_PATIENT_SELF = "permit-patient-self"  # PO-4
     PERMIT_RID = "permit-rid"  # RX-13, RX-17.1
+    # RX-6 getPrescriptionStatus: the RID of a prescription no longer open shows its state only
+    PERMIT_RID_STATUS = "permit-rid-status"
     PERMIT_PRESENCE = "permit-presence"  # eID read (RX-18, CO-2)
     PERMIT_RELATIONSHIP = "permit-relationship"  # consent + relationship + not excluded (CO-12)
     PERMIT_DISPENSER = "permit-dispenser"  # the pharmacy's own dispense (RX-7 undo)

@@ -71,7 +71,9 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
     },
     Role.PATIENT: {
         # Revoking is the author's (DESIGN.md 4 $revoke); RX-7's patient deletion is not offered.
-        ResourceKind.PRESCRIPTION: frozenset({Action.READ, Action.SEARCH, Action.SET_VISIBILITY}),
+        ResourceKind.PRESCRIPTION: frozenset(
+            {Action.READ, Action.SEARCH, Action.SET_VISIBILITY, Action.RESERVE}
+        ),
         ResourceKind.DISPENSE: _LOOK,
         ResourceKind.CONSENT: _WRITE_TOO,
         ResourceKind.RELATIONSHIP: _WRITE_TOO,
@@ -236,7 +238,8 @@ def _author_on_own(
     is the patient's alone (RX-13).
     """
     if req.action is Action.REVOKE:
-        return _permit(Reason.PERMIT_AUTHOR) if is_open(prescription) else _deny(Reason.NOT_OPEN)
+        # Whether the state still allows it (open or in process) is the lifecycle's: 409 (RX-7).
+        return _permit(Reason.PERMIT_AUTHOR)
     if req.action is Action.SET_VISIBILITY:
         if is_excluded(req.actor, role, facts):
             return _deny(Reason.EXCLUDED)
@@ -252,17 +255,20 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
             raise _Inconsistent("a RID lookup is decided per record (READ with ByRid)")
         return _network_rules(req, facts, role)  # RX-18 (a) and (b)
     prescription = req.target
-    if req.action is Action.READ and dispensed_by(req.actor, prescription):
-        # [A] The pharmacy that delivered it reads it again (to undo, RX-7): its own act, like the
-        # author's, so neither the state nor an exclusion stops it.
+    if req.action is not Action.SEARCH and dispensed_by(req.actor, prescription):
+        # [A] The pharmacy that delivered it reads it again and archives it (RX-7): its own act,
+        # like the author's, so neither the state nor an exclusion stops it. (A search by patient
+        # shows open prescriptions only, RX-17.2.)
         return _permit(Reason.PERMIT_DISPENSER)
     if isinstance(req.path, ByRid):
         return _by_rid(req, facts, role, req.path, prescription)
     network = _network_rules(req, facts, role)
     if not network.permit:
         return network
-    if not is_open(prescription):
-        return _deny(Reason.NOT_OPEN)  # RX-17.2: the patient's open prescriptions
+    if req.action is not Action.DISPENSE and not is_open(prescription):
+        # RX-17.2: the patient's open prescriptions. A dispense is let through to the lifecycle,
+        # which refuses a prescription that is no longer open with 409 (RX-7, DESIGN.md 6).
+        return _deny(Reason.NOT_OPEN)
     if not visible_to_pharmacy(prescription, req.actor.nihdi):
         return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-13
     return network
@@ -272,7 +278,9 @@ def _by_rid(
     req: AccessRequest, facts: PatientFacts, role: Role, path: ByRid, prescription: Resource
 ) -> Decision:
     """RX-13, RX-17.1, DESIGN.md 5: the RID stands for the patient's presence and overrides the
-    visibility flag, with no consent or relationship, while the prescription is open.
+    visibility flag, with no consent or relationship, while the prescription is open. Once it is
+    no longer open the RID still shows its state, not its content (RX-6 getPrescriptionStatus:
+    a pharmacist sees that it was revoked); a dispense goes on to the lifecycle, which answers 409.
 
     [A] An exclusion of this pharmacy still denies: CO-10 says "never gets access".
     """
@@ -280,8 +288,8 @@ def _by_rid(
         raise _Inconsistent("the RID held is not this prescription's")
     if is_excluded(req.actor, role, facts):
         return _deny(Reason.EXCLUDED)
-    if not is_open(prescription):
-        return _deny(Reason.NOT_OPEN)
+    if req.action is Action.READ and not is_open(prescription):
+        return _permit(Reason.PERMIT_RID_STATUS)
     return _permit(Reason.PERMIT_RID)
 
 

@@ -12,6 +12,9 @@ transaction of its own (``writer.record_denied``):
   message (``insufficient-scope``, ``wrong-role``); unless the code that raised it already wrote
   the refusal with ``writer.record_denied`` (``writer.denial_recorded``).
 
+``RefusedChange`` (409: the state forbids the change, RX-7) is written the same way, with its
+own record, and answered with its message.
+
 If the audit write itself fails the refusal still stands (403) and the failure is logged.
 """
 
@@ -26,6 +29,7 @@ from gateway.audit.writer import (
     REASON_SYSTEM,
     AccessDenied,
     AuditRecord,
+    RefusedChange,
     denial_recorded,
     record_denied,
 )
@@ -91,14 +95,24 @@ def refusal_body(reason: str) -> bytes:
     return orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
 
 
+async def _write(request: Request, audit: AuditRecord) -> None:
+    try:
+        await record_denied(request.app.state.sessions, request.app.state.keyring, audit)
+    except Exception as error:
+        log.error("audit_write_failed", reason=audit.reason, error_type=type(error).__name__)
+
+
+async def refused_change(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RefusedChange)
+    await _write(request, exc.record)
+    return outcome_response(exc.status, exc.issues(), exc.headers)
+
+
 async def forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Forbidden)
     audit = _record_for(request, exc)
     if audit is not None:
-        try:
-            await record_denied(request.app.state.sessions, request.app.state.keyring, audit)
-        except Exception as error:
-            log.error("audit_write_failed", reason=audit.reason, error_type=type(error).__name__)
+        await _write(request, audit)
     if isinstance(exc, AccessDenied):
         return Response(
             refusal_body(exc.record.reason),
@@ -112,3 +126,4 @@ async def forbidden(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     """Register after ``gateway.fhir.outcomes.install``: the more specific handler wins."""
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(RefusedChange, refused_change)

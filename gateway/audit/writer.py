@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.auth.identity import Principal
-from gateway.errors import Forbidden
+from gateway.errors import Conflict, Forbidden
 from gateway.storage.crypto import Keyring, associated_data
 from gateway.storage.tables import audit_chain_head, audit_events
 
@@ -117,6 +117,16 @@ class AccessDenied(Forbidden):
 
     def __init__(self, record: AuditRecord) -> None:
         super().__init__(record.reason)
+        self.record = record
+
+
+class RefusedChange(Conflict):
+    """A permitted caller asked for a change the record's state forbids (RX-7: a second dispense,
+    revoking a delivered prescription, an undo out of its window): 409 with ``message``, audited
+    like a denial (DESIGN.md 6, 8) in its own transaction by ``gateway.audit.refusals``."""
+
+    def __init__(self, record: AuditRecord, message: str, *, expression: str | None = None) -> None:
+        super().__init__(message, expression=expression)
         self.record = record
 
 

@@ -31,6 +31,7 @@ from gateway.consents import shapes
 from gateway.consents.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 from gateway.consents.searching import search_consents
 from gateway.errors import BadRequest, Conflict, ProfileViolation
+from gateway.fhir.preconditions import if_match_version
 from gateway.settings import Settings
 from gateway.storage.guard import Event, Guard, RequestInfo
 from gateway.storage.store import (
@@ -73,15 +74,6 @@ def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> Search
         period_end=shapes.instant(period.get("end")),
         identifiers=identifiers,
     )
-
-
-def _if_match(header: str | None) -> int | None:
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise BadRequest('If-Match takes an ETag, W/"<versionId>"', expression="If-Match")
-    return int(tag)
 
 
 class ConsentService:
@@ -215,7 +207,7 @@ class ConsentService:
             raise ProfileViolation(
                 [Issue("value", "Consent.status", "status is active or inactive", "CO-4")]
             )
-        expected = _if_match(if_match)
+        expected = if_match_version(if_match)
         # A provider proves the patient's presence with a fresh eID read in the body or headers.
         presence = shapes.presence_of(body) or self.info.presence
         guard, stored, resource, ssin, decision = await self._decided(

@@ -82,6 +82,16 @@ async def read_json_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
+async def read_operation_body(request: Request) -> dict[str, Any]:
+    """An operation's ``Parameters`` body, which may be left out when it has no parameters
+    (FHIR R4 operations.html: a POST with no parameters may have an empty body)."""
+    declared = request.headers.get("content-length")
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    if (declared is None or declared == "0") and not chunked:
+        return {"resourceType": "Parameters"}
+    return await read_json_body(request)
+
+
 def expect_resource_type(body: dict[str, Any], resource_type: str) -> None:
     found = body.get("resourceType")
     if found != resource_type:
@@ -93,3 +103,4 @@ def expect_resource_type(body: dict[str, Any], resource_type: str) -> None:
 
 
 FhirBody = Annotated[dict[str, Any], Depends(read_json_body)]
+OperationBody = Annotated[dict[str, Any], Depends(read_operation_body)]

@@ -1,7 +1,9 @@
 """What the access decision needs to know about a stored prescription (``consent.Resource``).
 
-The state is computed (RX-6, RX-7): a stored ``active`` prescription whose validity has ended is
-``expired`` without any write (issue 6 owns the rest of the lifecycle). The visibility (RX-13,
+The state is computed (RX-6, RX-7): the FHIR status, refined by the ``lifecycle`` column (in
+process, archived), and a stored open prescription whose validity has ended is ``expired``
+without any write: ``as_reported`` shows it as ``stopped`` with the status reason ``expired``
+(DESIGN.md 6). The transitions themselves are ``lifecycle`` and ``transitions``. The visibility (RX-13,
 RX-14) lives in search columns and is shown on the prescription as the extension
 ``VISIBILITY_URL`` once the patient has chosen; without it the Recip-e defaults hold (all
 pharmacies, open to prescribers).
@@ -9,9 +11,12 @@ pharmacies, open to prescribers).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from consent import (
     PharmacyVisibility,
@@ -22,10 +27,14 @@ from consent import (
     Visibility,
 )
 from fhir_profiles import is_valid_ssin, normalise_ssin, systems
-from gateway.storage.store import StoredVersion
+from gateway.storage.store import SearchColumns, StoredVersion
 
 BRUSSELS: Final = ZoneInfo("Europe/Brussels")
 VISIBILITY_URL: Final = "urn:ehealth-gateway:extension:visibility"
+# The gateway state of RX-6 on the prescription: ``state`` (valueCode), and while a pharmacy holds
+# it (in process, delivered) ``pharmacy`` (its organisation NIHDI) and ``reservation``.
+LIFECYCLE_URL: Final = "urn:ehealth-gateway:extension:lifecycle"
+STATUS_REASON_SYSTEM: Final = "urn:ehealth-gateway:status-reason"
 
 # RX-6: FHIR status -> gateway state. Statuses the gateway never stores map to a state that is
 # not open and never visible to executors (fail closed).
@@ -46,12 +55,83 @@ def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time(), BRUSSELS)
 
 
-def state(status: str | None, period_end: datetime | None, now: datetime) -> PrescriptionState:
+def state(columns: SearchColumns, now: datetime) -> PrescriptionState:
     """RX-6, RX-7: the gateway state at ``now`` (``gateway.storage.filters`` says it in SQL)."""
-    if status == "active":
-        expired = period_end is not None and now >= period_end
-        return PrescriptionState.EXPIRED if expired else PrescriptionState.OPEN
-    return _STATES.get(status or "", PrescriptionState.ENTERED_IN_ERROR)
+    if columns.status == "active":
+        if columns.period_end is not None and now >= columns.period_end:
+            return PrescriptionState.EXPIRED
+        if columns.lifecycle == PrescriptionState.IN_PROCESS:
+            return PrescriptionState.IN_PROCESS
+        return PrescriptionState.OPEN
+    if columns.status == "completed" and columns.lifecycle == PrescriptionState.ARCHIVED:
+        return PrescriptionState.ARCHIVED
+    return _STATES.get(columns.status or "", PrescriptionState.ENTERED_IN_ERROR)
+
+
+def _expired_view(resource: dict[str, Any]) -> dict[str, Any]:
+    """RX-7 / DESIGN.md 6: an open prescription past its validity is reported ``stopped`` with the
+    status reason ``expired``; nothing was written, the stored version stays ``active``."""
+    view = {k: v for k, v in resource.items() if k != "extension"}
+    kept = [e for e in resource.get("extension") or () if e.get("url") != LIFECYCLE_URL]
+    view["extension"] = [*kept, lifecycle_extension(PrescriptionState.EXPIRED)]
+    view["status"] = "stopped"
+    view["statusReason"] = {
+        "coding": [{"system": STATUS_REASON_SYSTEM, "code": "expired"}],
+        "text": "the validity period has ended",
+    }
+    return view
+
+
+def as_reported(stored: StoredVersion, now: datetime) -> StoredVersion:
+    """The current version as clients see it at ``now``: re-serialised only when expired."""
+    if state(stored.columns, now) is not PrescriptionState.EXPIRED or stored.status != "active":
+        return stored
+    return replace(stored, body=orjson.dumps(_expired_view(stored.json())))
+
+
+def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
+    """RX-6 getPrescriptionStatus, DESIGN.md 5: a pharmacy holding the RID of a prescription that
+    is no longer open learns its state (revoked, delivered, expired), not its content."""
+    full = as_reported(stored, now).json()
+    view: dict[str, Any] = {
+        "resourceType": full["resourceType"],
+        "id": full["id"],
+        "meta": {**full.get("meta", {}), "tag": [SUBSETTED]},
+        "identifier": [i for i in full.get("identifier", []) if i.get("system") == systems.RID],
+        "status": full["status"],
+        "intent": full.get("intent", "order"),
+        "subject": {"display": "not shown: the prescription is no longer open"},
+        "extension": [e for e in full.get("extension", []) if e.get("url") == LIFECYCLE_URL],
+    }
+    if "statusReason" in full:
+        view["statusReason"] = full["statusReason"]
+    if not view["extension"]:
+        del view["extension"]
+    return replace(stored, body=orjson.dumps(view))
+
+
+# FHIR R4 3.1.0.9.2 (subsetting): the resource is deliberately incomplete.
+SUBSETTED: Final = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
+
+
+def lifecycle_extension(
+    current: PrescriptionState, *, pharmacy: str | None = None, reservation: bool = False
+) -> dict[str, Any]:
+    """The gateway state on the prescription (RX-6), with the pharmacy holding it, if any."""
+    parts: list[dict[str, Any]] = [{"url": "state", "valueCode": current.value}]
+    if pharmacy:
+        parts.append(
+            {
+                "url": "pharmacy",
+                "valueIdentifier": {"system": systems.NIHDI_ORGANIZATION, "value": pharmacy},
+            }
+        )
+    if reservation:
+        parts.append({"url": "reservation", "valueBoolean": True})
+    return {"url": LIFECYCLE_URL, "extension": parts}
 
 
 def patient_ssin_of(resource: dict[str, Any]) -> str | None:
@@ -92,10 +172,16 @@ def resource_of(
         id=stored.logical_id,
         patient_ssin=ssin,
         author_nihdi=stored.author_nihdi,
-        state=state(stored.status, stored.columns.period_end, now),
+        state=state(stored.columns, now),
         rid=rid_of(resource),
+        dispensed_by=_dispensed_by(stored),
         visibility=visibility_of(stored),
     )
+
+
+def _dispensed_by(stored: StoredVersion) -> str | None:
+    delivered = stored.status == "completed"
+    return stored.columns.holder_nihdi if delivered else None
 
 
 def visibility_extension(visibility: Visibility) -> dict[str, Any]:

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
+from gateway.auth.identity import Principal
 from gateway.db import DbSession
 from gateway.errors import NotFound
 from gateway.fhir import bundles
-from gateway.fhir.negotiation import FhirBody, expect_resource_type
+from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import (
     PrescriptionCreate,
+    PrescriptionExecutorStep,
     PrescriptionRead,
+    PrescriptionRelease,
+    PrescriptionReserve,
     PrescriptionSearch,
     PrescriptionUpdate,
 )
+from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
 from gateway.storage.guard import RequestInfo, request_info
 from gateway.storage.store import ResourceStore
@@ -92,3 +97,86 @@ async def set_visibility(
     """DESIGN.md 4c: who sees the prescription in searches by patient (RX-13, RX-14)."""
     stored = await service.set_visibility(logical_id, body, caller, if_match=if_match)
     return resource_response(request, stored)
+
+
+# -- the lifecycle (RX-7, RX-15; DESIGN.md 4, 6): each a step of gateway.prescriptions.lifecycle --
+
+IfMatch = Annotated[str | None, Header()]
+
+
+async def _step(
+    request: Request,
+    service: PrescriptionService,
+    logical_id: str,
+    step: Step,
+    body: dict[str, Any],
+    caller: Principal,
+    if_match: str | None,
+) -> Response:
+    stored = await service.change_state(logical_id, step, body, caller, if_match=if_match)
+    return resource_response(request, stored)
+
+
+@router.post("/{logical_id}/$revoke")
+async def revoke(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionUpdate,
+    body: OperationBody,
+    service: Service,
+    if_match: IfMatch = None,
+) -> Response:
+    """DESIGN.md 4: the author withdraws an open prescription, with a ``reason`` (RX-7)."""
+    return await _step(request, service, logical_id, Step.REVOKE, body, caller, if_match)
+
+
+@router.post("/{logical_id}/$take-in-process")
+async def take_in_process(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionExecutorStep,
+    body: OperationBody,
+    service: Service,
+    if_match: IfMatch = None,
+) -> Response:
+    """RX-7 putRidsInProcess: other pharmacies cannot deliver it until it is released."""
+    return await _step(request, service, logical_id, Step.TAKE_IN_PROCESS, body, caller, if_match)
+
+
+@router.post("/{logical_id}/$release")
+async def release(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionRelease,
+    body: OperationBody,
+    service: Service,
+    if_match: IfMatch = None,
+) -> Response:
+    """RX-7: back to open, by the pharmacy holding it or the patient (a reservation, RX-15)."""
+    return await _step(request, service, logical_id, Step.RELEASE, body, caller, if_match)
+
+
+@router.post("/{logical_id}/$reserve")
+async def reserve(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionReserve,
+    body: OperationBody,
+    service: Service,
+    if_match: IfMatch = None,
+) -> Response:
+    """RX-15: the patient reserves it at one pharmacy (``pharmacy``: organisation NIHDI)."""
+    return await _step(request, service, logical_id, Step.RESERVE, body, caller, if_match)
+
+
+@router.post("/{logical_id}/$archive")
+async def archive(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionExecutorStep,
+    body: OperationBody,
+    service: Service,
+    if_match: IfMatch = None,
+) -> Response:
+    """RX-7 markAsArchived: the delivering pharmacy's housekeeping; no undo afterwards."""
+    return await _step(request, service, logical_id, Step.ARCHIVE, body, caller, if_match)

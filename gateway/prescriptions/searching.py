@@ -17,7 +17,7 @@ A pharmacy shows the patient's presence for a search by patient with the ``X-eID
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from starlette.datastructures import QueryParams
 
@@ -26,6 +26,7 @@ from consent import (
     Action,
     ByRid,
     Decision,
+    PrescriptionState,
     Reason,
     ResourceKind,
     search_filter,
@@ -97,14 +98,28 @@ def _opt(params: QueryParams, name: str, parse: Any) -> Any:
     return None if value is None else parse(value, name)
 
 
-def _statuses(params: QueryParams) -> tuple[str, ...]:
+# RX-6: the FHIR status a client searches for -> the gateway states reported with it. Statuses the
+# gateway never reports (draft, on-hold, unknown) match nothing.
+_REPORTED_AS: Final[dict[str, tuple[PrescriptionState, ...]]] = {
+    "active": (PrescriptionState.OPEN, PrescriptionState.IN_PROCESS),
+    "completed": (PrescriptionState.DELIVERED, PrescriptionState.ARCHIVED),
+    "cancelled": (PrescriptionState.REVOKED,),
+    "stopped": (PrescriptionState.EXPIRED,),
+    "entered-in-error": (PrescriptionState.ENTERED_IN_ERROR,),
+}
+
+
+def _states(params: QueryParams) -> tuple[PrescriptionState, ...]:
     values: list[str] = []
     for raw in params.getlist("status"):
         values.extend(v for v in raw.split(",") if v)
     unknown = [v for v in values if v not in STATUSES]
     if unknown:
         raise BadRequest("status: unknown code", expression="status")
-    return tuple(values)
+    # draft, on-hold, unknown: statuses the gateway never reports, so they match nothing, like
+    # entered-in-error (a state with no stored form: ``filters.state_condition`` is false).
+    nothing = (PrescriptionState.ENTERED_IN_ERROR,)
+    return tuple(dict.fromkeys(s for v in values for s in _REPORTED_AS.get(v, nothing)))
 
 
 async def search_prescriptions(
@@ -114,7 +129,8 @@ async def search_prescriptions(
     criteria = Criteria(
         identifier=_opt(params, "identifier", _identifier_param),
         patient_ssin=_opt(params, "patient:identifier", patient_param),
-        statuses=_statuses(params),
+        states=_states(params),
+        states_at=guard.now,
         authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
     )
     count = search.page_size(params, settings.default_page_size, settings.max_page_size)
@@ -138,13 +154,15 @@ async def search_prescriptions(
         rows = search_filter(guard.request(Action.SEARCH, ResourceKind.PRESCRIPTION), facts)
         async with guard.access(rows.decision, event):
             narrowed = replace(criteria, access=Access(rows, guard.now))
-            return await store.search(RESOURCE, narrowed, count=count, cursor=cursor)
+            return _reported(
+                await store.search(RESOURCE, narrowed, count=count, cursor=cursor), guard
+            )
     if caller.role == "prescriber" and caller.nihdi:
         # Without a patient there are no facts to decide on: a prescriber lists his own
         # prescriptions, as before RX-9 (``permit-author``).
         async with guard.access(Decision(True, Reason.PERMIT_AUTHOR), event):
             mine = replace(criteria, author_nihdi=caller.nihdi)
-            return await store.search(RESOURCE, mine, count=count, cursor=cursor)
+            return _reported(await store.search(RESOURCE, mine, count=count, cursor=cursor), guard)
     # RX-17: a pharmacy searches by RID or by patient; nobody else lists prescriptions.
     guard.refuse(Decision(False, Reason.WRONG_ROLE), event)
 
@@ -170,4 +188,13 @@ async def _by_identifier(
     decision = await guard.decide(guard.request(Action.READ, target, path=path), ssin)
     event.resource_id, event.patient_ssin = stored.logical_id, ssin
     async with guard.access(decision, event):
-        return Page(items=[stored], total=1)
+        if decision.reason is Reason.PERMIT_RID_STATUS:
+            # DESIGN.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content
+            return Page(items=[describe.status_only(stored, guard.now)], total=1)
+        return Page(items=[describe.as_reported(stored, guard.now)], total=1)
+
+
+def _reported(page: Page, guard: Guard) -> Page:
+    """RX-7: expired prescriptions in a page read as ``stopped`` (``describe.as_reported``)."""
+    page.items = [describe.as_reported(stored, guard.now) for stored in page.items]
+    return page

@@ -1,5 +1,7 @@
 """Prescriptions (MedicationRequest): create with a RID, conditional create, read, history,
-``$set-visibility``. Searches are in ``searching``.
+``$set-visibility`` and the lifecycle operations (``$revoke``, ``$take-in-process``, ``$release``,
+``$reserve``, ``$archive``; RX-7). Searches are in ``searching``; the state machine is
+``lifecycle`` and ``transitions`` writes its steps; dispensing is ``gateway.dispenses``.
 
 Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do what is
 ``consent.decide``, asked through the request's ``Guard``, which also writes the AuditEvent
@@ -9,21 +11,32 @@ Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from starlette.datastructures import QueryParams
 
-from consent import Action, Decision, PatientFacts, Resource, ResourceKind
+from consent import (
+    Action,
+    ByRid,
+    Decision,
+    PatientFacts,
+    Reason,
+    Resource,
+    ResourceKind,
+)
 from fhir_profiles import (
     ValidatedPrescription,
     new_rid,
+    normalise_rid,
     systems,
     validate_medication_request,
 )
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
-from gateway.fhir import search
-from gateway.prescriptions import describe
+from gateway.fhir import parameters, search
+from gateway.fhir.preconditions import if_match_version
+from gateway.prescriptions import describe, transitions
+from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
 from gateway.prescriptions.visibility import parse_change
 from gateway.settings import Settings
@@ -37,7 +50,50 @@ from gateway.storage.store import (
     StoredVersion,
 )
 
-__all__ = ["RESOURCE", "Created", "PrescriptionService", "search_columns"]
+__all__ = ["OPERATIONS", "RESOURCE", "Created", "PrescriptionService", "search_columns"]
+
+_RID: Final = frozenset({"rid"})
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """How one lifecycle operation is called: its parameters, and the action the access decision
+    judges (``consent.Action``) for each role that may call it."""
+
+    name: str
+    step: Step
+    names: frozenset[str] = _RID
+    required: frozenset[str] = frozenset()
+    actions: tuple[tuple[str, Action], ...] = (("pharmacist", Action.DISPENSE),)
+
+
+# DESIGN.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
+OPERATIONS: Final[dict[Step, _Operation]] = {
+    op.step: op
+    for op in (
+        _Operation(
+            "$revoke",
+            Step.REVOKE,
+            frozenset({"reason"}),
+            frozenset({"reason"}),
+            (("prescriber", Action.REVOKE),),
+        ),
+        _Operation("$take-in-process", Step.TAKE_IN_PROCESS),
+        _Operation(
+            "$release",
+            Step.RELEASE,
+            actions=(("pharmacist", Action.DISPENSE), ("patient", Action.RESERVE)),
+        ),
+        _Operation(
+            "$reserve",
+            Step.RESERVE,
+            frozenset({"pharmacy"}),
+            frozenset({"pharmacy"}),
+            (("patient", Action.RESERVE),),
+        ),
+        _Operation("$archive", Step.ARCHIVE),
+    )
+}
 
 # RX-4: 36^9 RIDs make a collision rare but not impossible at 10^8 prescriptions a year: draw again.
 _RID_ATTEMPTS = 5
@@ -60,15 +116,6 @@ def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> 
         period_start=describe.start_of_day(checked.validity_start),
         period_end=describe.end_of_day(checked.validity_end),
     )
-
-
-def _if_match(header: str | None) -> int | None:
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise BadRequest('If-Match takes an ETag, W/"<versionId>"', expression="If-Match")
-    return int(tag)
 
 
 class PrescriptionService:
@@ -212,7 +259,7 @@ class PrescriptionService:
     async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
         guard, stored, _resource, target, decision = await self._checked(logical_id, caller)
         async with guard.access(decision, Event("read", RESOURCE, logical_id, target.patient_ssin)):
-            return stored
+            return describe.as_reported(stored, guard.now)  # RX-7: expired reads as stopped
 
     async def vread(self, logical_id: str, version_id: int, caller: Principal) -> StoredVersion:
         await self._allowed(logical_id, caller)
@@ -231,7 +278,7 @@ class PrescriptionService:
         self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
     ) -> StoredVersion:
         change = parse_change(body)
-        expected = _if_match(if_match)
+        expected = if_match_version(if_match)
         guard = self.guard(caller)
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
@@ -262,3 +309,58 @@ class PrescriptionService:
                 columns,
                 expected_version=expected if expected is not None else stored.version_id,
             )
+
+    # -- lifecycle operations (RX-7, RX-15; DESIGN.md 6) ------------------------------------------
+
+    async def change_state(
+        self,
+        logical_id: str,
+        step: Step,
+        body: dict[str, Any],
+        caller: Principal,
+        *,
+        if_match: str | None,
+    ) -> StoredVersion:
+        """One step of the state machine: decide who may, check that the state allows it (409),
+        write the new version with compare-and-set (``If-Match``: 412 when stale) and audit."""
+        op = OPERATIONS[step]
+        expected = if_match_version(if_match)
+        given = parameters.read(body, op.name, op.names, required=op.required)
+        guard = self.guard(caller)
+        current = await transitions.load(self.store, logical_id, guard.now)
+        audit = Event("operation", RESOURCE, logical_id, current.ssin, query=op.name)
+        action = dict(op.actions).get(caller.role)
+        if action is None:
+            guard.refuse(Decision(False, Reason.WRONG_ROLE), audit)
+        rid = _rid(given["rid"]) if "rid" in given else None
+        request = guard.request(action, current.target, path=ByRid(rid) if rid else None)
+        decision = await guard.decide(request, current.ssin)
+        async with guard.access(decision, audit):
+            # The pharmacy acting; for a reservation, the pharmacy the patient chose (RX-15).
+            by = caller.nihdi if caller.role == "pharmacist" else None
+            if step is Step.RESERVE:
+                by = parameters.organisation_nihdi(given["pharmacy"], "pharmacy")
+            outcome = transitions.check(guard, current, step, by=by, audit=audit)
+            return await transitions.write(
+                guard,
+                current,
+                outcome,
+                audit=audit,
+                expected_version=expected,
+                status_reason=parameters.reason(given["reason"]) if "reason" in given else None,
+                reservation=step is Step.RESERVE,
+            )
+
+
+def _rid(parameter: dict[str, Any]) -> str:
+    """The RID a pharmacy holds (RX-17.1): ``valueString``, or an Identifier of the RID system."""
+    identifier = parameter.get("valueIdentifier")
+    value = (
+        identifier.get("value") if isinstance(identifier, dict) else parameter.get("valueString")
+    )
+    rid = normalise_rid(value) if isinstance(value, str) else None
+    if rid is None:
+        raise BadRequest(
+            "rid: BEP followed by 9 letters or digits", expression=parameters.path("rid")
+        )
+    return rid

@@ -17,16 +17,22 @@ from consent import PrescriptionState, SearchFilter
 from gateway.storage.tables import resource_versions as rv
 
 
-def _state(state: PrescriptionState, now: datetime) -> ColumnElement[bool]:
-    """Rows in ``state`` at ``now``; a state without a stored form matches nothing (fail closed)."""
+def state_condition(state: PrescriptionState, now: datetime) -> ColumnElement[bool]:
+    """Rows in ``state`` at ``now``; a state without a stored form matches nothing (fail closed).
+    ``lifecycle`` refines the status where it does not tell the state (migration 0005)."""
     unexpired = or_(rv.c.period_end.is_(None), rv.c.period_end > now)
-    if state in (PrescriptionState.OPEN, PrescriptionState.IN_PROCESS):
-        # IN_PROCESS is an open prescription marked by a pharmacy (RX-15), also ``active``.
-        return and_(rv.c.status == "active", unexpired)
+    in_process = rv.c.lifecycle == PrescriptionState.IN_PROCESS.value
+    archived = rv.c.lifecycle == PrescriptionState.ARCHIVED.value
+    if state is PrescriptionState.OPEN:
+        return and_(rv.c.status == "active", unexpired, or_(rv.c.lifecycle.is_(None), ~in_process))
+    if state is PrescriptionState.IN_PROCESS:
+        return and_(rv.c.status == "active", unexpired, in_process)
     if state is PrescriptionState.EXPIRED:
         return or_(rv.c.status == "stopped", and_(rv.c.status == "active", ~unexpired))
-    if state in (PrescriptionState.DELIVERED, PrescriptionState.ARCHIVED):
-        return rv.c.status == "completed"
+    if state is PrescriptionState.DELIVERED:
+        return and_(rv.c.status == "completed", or_(rv.c.lifecycle.is_(None), ~archived))
+    if state is PrescriptionState.ARCHIVED:
+        return and_(rv.c.status == "completed", archived)
     if state is PrescriptionState.REVOKED:
         return rv.c.status == "cancelled"
     return false()
@@ -56,7 +62,7 @@ def access_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement
     if search.author_nihdi is not None:
         alternatives.append(rv.c.author_nihdi == search.author_nihdi)
     if search.others:
-        conditions = [or_(false(), *(_state(s, now) for s in sorted(search.states)))]
+        conditions = [or_(false(), *(state_condition(s, now) for s in sorted(search.states)))]
         if search.pharmacy_nihdi is not None:
             conditions.append(_visible_to_pharmacy(search.pharmacy_nihdi))
         if search.prescribers_open:

@@ -39,7 +39,7 @@ from consent import (
     Visibility,
     decide,
 )
-from gateway.audit.writer import AccessDenied, AuditRecord, record
+from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
 from gateway.consents.facts import load_facts
 from gateway.errors import BadRequest
@@ -192,6 +192,13 @@ class Guard:
     def refuse(self, decision: Decision, event: Event) -> NoReturn:
         """403 with the reason code; audited in its own transaction (gateway.audit.refusals)."""
         raise AccessDenied(self.audit_record(decision, event))
+
+    def refuse_change(
+        self, reason: str, event: Event, message: str, *, expression: str | None = None
+    ) -> NoReturn:
+        """409: permitted, but the record's state forbids the change (RX-7); audited as a denial
+        with ``reason`` (a short code) in its own transaction (gateway.audit.refusals)."""
+        raise RefusedChange(self._record("deny", reason, event), message, expression=expression)
 
     async def audit(self, decision: Decision, event: Event) -> None:
         """Write the AuditEvent of a permitted interaction (last, in the request's transaction)."""

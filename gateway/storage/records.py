@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from consent import SearchFilter
+from consent import PrescriptionState, SearchFilter
 from gateway.errors import BadRequest
 
 
@@ -36,6 +36,11 @@ class SearchColumns:
     pharmacy_visibility: str | None = None
     visible_pharmacy: str | None = None
     prescriber_visibility: str | None = None
+    # migration 0005 (RX-6, RX-7, RX-25): a dispense's prescription; the pharmacy holding a
+    # prescription; the gateway state where the FHIR status does not tell it
+    based_on: str | None = None
+    holder_nihdi: str | None = None
+    lifecycle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ class Criteria:
     # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
     own_relationships_of: str | None = None
     access: Access | None = None
+    # Prescriptions by computed state at ``states_at`` (RX-7: ``status=active`` leaves out the
+    # expired ones, ``status=stopped`` finds them although they are stored ``active``).
+    states: tuple[PrescriptionState, ...] = ()
+    states_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,9 @@ COLUMN_NAMES = (
     "pharmacy_visibility",
     "visible_pharmacy",
     "prescriber_visibility",
+    "based_on",
+    "holder_nihdi",
+    "lifecycle",
 )
 
 
@@ -165,4 +177,7 @@ def columns_of_row(row: Any) -> SearchColumns:
         pharmacy_visibility=row.pharmacy_visibility,
         visible_pharmacy=row.visible_pharmacy,
         prescriber_visibility=row.prescriber_visibility,
+        based_on=row.based_on,
+        holder_nihdi=row.holder_nihdi,
+        lifecycle=row.lifecycle,
     )

@@ -13,14 +13,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
-from gateway.storage.filters import access_conditions
+from gateway.storage.filters import access_conditions, state_condition
 from gateway.storage.records import (
     COLUMN_NAMES,
     Access,
@@ -166,6 +166,9 @@ class ResourceStore:
                 pharmacy_visibility=columns.pharmacy_visibility,
                 visible_pharmacy=columns.visible_pharmacy,
                 prescriber_visibility=columns.prescriber_visibility,
+                based_on=columns.based_on,
+                holder_nihdi=columns.holder_nihdi,
+                lifecycle=columns.lifecycle,
             )
         )
         return StoredVersion(
@@ -329,6 +332,9 @@ class ResourceStore:
                     rv.c.actor_nihdi == criteria.own_relationships_of,
                 )
             )
+        if criteria.states:
+            at = criteria.states_at or _now()
+            where.append(or_(false(), *(state_condition(s, at) for s in criteria.states)))
         if criteria.access is not None:
             where.extend(access_conditions(criteria.access.filter, criteria.access.now))
         return where

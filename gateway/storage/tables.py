@@ -63,6 +63,7 @@ resource_versions = Table(
     # NIHDI) holding a prescription in process or having delivered it.
     Column("based_on", String(64), nullable=True),
     Column("holder_nihdi", String(16), nullable=True),
+    Column("lifecycle", String(16), nullable=True),  # RX-6 state where the status does not tell it
     Index("ix_rv_current_patient", "resource_type", "is_current", "patient_hmac"),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
@@ -233,4 +234,20 @@ fund_events = Table(
     Column("event_id", String(128), primary_key=True),  # the event's ClaimResponse id
     Column("claim_id", String(64), nullable=True),  # None: not one of ours
     Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- patient accounts (gateway/auth/accounts.py, migration 0006) -------------------------------------
+# The gateway's own login page stands in for the national identity service (FAS/CSAM, PO-1): one
+# row per patient who may log in, the SSIN only as a keyed HMAC, the password as a scrypt hash
+# (parameters and salt inside the string), and the brute-force counters.
+patient_accounts = Table(
+    "patient_accounts",
+    metadata,
+    Column("ssin_hmac", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
 )

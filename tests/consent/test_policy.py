@@ -362,6 +362,7 @@ def test_reason_codes_are_stable() -> None:
         "permit-author",
         "permit-patient-self",
         "permit-rid",
+        "permit-rid-status",
         "permit-presence",
         "permit-relationship",
         "permit-dispenser",

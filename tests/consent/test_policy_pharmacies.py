@@ -72,10 +72,17 @@ def test_RX_7_rid_in_process_elsewhere_is_still_open() -> None:
 
 
 @pytest.mark.parametrize("state", NOT_OPEN_STATES)
-@pytest.mark.parametrize("action", [Action.READ, Action.DISPENSE])
-def test_DESIGN_5_rid_denied_once_not_open(state: PrescriptionState, action: Action) -> None:
-    req = request(pharmacist(), prescription(state=state), action, path=ByRid(RID))
-    assert decide(req, facts()) == deny(R.NOT_OPEN)
+def test_RX_6_rid_shows_only_the_state_once_not_open(state: PrescriptionState) -> None:
+    # DESIGN.md 5: no content once it is no longer open; the service answers with the status only.
+    req = request(pharmacist(), prescription(state=state), Action.READ, path=ByRid(RID))
+    assert decide(req, facts()) == permit(R.PERMIT_RID_STATUS)
+
+
+@pytest.mark.parametrize("state", NOT_OPEN_STATES)
+def test_RX_7_dispense_by_rid_is_left_to_the_lifecycle(state: PrescriptionState) -> None:
+    # Who may try is decided here; that the state forbids it is the lifecycle's 409.
+    req = request(pharmacist(), prescription(state=state), Action.DISPENSE, path=ByRid(RID))
+    assert decide(req, facts()) == permit(R.PERMIT_RID)
 
 
 def test_CO_10_exclusion_denies_even_with_the_rid() -> None:
@@ -97,15 +104,19 @@ def test_RX_7_dispensing_pharmacy_reads_what_it_delivered(state: PrescriptionSta
         assert decide(req, facts(consent=False, excluded=(PHARMACY,))) == permit(R.PERMIT_DISPENSER)
 
 
-def test_RX_7_other_pharmacy_cannot_read_a_delivered_prescription() -> None:
+def test_RX_7_other_pharmacy_sees_only_the_state_of_a_delivered_prescription() -> None:
     delivered = prescription(state=S.DELIVERED, dispensed_by=OTHER_PHARMACY)
-    assert decide(request(pharmacist(), delivered, path=ByRid(RID)), facts()) == deny(R.NOT_OPEN)
+    decision = decide(request(pharmacist(), delivered, path=ByRid(RID)), facts())
+    assert decision == permit(R.PERMIT_RID_STATUS)
+    by_patient = request(pharmacist(), delivered, path=presence())
+    assert decide(by_patient, facts()) == deny(R.NOT_OPEN)
 
 
-def test_RX_7_dispensing_pharmacy_does_not_dispense_twice() -> None:
+def test_RX_7_dispensing_pharmacy_may_act_on_what_it_delivered() -> None:
+    # Archiving (and the refused second dispense, 409) are the lifecycle's to settle.
     delivered = prescription(state=S.DELIVERED, dispensed_by=PHARMACY)
     req = request(pharmacist(), delivered, Action.DISPENSE, path=ByRid(RID))
-    assert decide(req, facts()) == deny(R.NOT_OPEN)
+    assert decide(req, facts()) == permit(R.PERMIT_DISPENSER)
 
 
 # --- pharmacies by patient (RX-17.2, RX-18) -----------------------------------------------------

@@ -1,0 +1,123 @@
+"""Applying a lifecycle event to a stored prescription: check, then write the new version.
+
+``lifecycle`` says whether the state allows the event; this module turns its answer into a new
+version of the MedicationRequest (FHIR status, the lifecycle extension, the status reason) and the
+search columns that make the state searchable, written with compare-and-set on the version read
+(DESIGN.md 6: transitions are atomic across instances). Both refusals are 409s audited as
+denials: ``state-conflict`` (RX-7 forbids it) and ``concurrent-change`` (another request changed
+the prescription between our read and our write: of two racing dispenses, the loser).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+from consent import PrescriptionState, Resource
+from gateway.errors import PreconditionFailed
+from gateway.prescriptions import describe, lifecycle
+from gateway.prescriptions.searching import RESOURCE, identifiers_of
+from gateway.storage.guard import Event, Guard
+from gateway.storage.store import ResourceStore, StoredVersion
+
+STATE_CONFLICT: Final = "state-conflict"
+CONCURRENT_CHANGE: Final = "concurrent-change"
+
+# RX-6: the FHIR status each stored state is reported with (expiry is computed, never stored).
+_STATUS: Final[dict[PrescriptionState, str]] = {
+    PrescriptionState.OPEN: "active",
+    PrescriptionState.IN_PROCESS: "active",
+    PrescriptionState.DELIVERED: "completed",
+    PrescriptionState.ARCHIVED: "completed",
+    PrescriptionState.REVOKED: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Current:
+    """A prescription's current version, as the decision and the lifecycle see it at ``now``."""
+
+    stored: StoredVersion
+    resource: dict[str, Any]
+    ssin: str | None
+    target: Resource
+
+    @property
+    def state(self) -> PrescriptionState:
+        assert self.target.state is not None
+        return self.target.state
+
+
+async def load(store: ResourceStore, logical_id: str, now: datetime) -> Current:
+    stored = await store.read(RESOURCE, logical_id)
+    resource = stored.json()
+    ssin = describe.patient_ssin_of(resource)
+    return Current(stored, resource, ssin, describe.resource_of(stored, resource, ssin, now))
+
+
+def check(
+    guard: Guard, current: Current, event: lifecycle.Event, *, by: str | None, audit: Event
+) -> lifecycle.Outcome:
+    """The state after ``event``, or a 409 (audited) naming why RX-7 forbids it."""
+    try:
+        return lifecycle.transition(
+            current.state, event, holder=current.stored.columns.holder_nihdi, by=by
+        )
+    except lifecycle.Forbidden as refused:
+        guard.refuse_change(STATE_CONFLICT, audit, refused.message)
+
+
+async def write(
+    guard: Guard,
+    current: Current,
+    outcome: lifecycle.Outcome,
+    *,
+    audit: Event,
+    expected_version: int | None = None,
+    status_reason: dict[str, Any] | None = None,
+    reservation: bool = False,
+) -> StoredVersion:
+    """The new version in state ``outcome``. ``expected_version`` comes from ``If-Match`` (a
+    stale one is 412); without it the version read is expected, and losing to a concurrent
+    change is a 409."""
+    stored = current.stored
+    body = {
+        k: v for k, v in current.resource.items() if k not in ("statusReason", "extension", "meta")
+    }
+    extensions = [
+        e for e in current.resource.get("extension", []) if e.get("url") != describe.LIFECYCLE_URL
+    ]
+    body["extension"] = [
+        *extensions,
+        describe.lifecycle_extension(
+            outcome.state, pharmacy=outcome.holder, reservation=reservation
+        ),
+    ]
+    body["status"] = _STATUS[outcome.state]
+    if status_reason is not None:
+        body["statusReason"] = status_reason
+    columns = replace(
+        stored.columns,
+        patient_ssin=current.ssin,
+        identifiers=identifiers_of(body),
+        status=body["status"],
+        lifecycle=outcome.state.value,
+        holder_nihdi=outcome.holder,
+    )
+    try:
+        return await guard.store.update(
+            RESOURCE,
+            stored.logical_id,
+            body,
+            columns,
+            expected_version=stored.version_id if expected_version is None else expected_version,
+        )
+    except PreconditionFailed:
+        if expected_version is not None:
+            raise  # If-Match named a version that is no longer current: 412
+        guard.refuse_change(
+            CONCURRENT_CHANGE,
+            audit,
+            "the prescription was changed by another request at the same time; read it again",
+        )

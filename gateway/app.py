@@ -10,16 +10,19 @@ from fastapi import APIRouter, Depends, FastAPI
 from gateway import __version__, ops
 from gateway.audit import refusals
 from gateway.audit import routes as audit_routes
+from gateway.auth import login as login_routes
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
 from gateway.claims import routes as claims
 from gateway.claims.worker import ClaimWorker
 from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
+from gateway.dispenses import routes as dispenses
 from gateway.fhir import capability, outcomes
 from gateway.fhir.negotiation import check_accept
 from gateway.kv import create_store
 from gateway.logging import RequestIdMiddleware, configure_logging
+from gateway.portal import routes as portal_routes
 from gateway.prescriptions import routes as prescriptions
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
@@ -63,16 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = auth_state.build(settings, app.state.sessions, app.state.keyring, app.state.kv)
 
     app.include_router(auth_routes.router)
+    app.include_router(login_routes.router)
 
     fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
     fhir.include_router(capability.router)
     fhir.include_router(prescriptions.router)
+    fhir.include_router(dispenses.router)
     fhir.include_router(claims.router)
     fhir.include_router(consents.router)
     fhir.include_router(audit_routes.router)
     app.include_router(fhir)
 
     app.include_router(ops.router)
+    app.include_router(portal_routes.router)
     outcomes.install(app)
     refusals.install(app)  # after outcomes: refusals are audited (gateway/audit/refusals.py)
     app.state.metrics = ops.Metrics()

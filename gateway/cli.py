@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
+from gateway.auth.patients_cli import register as register_patient_commands
 from gateway.claims.cli import register as register_claims_commands
 
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_auth_commands(commands, keys)
     register_audit_commands(commands)
     register_claims_commands(commands)
+    register_patient_commands(commands)
     return parser
 
 

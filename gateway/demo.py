@@ -3,13 +3,15 @@
 Everything lives under the data dir (default ``./var``): the database, the encryption key (created
 once, mode 0600), the development CA (``pki/``), a certificate and key per demo client
 (``demo/clients/<client_id>/``), and ``demo/manifest.json``, which tells clients and tests who the
-demo actors are and where their keys are (``gateway token --client-id ...`` reads it).
+demo actors are and where their keys are (``gateway token --client-id ...`` reads it), and each
+demo patient's portal password (set afresh on every run).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pydantic import SecretStr
 from fhir_profiles.dates import brussels_date
 from gateway.app import create_app
 from gateway.auth import devpki, pki
+from gateway.auth.accounts import PatientAccounts
 from gateway.auth.identity import Principal
 from gateway.auth.registry import ClientRegistry, RegistrationError
 from gateway.auth.state import TOKEN_PATH
@@ -135,7 +138,23 @@ async def seed(settings: Settings) -> int:
     return created
 
 
-def write_manifest(settings: Settings, base_url: str) -> Path:
+async def set_patient_passwords(settings: Settings) -> dict[str, str]:
+    """A fresh random password for each demo patient's portal login (docs/portal.md); the
+    manifest lists them, so every run of the demo prints the current ones."""
+    engine = create_engine(settings.database_url)
+    passwords = {patient.ssin: secrets.token_urlsafe(12) for patient in PATIENTS}
+    try:
+        accounts = PatientAccounts(session_factory(engine), Keyring(settings.key_bytes()))
+        for ssin, password in passwords.items():
+            await accounts.set_password(ssin, password)
+    finally:
+        await engine.dispose()
+    return passwords
+
+
+def write_manifest(
+    settings: Settings, base_url: str, passwords: dict[str, str] | None = None
+) -> Path:
     path = settings.data_dir / "demo" / "manifest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest = {
@@ -153,7 +172,16 @@ def write_manifest(settings: Settings, base_url: str) -> Path:
             }
             for p in PROFESSIONALS
         ],
-        "patients": [{"ssin": p.ssin, "name": p.name, "fund_code": p.fund_code} for p in PATIENTS],
+        "portal": f"{base_url}/portal/",
+        "patients": [
+            {
+                "ssin": p.ssin,
+                "name": p.name,
+                "fund_code": p.fund_code,
+                "password": (passwords or {}).get(p.ssin),
+            }
+            for p in PATIENTS
+        ],
     }
     path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return path
@@ -165,8 +193,9 @@ def prepare(*, host: str, port: int, data_dir: Path) -> Settings:
     upgrade(settings.database_url)
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
+    passwords = asyncio.run(set_patient_passwords(settings))
     public = (settings.public_base_url or base_url(host, port)).rstrip("/")
-    manifest = write_manifest(settings, public)
+    manifest = write_manifest(settings, public, passwords)
     log.info(
         "demo_ready",
         clients_registered=registered,

@@ -76,10 +76,25 @@ class Settings(BaseSettings):
     # A worker owns a claimed delivery for this long; a killed worker's job is taken again after it.
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     # AT-7: a second attestation of the same service within this window needs an explicit override.
+    # RX-7 markAsUnDelivered: how long the dispensing pharmacy may undo a dispense. The domain
+    # document gives no figure, so the default of 24 h holds [A].
+    dispense_undo_window_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     claim_duplicate_window_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     # Settlement feed: polling interval and page size per fund.
     settlement_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     settlement_page_size: int = Field(default=500, ge=1, le=1000)
+    # --- patient login and portal (docs/portal.md) ---------------------------------------------
+    # RFC 6749 section 4.1.2: an authorization code lives briefly and is used once.
+    authorization_code_ttl_seconds: int = Field(default=60, ge=5, le=600)
+    # Brute force on the login page: this many wrong passwords in a row lock the account for
+    # login_lockout_seconds; login attempts from one client address are limited per window.
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_seconds: int = Field(default=900, ge=1, le=86400)
+    login_attempts_per_address: int = Field(default=50, ge=1, le=100_000)
+    login_attempt_window_seconds: int = Field(default=900, ge=1, le=86400)
+    # Portal sessions: ended after this long without a request, and this long after login.
+    portal_idle_timeout_seconds: int = Field(default=900, ge=10, le=86400)
+    portal_session_max_seconds: int = Field(default=3600, ge=60, le=86400)
 
     @field_validator("encryption_key")
     @classmethod

@@ -14,8 +14,10 @@ from gateway.auth.assertion import (
     ASSERTION_TYPE,
     MAX_ASSERTION_HEADER_BYTES,
 )
+from gateway.auth.codes import CHALLENGE_METHOD
+from gateway.auth.portal_grant import AUTHORIZATION_CODE, REFRESH_TOKEN
 from gateway.auth.registry import AUTH_METHOD, GRANT_TYPE
-from gateway.auth.state import JWKS_PATH, TOKEN_PATH, AuthState
+from gateway.auth.state import AUTHORIZE_PATH, JWKS_PATH, TOKEN_PATH, AuthState
 from gateway.urls import public_base
 
 router = APIRouter()
@@ -60,12 +62,22 @@ def smart_configuration(request: Request) -> dict[str, Any]:
     return {
         "issuer": state.issuer(request),
         "jwks_uri": base + JWKS_PATH,
+        "authorization_endpoint": base + AUTHORIZE_PATH,
         "token_endpoint": state.token_url(request),
-        "token_endpoint_auth_methods_supported": [AUTH_METHOD],
+        # "none": the portal, a public client, with PKCE (docs/portal.md)
+        "token_endpoint_auth_methods_supported": [AUTH_METHOD, "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "grant_types_supported": [GRANT_TYPE],
-        "scopes_supported": scopes.all_scopes(),
-        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],
+        "grant_types_supported": [GRANT_TYPE, AUTHORIZATION_CODE, REFRESH_TOKEN],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": [CHALLENGE_METHOD],
+        "scopes_supported": scopes.all_scopes() + list(scopes.PATIENT_CEILING),
+        "capabilities": [
+            "client-confidential-asymmetric",
+            "client-public",
+            "permission-v2",
+            "permission-v1",
+            "permission-patient",
+        ],
         # Gateway-specific facts a client developer needs (docs/auth.md).
         "ehealth_gateway": {
             "client_assertion_type": ASSERTION_TYPE,

@@ -39,7 +39,7 @@ from authlib.oauth2.rfc6749.hooks import hooked
 from fastapi import Request
 from fastapi.responses import Response
 
-from gateway.auth import scopes, tokens
+from gateway.auth import portal_grant, scopes, tokens
 from gateway.auth.assertion import CLOCK_SKEW_SECONDS, PrivateKeyJWT
 from gateway.auth.errors import TooManyRequests
 from gateway.auth.pki import TrustDirectory
@@ -121,6 +121,8 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         self.assertion_auth = PrivateKeyJWT(trust, max_lifetime=assertion_max_lifetime)
         self.register_grant(ClientCredentialsGrant)
         self.register_client_auth_method(AUTH_METHOD, self.assertion_auth)
+        # The portal's authorization-code and refresh grants (portal_grant.py), set by state.build.
+        self.portal: portal_grant.PortalGrant | None = None
 
     # -- authlib framework hooks ----------------------------------------------------------------
 
@@ -179,6 +181,12 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
             duplicated = [name for name, values in datalist.items() if len(values) > 1]
             if duplicated:  # RFC 6749 section 3.2: parameters MUST NOT be included twice
                 raise InvalidRequestError(description="a parameter is repeated")
+            if self.portal is not None and oauth.form.get("grant_type") in portal_grant.GRANT_TYPES:
+                status, body = await self.portal.respond(
+                    oauth.form, issuer=issuer, audience=audience
+                )
+                headers = {**dict(ClientCredentialsGrant.TOKEN_RESPONSE_HEADER)}
+                return Response(orjson.dumps(body), status_code=status, headers=headers)
             grant = self.get_token_grant(oauth)
         except (UnsupportedGrantTypeError, InvalidRequestError) as error:
             return self.handle_error_response(oauth, error)

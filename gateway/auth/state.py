@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.auth.accounts import PatientAccounts
+from gateway.auth.codes import GrantStore
 from gateway.auth.pki import TrustDirectory
+from gateway.auth.portal_grant import PortalGrant
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.registry import ClientRegistry, ClientStatusCache
 from gateway.auth.server import GatewayAuthorizationServer
@@ -25,6 +28,7 @@ from gateway.urls import fhir_base, public_base
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a secret
 JWKS_PATH = "/oauth/jwks"
+AUTHORIZE_PATH = "/oauth/authorize"
 
 
 @dataclass
@@ -35,6 +39,9 @@ class AuthState:
     trust: TrustDirectory
     limiter: RateLimiter
     server: GatewayAuthorizationServer
+    # The portal's login (docs/portal.md): patient accounts, codes and refresh tokens.
+    accounts: PatientAccounts
+    grants: GrantStore
 
 
 def build(
@@ -55,6 +62,13 @@ def build(
         assertion_max_lifetime=settings.assertion_max_lifetime_seconds,
         access_token_ttl=settings.access_token_ttl_seconds,
     )
+    grants = GrantStore(kv, keyring)
+    server.portal = PortalGrant(
+        grants,
+        keys,
+        access_token_ttl=settings.access_token_ttl_seconds,
+        session_max_seconds=settings.portal_session_max_seconds,
+    )
     return AuthState(
         registry=registry,
         statuses=ClientStatusCache(registry, settings.client_status_cache_seconds),
@@ -62,6 +76,8 @@ def build(
         trust=trust,
         limiter=RateLimiter(kv, settings.rate_limit_per_minute, namespace="fhir"),
         server=server,
+        accounts=PatientAccounts(sessions, keyring),
+        grants=grants,
     )
 
 

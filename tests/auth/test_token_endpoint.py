@@ -413,13 +413,20 @@ async def test_metadata_endpoints(auth: Auth) -> None:
         smart = (await http.get("/.well-known/smart-configuration")).json()
         jwks = (await http.get("/oauth/jwks")).json()
     assert smart["token_endpoint"] == TOKEN_URL
-    assert smart["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    # "none": the portal, a public client with PKCE (docs/portal.md)
+    assert smart["token_endpoint_auth_methods_supported"] == ["private_key_jwt", "none"]
     assert set(smart["token_endpoint_auth_signing_alg_values_supported"]) == {
         "RS256",
         "PS256",
         "ES256",
     }
-    assert smart["grant_types_supported"] == ["client_credentials"]
+    assert smart["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert smart["authorization_endpoint"] == "http://gateway.test/oauth/authorize"
+    assert smart["code_challenge_methods_supported"] == ["S256"]
     assert smart["jwks_uri"] == "http://gateway.test/oauth/jwks"
     assert "client-confidential-asymmetric" in smart["capabilities"]
     assert smart["ehealth_gateway"]["role_scope_ceilings"]["pharmacist"]

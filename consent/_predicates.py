@@ -83,7 +83,8 @@ def is_author(actor: Actor, record: Resource) -> bool:
 
 
 def names_me(actor: Actor, record: Resource) -> bool:
-    """A relationship record is about this provider (its ``provision.actor``)."""
+    """The record names this provider: a relationship's ``provision.actor``, the prescriber of a
+    dispense's prescription."""
     return record.provider_nihdi is not None and record.provider_nihdi == actor.nihdi
 
 

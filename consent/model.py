@@ -160,7 +160,8 @@ class Resource:
     rid: str | None = None
     dispensed_by: str | None = None  # prescription: the pharmacy that delivered it
     visibility: Visibility = field(default_factory=Visibility)
-    provider_nihdi: str | None = None  # relationship or exclusion: the provider it names
+    # relationship or exclusion: the provider it names; dispense: the prescriber of its prescription
+    provider_nihdi: str | None = None
 
 
 @dataclass(frozen=True)

@@ -306,6 +306,10 @@ def _on_dispense(req: AccessRequest, facts: PatientFacts, role: Role) -> Decisio
         return _permit(Reason.PERMIT_DISPENSER)  # the search shows the pharmacy's own only
     if role is Role.PHARMACIST and is_author(req.actor, req.target):
         return _permit(Reason.PERMIT_DISPENSER)
+    if role is Role.PRESCRIBER and req.action is Action.READ and names_me(req.actor, req.target):
+        # Issue 6: the author of the prescription sees whether and when it was dispensed, as he
+        # always reads the prescription itself (DESIGN.md 5).
+        return _permit(Reason.PERMIT_AUTHOR)
     if req.action is Action.UNDO_DISPENSE:
         return _deny(Reason.NOT_DISPENSER)  # RX-7: only the same pharmacy
     return _network_rules(req, facts, role)

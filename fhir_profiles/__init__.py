@@ -19,6 +19,7 @@ from fhir_profiles.identifiers import (
     normalise_ssin,
 )
 from fhir_profiles.issues import Issue, Severity
+from fhir_profiles.medication_dispense import ValidatedDispense, validate_medication_dispense
 from fhir_profiles.medication_request import (
     ValidatedPrescription,
     validate_medication_request,
@@ -30,6 +31,7 @@ __all__ = [
     "RID_PATTERN",
     "Issue",
     "Severity",
+    "ValidatedDispense",
     "ValidatedPrescription",
     "add_months",
     "brussels_date",
@@ -47,5 +49,6 @@ __all__ = [
     "normalise_system",
     "profession_of",
     "systems",
+    "validate_medication_dispense",
     "validate_medication_request",
 ]

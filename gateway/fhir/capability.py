@@ -18,6 +18,7 @@ from gateway.audit.capability import capability_entry as audit_event_entry
 from gateway.auth.state import TOKEN_PATH
 from gateway.claims.capability import claim_entry, claim_response_entry
 from gateway.consents.capability import capability_entry as consent_entry
+from gateway.dispenses.capability import capability_entry as medication_dispense_entry
 from gateway.prescriptions.capability import capability_entry as medication_request_entry
 from gateway.urls import fhir_base, public_base
 
@@ -69,6 +70,7 @@ def capability_statement(base: str, public: str) -> dict[str, Any]:
                 "security": _security(public),
                 "resource": [
                     medication_request_entry(),
+                    medication_dispense_entry(),
                     consent_entry(),
                     audit_event_entry(),
                     claim_entry(),

@@ -26,6 +26,7 @@ def capability_entry() -> dict[str, Any]:
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
         "operation": [
+            *_lifecycle_operations(),
             {
                 "name": "set-visibility",
                 "definition": "urn:ehealth-gateway:OperationDefinition:MedicationRequest-set-visibility",
@@ -34,7 +35,7 @@ def capability_entry() -> dict[str, Any]:
                 "prescribers = open | closed (RX-13, RX-14). The patient, or the author at the "
                 "patient's request (open/closed only). The choice is shown as the extension "
                 "urn:ehealth-gateway:extension:visibility.",
-            }
+            },
         ],
         "searchParam": [
             {
@@ -68,3 +69,29 @@ def capability_entry() -> dict[str, Any]:
             },
         ],
     }
+
+
+# RX-7, RX-15, DESIGN.md 6 (docs/pharmacy.md): the lifecycle steps a client can ask for.
+_LIFECYCLE = {
+    "revoke": "the author withdraws an open or in-process prescription; Parameters: reason "
+    "(valueString or valueCodeableConcept), required. Status cancelled with that statusReason.",
+    "take-in-process": "a pharmacy takes it in process (optional Parameters: rid, the RID it "
+    "holds); other pharmacies cannot dispense it until it is released.",
+    "release": "back to open: the pharmacy holding it (optional rid), or the patient's own "
+    "reservation.",
+    "reserve": "the patient reserves it at one pharmacy; Parameters: pharmacy (organisation "
+    "NIHDI). In process at that pharmacy.",
+    "archive": "the pharmacy that delivered it archives it; no undo afterwards.",
+}
+
+
+def _lifecycle_operations() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "definition": f"urn:ehealth-gateway:OperationDefinition:MedicationRequest-{name}",
+            "documentation": f"POST /MedicationRequest/{{id}}/${name}: {text} A state that does "
+            "not allow it is 409; If-Match with a stale version is 412.",
+        }
+        for name, text in _LIFECYCLE.items()
+    ]

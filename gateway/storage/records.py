@@ -95,6 +95,7 @@ class Criteria:
     actor_nihdi: str | None = None
     # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
     own_relationships_of: str | None = None
+    based_on: str | None = None  # a dispense's prescription (logical id)
     access: Access | None = None
     # Prescriptions by computed state at ``states_at`` (RX-7: ``status=active`` leaves out the
     # expired ones, ``status=stopped`` finds them although they are stored ``active``).

@@ -332,6 +332,8 @@ class ResourceStore:
                     rv.c.actor_nihdi == criteria.own_relationships_of,
                 )
             )
+        if criteria.based_on is not None:
+            where.append(rv.c.based_on == criteria.based_on)
         if criteria.states:
             at = criteria.states_at or _now()
             where.append(or_(false(), *(state_condition(s, at) for s in criteria.states)))

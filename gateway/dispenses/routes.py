@@ -1,0 +1,66 @@
+"""HTTP routes for MedicationDispense: thin, the rules live in ``service``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+
+from gateway.db import DbSession
+from gateway.dispenses.auth import DispenseCreate, DispenseRead, DispenseSearch, DispenseUndo
+from gateway.dispenses.service import RESOURCE, DispenseService
+from gateway.fhir import bundles
+from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
+from gateway.fhir.responses import bundle_response, resource_response
+from gateway.storage.guard import RequestInfo, request_info
+from gateway.storage.store import ResourceStore
+
+router = APIRouter(prefix=f"/{RESOURCE}")
+
+
+async def get_service(
+    request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
+) -> DispenseService:
+    store = ResourceStore(session, request.app.state.keyring)
+    return DispenseService(store, request.app.state.settings, info)
+
+
+Service = Annotated[DispenseService, Depends(get_service)]
+
+
+@router.post("")
+async def create(
+    request: Request, caller: DispenseCreate, body: FhirBody, service: Service
+) -> Response:
+    """DESIGN.md 4: dispense against a prescription; of two racing dispenses one wins (409)."""
+    expect_resource_type(body, RESOURCE)
+    stored = await service.create(body, caller)
+    return resource_response(request, stored, status=201, location=True)
+
+
+@router.get("")
+async def search(request: Request, caller: DispenseSearch, service: Service) -> Response:
+    page = await service.search(request.query_params, caller)
+    return bundle_response(bundles.searchset(request, RESOURCE, page))
+
+
+@router.get("/{logical_id}")
+async def read(
+    request: Request, logical_id: str, caller: DispenseRead, service: Service
+) -> Response:
+    return resource_response(request, await service.read(logical_id, caller))
+
+
+@router.post("/{logical_id}/$undo")
+async def undo(
+    request: Request,
+    logical_id: str,
+    caller: DispenseUndo,
+    body: OperationBody,
+    service: Service,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """RX-7 markAsUnDelivered: the same pharmacy, within the window; the prescription reopens."""
+    stored = await service.undo(logical_id, body, caller, if_match=if_match)
+    return resource_response(request, stored)

@@ -1,0 +1,325 @@
+"""Dispensing (MedicationDispense): deliver exactly once, undo within a window, read, search.
+
+A dispense and the prescription's step to ``completed`` are one transaction (DESIGN.md 6, issue 6):
+the prescription's new version is written first, with compare-and-set on the version read, so of
+two pharmacies dispensing the same prescription at once exactly one wins, on any number of gateway
+instances; the loser gets 409 (``transitions.CONCURRENT_CHANGE``, or ``STATE_CONFLICT`` when it
+read the prescription after the winner committed). The partial unique index of migration 0005
+(one current ``completed`` dispense per prescription) backs this up in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import QueryParams
+
+from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
+from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
+from fhir_profiles.issues import Issue
+from fhir_profiles.rules.product import MAGISTRAL, medication_type
+from gateway.audit.writer import safe_query
+from gateway.auth.identity import Principal
+from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
+from gateway.fhir import parameters, search
+from gateway.fhir.preconditions import if_match_version
+from gateway.prescriptions import transitions
+from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.searching import RESOURCE as PRESCRIPTION
+from gateway.prescriptions.searching import patient_param
+from gateway.settings import Settings
+from gateway.storage.guard import Event, Guard, RequestInfo
+from gateway.storage.store import Criteria, Page, ResourceStore, SearchColumns, StoredVersion
+
+RESOURCE: Final = "MedicationDispense"
+SEARCH_PARAMS: Final = ("prescription", "patient:identifier", "status")
+STATUSES: Final = frozenset({"completed", "entered-in-error"})
+UNDO_WINDOW_PASSED: Final = "undo-window-passed"
+_PRESCRIPTION_PATH: Final = "MedicationDispense.authorizingPrescription[0]"
+
+
+@dataclass(frozen=True)
+class _Dispense:
+    """A stored dispense as the decision sees it."""
+
+    stored: StoredVersion
+    resource: dict[str, Any]
+    ssin: str | None
+    target: Resource
+
+
+def _unknown_prescription() -> ProfileViolation:
+    message = "no prescription matches this reference or RID"
+    return ProfileViolation([Issue("not-found", _PRESCRIPTION_PATH, message, "RX-25")])
+
+
+class DispenseService:
+    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
+        self.store = store
+        self.settings = settings
+        self.info = info
+
+    def guard(self, caller: Principal) -> Guard:
+        return Guard(self.store, caller, self.info)
+
+    # -- dispense (RX-7 markAsDelivered, RX-25) ---------------------------------------------------
+
+    async def create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:
+        checked = validate_medication_dispense(body, now=self.info.now)
+        if isinstance(checked, list):
+            raise ProfileViolation(checked)
+        guard = self.guard(caller)
+        current = await self._prescription(checked, guard)
+        path = ByRid(checked.prescription_rid) if checked.prescription_rid else None
+        decision = await guard.decide(
+            guard.request(Action.DISPENSE, current.target, path=path), current.ssin
+        )
+        audit = Event("create", RESOURCE, patient_ssin=current.ssin)
+        _check_performer(checked, caller, guard, audit)
+        async with guard.access(decision, audit):
+            outcome = transitions.check(guard, current, Step.DISPENSE, by=caller.nihdi, audit=audit)
+            self._check_against(checked, current, guard, audit)
+            await transitions.write(guard, current, outcome, audit=audit)
+            resource = _completed(checked, current, caller)
+            columns = SearchColumns(
+                patient_ssin=current.ssin,
+                status="completed",
+                authored_on=checked.handed_over,
+                author_nihdi=caller.nihdi,
+                actor_nihdi=current.stored.author_nihdi,  # the prescriber (DESIGN.md 5)
+                based_on=current.stored.logical_id,
+            )
+            try:
+                stored = await self.store.create(RESOURCE, resource, columns)
+            except IntegrityError:  # migration 0005's index: another dispense is current
+                guard.refuse_change(
+                    transitions.CONCURRENT_CHANGE, audit, "the prescription was dispensed already"
+                )
+            audit.resource_id = stored.logical_id
+            # DESIGN.md 6: the prescription's transition is audited too.
+            step = Event("operation", PRESCRIPTION, current.stored.logical_id, current.ssin)
+            step.query = "dispense"
+            await guard.audit(decision, step)
+        return stored
+
+    async def _prescription(self, checked: ValidatedDispense, guard: Guard) -> transitions.Current:
+        if checked.prescription_id is not None:
+            try:
+                return await transitions.load(self.store, checked.prescription_id, guard.now)
+            except (NotFound, Gone) as exc:
+                raise _unknown_prescription() from exc
+        assert checked.prescription_rid is not None
+        criteria = Criteria(identifier=(systems.RID, checked.prescription_rid))
+        page = await self.store.search(PRESCRIPTION, criteria, count=1)
+        if not page.items:
+            raise _unknown_prescription()
+        return await transitions.load(self.store, page.items[0].logical_id, guard.now)
+
+    def _check_against(
+        self, checked: ValidatedDispense, current: transitions.Current, guard: Guard, audit: Event
+    ) -> None:
+        """Rules that need the prescription: same patient, RX-22 magistral, RX-11 start."""
+        issues: list[Issue] = []
+        if checked.patient_ssin is not None and checked.patient_ssin != current.ssin:
+            message = "the patient is not the prescription's patient"
+            issues.append(Issue("value", "MedicationDispense.subject", message, "RX-25"))
+        concept = current.resource.get("medicationCodeableConcept") or {}
+        magistral = medication_type(concept) == MAGISTRAL or not concept.get("coding")
+        if checked.cnk is None and not magistral:
+            message = "the delivered product needs its CNK: the prescription is not magistral"
+            issues.append(
+                Issue(
+                    "required",
+                    "MedicationDispense.medicationCodeableConcept.coding",
+                    message,
+                    "RX-23",
+                )
+            )
+        if issues:
+            raise ProfileViolation(issues)
+        start = current.stored.columns.period_start
+        if start is not None and guard.now < start:
+            # RX-11: a deferred start; the pharmacist executes it only once it is valid.
+            guard.refuse_change(
+                transitions.STATE_CONFLICT,
+                audit,
+                "cannot dispense this prescription: its validity has not started",
+            )
+
+    # -- $undo (RX-7 markAsUnDelivered) -----------------------------------------------------------
+
+    async def undo(
+        self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
+    ) -> StoredVersion:
+        expected = if_match_version(if_match)
+        given = parameters.read(body, "$undo", frozenset({"reason"}))
+        guard = self.guard(caller)
+        dispense = await self._load(logical_id)
+        decision = await guard.decide(
+            guard.request(Action.UNDO_DISPENSE, dispense.target), dispense.ssin
+        )
+        audit = Event("operation", RESOURCE, logical_id, dispense.ssin, query="$undo")
+        async with guard.access(decision, audit):
+            stored = dispense.stored
+            if stored.status != "completed":
+                guard.refuse_change(
+                    transitions.STATE_CONFLICT, audit, "this dispense was undone already"
+                )
+            window = timedelta(hours=self.settings.dispense_undo_window_hours)
+            # Measured from when the gateway recorded the dispense, which the pharmacy cannot
+            # backdate (whenHandedOver is the pharmacy's statement).
+            if guard.now - stored.last_updated > window:
+                guard.refuse_change(
+                    UNDO_WINDOW_PASSED,
+                    audit,
+                    f"a dispense can be undone within {self.settings.dispense_undo_window_hours:g} h",
+                )
+            assert stored.columns.based_on is not None
+            current = await transitions.load(self.store, stored.columns.based_on, guard.now)
+            outcome = transitions.check(
+                guard, current, Step.UNDO_DISPENSE, by=caller.nihdi, audit=audit
+            )
+            await transitions.write(guard, current, outcome, audit=audit)
+            undone = {k: v for k, v in dispense.resource.items() if k != "meta"}
+            undone["status"] = "entered-in-error"
+            if "reason" in given:
+                undone["statusReasonCodeableConcept"] = parameters.reason(given["reason"])
+            try:
+                result = await self.store.update(
+                    RESOURCE,
+                    logical_id,
+                    undone,
+                    SearchColumns(
+                        patient_ssin=dispense.ssin,
+                        status="entered-in-error",
+                        authored_on=stored.columns.authored_on,
+                        author_nihdi=stored.author_nihdi,
+                        actor_nihdi=stored.columns.actor_nihdi,
+                        based_on=stored.columns.based_on,
+                    ),
+                    expected_version=stored.version_id if expected is None else expected,
+                )
+            except PreconditionFailed:
+                if expected is not None:
+                    raise
+                guard.refuse_change(
+                    transitions.CONCURRENT_CHANGE,
+                    audit,
+                    "this dispense was changed at the same time",
+                )
+            step = Event("operation", PRESCRIPTION, current.stored.logical_id, current.ssin)
+            step.query = "undo-dispense"
+            await guard.audit(decision, step)
+        return result
+
+    # -- read and search -----------------------------------------------------------------------
+
+    async def _load(self, logical_id: str) -> _Dispense:
+        stored = await self.store.read(RESOURCE, logical_id)
+        resource = stored.json()
+        identifier = (resource.get("subject") or {}).get("identifier") or {}
+        ssin = identifier.get("value") if isinstance(identifier.get("value"), str) else None
+        target = Resource(
+            ResourceKind.DISPENSE,
+            id=logical_id,
+            patient_ssin=ssin,
+            author_nihdi=stored.author_nihdi,
+            provider_nihdi=stored.columns.actor_nihdi,
+        )
+        return _Dispense(stored, resource, ssin, target)
+
+    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
+        guard = self.guard(caller)
+        dispense = await self._load(logical_id)
+        decision = await guard.decide(guard.request(Action.READ, dispense.target), dispense.ssin)
+        async with guard.access(decision, Event("read", RESOURCE, logical_id, dispense.ssin)):
+            return dispense.stored
+
+    async def search(self, params: QueryParams, caller: Principal) -> Page:
+        """``prescription=`` (decided as a read of that prescription: its author, the patient,
+        whoever may read it) or ``patient:identifier=`` (decided as a search of the patient's
+        dispenses; a pharmacy without the network rules sees its own only)."""
+        search.check_known(params, SEARCH_PARAMS)
+        statuses = _statuses(params)
+        count = search.page_size(
+            params, self.settings.default_page_size, self.settings.max_page_size
+        )
+        cursor = search.cursor(params)
+        guard = self.guard(caller)
+        prescription = search.single(params, "prescription")
+        ssin = search.single(params, "patient:identifier")
+        if ssin is not None:
+            ssin = patient_param(ssin, "patient:identifier")
+        elif prescription is None and caller.role == "patient":
+            ssin = caller.ssin  # PO-4: "my dispenses"
+        event = Event("search", RESOURCE, patient_ssin=ssin, query=safe_query(params.multi_items()))
+        if prescription is not None:
+            current = await self._searched_prescription(prescription, guard)
+            event.patient_ssin = current.ssin
+            decision = await guard.decide(guard.request(Action.READ, current.target), current.ssin)
+            criteria = Criteria(
+                patient_ssin=ssin, statuses=statuses, based_on=current.stored.logical_id
+            )
+        elif ssin is not None:
+            decision = await guard.decide(guard.request(Action.SEARCH, ResourceKind.DISPENSE), ssin)
+            own = decision.reason is Reason.PERMIT_DISPENSER
+            criteria = Criteria(
+                patient_ssin=ssin,
+                statuses=statuses,
+                author_nihdi=caller.nihdi if own else None,
+            )
+        else:
+            raise BadRequest(
+                "search dispenses by prescription or by patient:identifier",
+                expression="prescription",
+            )
+        async with guard.access(decision, event):
+            return await self.store.search(RESOURCE, criteria, count=count, cursor=cursor)
+
+    async def _searched_prescription(self, value: str, guard: Guard) -> transitions.Current:
+        logical_id = value.removeprefix(f"{PRESCRIPTION}/")
+        if not logical_id or "/" in logical_id or len(logical_id) > 64:
+            raise BadRequest(
+                "prescription: MedicationRequest/{id} or the id", expression="prescription"
+            )
+        return await transitions.load(self.store, logical_id, guard.now)
+
+
+def _statuses(params: QueryParams) -> tuple[str, ...]:
+    values = [v for raw in params.getlist("status") for v in raw.split(",") if v]
+    if any(v not in STATUSES for v in values):
+        raise BadRequest("status: completed or entered-in-error", expression="status")
+    return tuple(values)
+
+
+def _check_performer(
+    checked: ValidatedDispense, caller: Principal, guard: Guard, audit: Event
+) -> None:
+    """A pharmacy records its own dispenses only (RX-25: the performer is the pharmacy)."""
+    for performer in checked.resource.get("performer") or ():
+        actor = (performer or {}).get("actor") or {}
+        identifier = actor.get("identifier") or {}
+        system = systems.normalise_system(str(identifier.get("system", "")))
+        if system == systems.NIHDI_ORGANIZATION and identifier.get("value") != caller.nihdi:
+            guard.refuse(Decision(False, Reason.NOT_AUTHOR), audit)
+
+
+def _completed(
+    checked: ValidatedDispense, current: transitions.Current, caller: Principal
+) -> dict[str, Any]:
+    """The dispense as stored: the prescription by reference and RID, its patient, and the
+    calling pharmacy as performer (from its certificate, not from the body)."""
+    resource = dict(checked.resource)
+    link: dict[str, Any] = {"reference": f"{PRESCRIPTION}/{current.stored.logical_id}"}
+    rid = current.target.rid
+    if rid:
+        link["identifier"] = {"system": systems.RID, "value": rid}
+    resource["authorizingPrescription"] = [link]
+    resource["subject"] = current.resource.get("subject")
+    resource["performer"] = [
+        {"actor": {"identifier": {"system": systems.NIHDI_ORGANIZATION, "value": caller.nihdi}}}
+    ]
+    return resource

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint format install lock clean
+.PHONY: demo test lint format install lock clean chromium screenshots translations
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gateway demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
+# Re-take the portal screenshots shown in the README (docs/screenshots/).
+screenshots: $(STAMP) chromium
+	GATEWAY_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q
+
+# Portal messages: extract, merge into the fr/nl/en catalogs, compile (README "Translations").
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F gateway/portal/babel.cfg -k N_ --no-location --sort-output -o gateway/portal/locale/messages.pot .
+	$(BIN)/pybabel update -i gateway/portal/locale/messages.pot -d gateway/portal/locale --no-location
+	$(BIN)/pybabel compile -d gateway/portal/locale --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

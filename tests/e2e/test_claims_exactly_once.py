@@ -16,9 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -40,10 +37,10 @@ from tests.claims.conftest import post_claim, response_for
 from tests.claims.factories import claim, item
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PRESCRIBER_NIHDI
+from tests.fixtures.processes import Process, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 CLAIMS = 1000
 FUNDS = ("100", "300")
 CODES = ("101032", "101076", "103132", "102012", "102535", "102034", "560011", "301011", "371011")
@@ -62,13 +59,6 @@ SEED = 7
 DEADLINE_SECONDS = 200
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def synthetic_ssins(count: int) -> list[str]:
     """Valid, made-up SSINs (ID-2, births before 2000): one patient per claim, so that no claim is
     a duplicate of another (AT-7) at the gateway or at the fund."""
@@ -84,44 +74,6 @@ def synthetic_ssins(count: int) -> list[str]:
 
 
 @dataclass
-class Process:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, leases left behind (what a crash looks like)."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@dataclass
 class Funds:
     urls: dict[str, str]
     processes: dict[str, Process]
@@ -132,21 +84,6 @@ class Funds:
         response = httpx.post(url, json=body, timeout=10) if body else httpx.get(url, timeout=30)
         response.raise_for_status()
         return response.json()
-
-
-def _wait_healthy(process: Process, url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.process is not None
-        if process.process.poll() is not None:
-            raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
-        try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{process.name} not ready:\n{process.tail()}")
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +115,7 @@ def funds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Funds]:
             processes[code].start()
             urls[code] = f"http://127.0.0.1:{port}/funds/{code}"
         for code in FUNDS:
-            _wait_healthy(processes[code], urls[code].rsplit("/funds/", 1)[0] + "/healthz")
+            wait_healthy(processes[code], urls[code].rsplit("/funds/", 1)[0] + "/healthz")
         yield Funds(urls, processes, patients)
     finally:
         for process in processes.values():

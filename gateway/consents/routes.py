@@ -10,26 +10,16 @@ from fastapi.responses import Response
 from gateway.consents.auth import ConsentCreate, ConsentRead, ConsentSearch, ConsentUpdate
 from gateway.consents.facts import RESOURCE
 from gateway.consents.service import ConsentService
-from gateway.db import DbSession
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.storage.guard import RequestInfo, request_info
-from gateway.storage.store import ResourceStore
+from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-async def get_service(
-    request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
-) -> ConsentService:
-    # async: a plain def dependency would run in the thread pool
-    store = ResourceStore(session, request.app.state.keyring)
-    return ConsentService(store, request.app.state.settings, info)
-
-
-Service = Annotated[ConsentService, Depends(get_service)]
+Service = Annotated[ConsentService, Depends(service_dependency(ConsentService))]
 
 
 @router.post("")

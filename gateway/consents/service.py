@@ -32,12 +32,10 @@ from gateway.consents.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RE
 from gateway.consents.searching import search_consents
 from gateway.errors import BadRequest, Conflict, ProfileViolation
 from gateway.fhir.preconditions import if_match_version
-from gateway.settings import Settings
-from gateway.storage.guard import Event, Guard, RequestInfo
+from gateway.storage.guard import Event, Guard, GuardedService
 from gateway.storage.store import (
     IdentifierTaken,
     Page,
-    ResourceStore,
     SearchColumns,
     StoredVersion,
 )
@@ -76,15 +74,7 @@ def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> Search
     )
 
 
-class ConsentService:
-    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
-        self.store = store
-        self.settings = settings
-        self.info = info
-
-    def guard(self, caller: Principal) -> Guard:
-        return Guard(self.store, caller, self.info)
-
+class ConsentService(GuardedService):
     def _parse(self, body: dict[str, Any]) -> shapes.ParsedConsent:
         parsed = shapes.parse_consent(body, self.info.now)
         if isinstance(parsed, list):

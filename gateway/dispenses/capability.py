@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.fhir import search
+
 _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
 
 
@@ -32,12 +34,7 @@ def capability_entry() -> dict[str, Any]:
                 "documentation": "MedicationRequest/{id}: every dispense of that prescription, "
                 "for whoever may read it (its author included)",
             },
-            {
-                "name": "patient",
-                "definition": _FHIR_SP + "clinical-patient",
-                "type": "reference",
-                "documentation": "with the :identifier modifier only: patient:identifier=<ssin-system>|<SSIN>",
-            },
+            search.PATIENT_IDENTIFIER_PARAMETER,
             {
                 "name": "status",
                 "definition": _FHIR_SP + "medications-status",

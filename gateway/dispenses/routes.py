@@ -7,26 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.db import DbSession
 from gateway.dispenses.auth import DispenseCreate, DispenseRead, DispenseSearch, DispenseUndo
 from gateway.dispenses.service import RESOURCE, DispenseService
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.storage.guard import RequestInfo, request_info
-from gateway.storage.store import ResourceStore
+from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-async def get_service(
-    request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
-) -> DispenseService:
-    store = ResourceStore(session, request.app.state.keyring)
-    return DispenseService(store, request.app.state.settings, info)
-
-
-Service = Annotated[DispenseService, Depends(get_service)]
+Service = Annotated[DispenseService, Depends(service_dependency(DispenseService))]
 
 
 @router.post("")

@@ -30,9 +30,8 @@ from gateway.prescriptions import transitions
 from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.searching import RESOURCE as PRESCRIPTION
 from gateway.prescriptions.searching import patient_param
-from gateway.settings import Settings
-from gateway.storage.guard import Event, Guard, RequestInfo
-from gateway.storage.store import Criteria, Page, ResourceStore, SearchColumns, StoredVersion
+from gateway.storage.guard import Event, Guard, GuardedService
+from gateway.storage.store import Criteria, Page, SearchColumns, StoredVersion
 
 RESOURCE: Final = "MedicationDispense"
 SEARCH_PARAMS: Final = ("prescription", "patient:identifier", "status")
@@ -56,15 +55,7 @@ def _unknown_prescription() -> ProfileViolation:
     return ProfileViolation([Issue("not-found", _PRESCRIPTION_PATH, message, "RX-25")])
 
 
-class DispenseService:
-    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
-        self.store = store
-        self.settings = settings
-        self.info = info
-
-    def guard(self, caller: Principal) -> Guard:
-        return Guard(self.store, caller, self.info)
-
+class DispenseService(GuardedService):
     # -- dispense (RX-7 markAsDelivered, RX-25) ---------------------------------------------------
 
     async def create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
@@ -118,3 +119,12 @@ def page_size(params: QueryParams, default: int, maximum: int) -> int:
 def cursor(params: QueryParams) -> Cursor | None:
     raw = single(params, "_cursor")
     return None if raw is None else Cursor.decode(raw)
+
+
+# The CapabilityStatement entry of ``patient:identifier`` (prescriptions, dispenses).
+PATIENT_IDENTIFIER_PARAMETER: Final[dict[str, str]] = {
+    "name": "patient",
+    "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    "type": "reference",
+    "documentation": "with the :identifier modifier only: patient:identifier=<ssin-system>|<SSIN>",
+}

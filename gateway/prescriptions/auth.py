@@ -6,8 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from gateway.auth.identity import Principal, authenticate
+from gateway.auth import scopes
+from gateway.auth.errors import InsufficientScope
+from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
+from gateway.errors import Forbidden, NotFound
+from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.operations import OPERATION_NAMES
 
 PrescriptionCreate = Annotated[
     Principal, Depends(require_scopes("system/MedicationRequest.c", roles={"prescriber"}))
@@ -17,17 +22,24 @@ PrescriptionSearch = Annotated[Principal, Depends(require_scopes("system/Medicat
 # $set-visibility: the patient, or the author at the patient's request (RX-13, RX-14); the
 # decision (consent.decide) settles which of them it is.
 PrescriptionUpdate = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.u"))]
-# The executor's steps of RX-7 (take in process, release, archive) change the prescription's state
-# as part of dispensing: they need the pharmacy's dispense write permission, not a prescription one.
-_executor = require_scopes("system/MedicationDispense.u", roles={"pharmacist"})
-_patient_update = require_scopes("system/MedicationRequest.u", roles={"patient"})
-PrescriptionExecutorStep = Annotated[Principal, Depends(_executor)]
-PrescriptionReserve = Annotated[Principal, Depends(_patient_update)]  # RX-15: the patient only
 
 
-async def _executor_or_patient(caller: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
-    """``$release``: the pharmacy holding it, or the patient cancelling a reservation (RX-15)."""
-    return await (_patient_update if caller.role == "patient" else _executor)(caller)
-
-
-PrescriptionRelease = Annotated[Principal, Depends(_executor_or_patient)]
+def step_of(operation: str, caller: Principal) -> Step:
+    """The lifecycle step an operation name asks for, if ``caller`` may ask for it: its role is
+    one the operation serves, and it holds the scope: a pharmacy's steps (take in process,
+    release, archive) are part of dispensing (``system/MedicationDispense.u``); the author's
+    ``$revoke`` and the patient's ``$reserve`` / ``$release`` update the prescription
+    (``system/`` or ``patient/MedicationRequest.u``)."""
+    op = OPERATION_NAMES.get(operation)
+    if op is None:
+        raise NotFound(f"MedicationRequest has no operation {operation[:40]!r}")
+    if caller.role not in dict(op.actions):
+        raise Forbidden(f"wrong-role: {op.name} is not open to the caller's role")
+    needed = scopes.parse(
+        "system/MedicationDispense.u"
+        if caller.role == "pharmacist"
+        else "system/MedicationRequest.u"
+    )
+    if not scopes.covers(caller.scopes, needed):
+        raise InsufficientScope(str(needed))
+    return op.step

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.fhir import search
+
 _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
 
 
@@ -44,12 +46,7 @@ def capability_entry() -> dict[str, Any]:
                 "type": "token",
                 "documentation": "system|value; a bare RID (BEP + 9) means the Recip-e RID system",
             },
-            {
-                "name": "patient",
-                "definition": _FHIR_SP + "clinical-patient",
-                "type": "reference",
-                "documentation": "with the :identifier modifier only: patient:identifier=<ssin-system>|<SSIN>",
-            },
+            search.PATIENT_IDENTIFIER_PARAMETER,
             {
                 "name": "status",
                 "definition": _FHIR_SP + "medications-status",

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.auth.identity import Principal
-from gateway.db import DbSession
+from gateway.auth.identity import Principal, authenticate
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import (
     PrescriptionCreate,
-    PrescriptionExecutorStep,
     PrescriptionRead,
-    PrescriptionRelease,
-    PrescriptionReserve,
     PrescriptionSearch,
     PrescriptionUpdate,
+    step_of,
 )
-from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
-from gateway.storage.guard import RequestInfo, request_info
-from gateway.storage.store import ResourceStore
+from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-async def get_service(
-    request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
-) -> PrescriptionService:
-    # async: a plain def dependency would run in the thread pool, a needless hop per request
-    store = ResourceStore(session, request.app.state.keyring)
-    return PrescriptionService(store, request.app.state.settings, info)
-
-
-Service = Annotated[PrescriptionService, Depends(get_service)]
+Service = Annotated[PrescriptionService, Depends(service_dependency(PrescriptionService))]
 
 
 @router.post("")
@@ -99,84 +86,21 @@ async def set_visibility(
     return resource_response(request, stored)
 
 
-# -- the lifecycle (RX-7, RX-15; DESIGN.md 4, 6): each a step of gateway.prescriptions.lifecycle --
+# -- the lifecycle (RX-7, RX-15; DESIGN.md 4, 6): $revoke, $take-in-process, $release, $reserve,
+# $archive, each a step of gateway.prescriptions.lifecycle (docs/pharmacy.md). Registered after
+# $set-visibility, whose own route wins for that name.
 
-IfMatch = Annotated[str | None, Header()]
 
-
-async def _step(
+@router.post("/{logical_id}/{operation}")
+async def lifecycle_step(
     request: Request,
-    service: PrescriptionService,
     logical_id: str,
-    step: Step,
-    body: dict[str, Any],
-    caller: Principal,
-    if_match: str | None,
+    operation: str,
+    caller: Annotated[Principal, Depends(authenticate)],
+    body: OperationBody,
+    service: Service,
+    if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    step = step_of(operation, caller)  # 404 for an unknown operation; scope and role (403)
     stored = await service.change_state(logical_id, step, body, caller, if_match=if_match)
     return resource_response(request, stored)
-
-
-@router.post("/{logical_id}/$revoke")
-async def revoke(
-    request: Request,
-    logical_id: str,
-    caller: PrescriptionUpdate,
-    body: OperationBody,
-    service: Service,
-    if_match: IfMatch = None,
-) -> Response:
-    """DESIGN.md 4: the author withdraws an open prescription, with a ``reason`` (RX-7)."""
-    return await _step(request, service, logical_id, Step.REVOKE, body, caller, if_match)
-
-
-@router.post("/{logical_id}/$take-in-process")
-async def take_in_process(
-    request: Request,
-    logical_id: str,
-    caller: PrescriptionExecutorStep,
-    body: OperationBody,
-    service: Service,
-    if_match: IfMatch = None,
-) -> Response:
-    """RX-7 putRidsInProcess: other pharmacies cannot deliver it until it is released."""
-    return await _step(request, service, logical_id, Step.TAKE_IN_PROCESS, body, caller, if_match)
-
-
-@router.post("/{logical_id}/$release")
-async def release(
-    request: Request,
-    logical_id: str,
-    caller: PrescriptionRelease,
-    body: OperationBody,
-    service: Service,
-    if_match: IfMatch = None,
-) -> Response:
-    """RX-7: back to open, by the pharmacy holding it or the patient (a reservation, RX-15)."""
-    return await _step(request, service, logical_id, Step.RELEASE, body, caller, if_match)
-
-
-@router.post("/{logical_id}/$reserve")
-async def reserve(
-    request: Request,
-    logical_id: str,
-    caller: PrescriptionReserve,
-    body: OperationBody,
-    service: Service,
-    if_match: IfMatch = None,
-) -> Response:
-    """RX-15: the patient reserves it at one pharmacy (``pharmacy``: organisation NIHDI)."""
-    return await _step(request, service, logical_id, Step.RESERVE, body, caller, if_match)
-
-
-@router.post("/{logical_id}/$archive")
-async def archive(
-    request: Request,
-    logical_id: str,
-    caller: PrescriptionExecutorStep,
-    body: OperationBody,
-    service: Service,
-    if_match: IfMatch = None,
-) -> Response:
-    """RX-7 markAsArchived: the delivering pharmacy's housekeeping; no undo afterwards."""
-    return await _step(request, service, logical_id, Step.ARCHIVE, body, caller, if_match)

@@ -11,7 +11,7 @@ Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from starlette.datastructures import QueryParams
 
@@ -37,10 +37,18 @@ from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, transitions
 from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.operations import OPERATIONS
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
 from gateway.prescriptions.visibility import parse_change
 from gateway.settings import Settings
-from gateway.storage.guard import NO_PATIENT, Event, Guard, RequestInfo, system_clock
+from gateway.storage.guard import (
+    NO_PATIENT,
+    Event,
+    Guard,
+    GuardedService,
+    RequestInfo,
+    system_clock,
+)
 from gateway.storage.store import (
     Criteria,
     IdentifierTaken,
@@ -50,50 +58,8 @@ from gateway.storage.store import (
     StoredVersion,
 )
 
-__all__ = ["OPERATIONS", "RESOURCE", "Created", "PrescriptionService", "search_columns"]
+__all__ = ["RESOURCE", "Created", "PrescriptionService", "search_columns"]
 
-_RID: Final = frozenset({"rid"})
-
-
-@dataclass(frozen=True)
-class _Operation:
-    """How one lifecycle operation is called: its parameters, and the action the access decision
-    judges (``consent.Action``) for each role that may call it."""
-
-    name: str
-    step: Step
-    names: frozenset[str] = _RID
-    required: frozenset[str] = frozenset()
-    actions: tuple[tuple[str, Action], ...] = (("pharmacist", Action.DISPENSE),)
-
-
-# DESIGN.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
-OPERATIONS: Final[dict[Step, _Operation]] = {
-    op.step: op
-    for op in (
-        _Operation(
-            "$revoke",
-            Step.REVOKE,
-            frozenset({"reason"}),
-            frozenset({"reason"}),
-            (("prescriber", Action.REVOKE),),
-        ),
-        _Operation("$take-in-process", Step.TAKE_IN_PROCESS),
-        _Operation(
-            "$release",
-            Step.RELEASE,
-            actions=(("pharmacist", Action.DISPENSE), ("patient", Action.RESERVE)),
-        ),
-        _Operation(
-            "$reserve",
-            Step.RESERVE,
-            frozenset({"pharmacy"}),
-            frozenset({"pharmacy"}),
-            (("patient", Action.RESERVE),),
-        ),
-        _Operation("$archive", Step.ARCHIVE),
-    )
-}
 
 # RX-4: 36^9 RIDs make a collision rare but not impossible at 10^8 prescriptions a year: draw again.
 _RID_ATTEMPTS = 5
@@ -118,17 +84,12 @@ def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> 
     )
 
 
-class PrescriptionService:
+class PrescriptionService(GuardedService):
     def __init__(
         self, store: ResourceStore, settings: Settings, info: RequestInfo | None = None
     ) -> None:
-        self.store = store
-        self.settings = settings
         # Outside a request (the demo's seeding): the system clock, no request id.
-        self.info = info or RequestInfo(now=system_clock())
-
-    def guard(self, caller: Principal) -> Guard:
-        return Guard(self.store, caller, self.info)
+        super().__init__(store, settings, info or RequestInfo(now=system_clock()))
 
     # -- create ----------------------------------------------------------------------------------
 

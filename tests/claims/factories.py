@@ -13,6 +13,7 @@ from typing import Any
 from fhir_profiles import systems
 from fhir_profiles.dates import brussels_date
 from fhir_profiles.rules.claim_codes import ATTESTATION_TYPE, CANCEL_REASON, DUPLICATE_OVERRIDE
+from tests.fhir_profiles.factories import overridden
 
 # Members of the mock funds' built-in list (mutualities/data/members.json).
 JAN = "85073003328"  # fund 100
@@ -81,12 +82,7 @@ def claim(
             "currency": "EUR",
         },
     }
-    for key, value in overrides.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
+    return overridden(body, overrides)
 
 
 def with_override(body: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from fhir_profiles import systems
 from gateway.storage.tables import audit_events
-from tests.fhir_profiles.factories import SSIN, medication_request
+from tests.fhir_profiles.factories import SSIN, medication_request, overridden
 
 OTHER_SSIN = "90010100123"  # a second synthetic patient
 CARD = "592123456789"
@@ -56,12 +56,7 @@ def _consent(kind: str, ssin: str, **overrides: Any) -> dict[str, Any]:
         "category": [{"coding": [{"system": KIND, "code": kind}]}],
         "patient": {"identifier": {"system": systems.SSIN, "value": ssin}},
     }
-    for key, value in overrides.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
+    return overridden(body, overrides)
 
 
 def informed_consent(ssin: str = SSIN, *, proof: bool = True, **overrides: Any) -> dict[str, Any]:

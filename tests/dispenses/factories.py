@@ -9,6 +9,7 @@ import httpx
 
 from fhir_profiles import systems
 from tests.consents.factories import FHIR_JSON, RX_URL
+from tests.fhir_profiles.factories import overridden
 
 MD_URL = "/fhir/MedicationDispense"
 DELIVERED_CNK = "1234567"
@@ -34,12 +35,7 @@ def dispense(
         "quantity": {"value": 1, "unit": "package"},
         "whenHandedOver": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    for key, value in overrides.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
+    return overridden(body, overrides)
 
 
 async def dispense_rid(client: httpx.AsyncClient, rid: str, **overrides: Any) -> httpx.Response:

@@ -456,3 +456,22 @@ async def test_relationship_holder_sees_dispenses(
     seen = await colleague.get(MD_URL, params=by_patient)
     assert seen.status_code == 200, seen.text
     assert seen.json()["total"] == 1
+
+
+async def test_lifecycle_operations_check_name_role_and_scope(
+    author: httpx.AsyncClient, pharmacy: httpx.AsyncClient, patient: httpx.AsyncClient
+) -> None:
+    rx = await prescription(author)
+    path = f"MedicationRequest/{rx['id']}"
+    unknown = await operation(author, f"{path}/$delete")
+    assert unknown.status_code == 404
+    assert unknown.json()["resourceType"] == "OperationOutcome"
+    # $reserve is the patient's (RX-15), $take-in-process a pharmacy's, $revoke the author's.
+    reserve = parameters(pharmacy=OTHER_PHARMACY_NIHDI)
+    assert (await operation(pharmacy, f"{path}/$reserve", reserve)).status_code == 403
+    assert (await operation(author, f"{path}/$take-in-process")).status_code == 403
+    assert (await operation(patient, f"{path}/$revoke", parameters(reason="x"))).status_code == 403
+    bad = await operation(pharmacy, f"{path}/$take-in-process", parameters(rid="nope"))
+    assert bad.status_code == 400
+    assert bad.json()["issue"][0]["expression"] == ["Parameters.parameter.rid"]
+    assert (await fetch(author, rx["id"]))["meta"]["versionId"] == "1"

@@ -37,7 +37,7 @@ from tests.claims.conftest import post_claim, response_for
 from tests.claims.factories import claim, item
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PRESCRIBER_NIHDI
-from tests.fixtures.processes import Process, free_port, wait_healthy
+from tests.fixtures.processes import Process, free_port, gateway_env, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -130,13 +130,9 @@ def settings(settings: Settings, funds: Funds) -> Settings:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    assert settings.encryption_key is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
+    return gateway_env(
+        settings,
         {
-            "GATEWAY_DATABASE_URL": settings.database_url,
-            "GATEWAY_ENCRYPTION_KEY": settings.encryption_key.get_secret_value(),
-            "GATEWAY_DATA_DIR": str(settings.data_dir),
             "GATEWAY_MUTUALITY_URLS": ",".join(
                 f"{c}={u}" for c, u in settings.mutuality_urls.items()
             ),
@@ -153,9 +149,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "GATEWAY_SETTLEMENT_PAGE_SIZE": "500",
             "GATEWAY_LOG_FORMAT": "json",
             "GATEWAY_LOG_LEVEL": "INFO",
-        }
+        },
     )
-    return env
 
 
 @pytest.fixture

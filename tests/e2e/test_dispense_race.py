@@ -14,7 +14,6 @@ keys); both instances run with the same public base URL, so either accepts the t
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.access import OTHER_PHARMACY_NIHDI
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import BASE_URL, PHARMACY_NIHDI, PRESCRIBER_NIHDI
-from tests.fixtures.processes import Process, free_port, wait_healthy
+from tests.fixtures.processes import Process, free_port, gateway_env, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -42,18 +41,14 @@ RACES = 200
 
 
 def instance_env(settings: Settings) -> dict[str, str]:
-    assert settings.encryption_key is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
+    env = gateway_env(
+        settings,
         {
-            "GATEWAY_DATABASE_URL": settings.database_url,
-            "GATEWAY_ENCRYPTION_KEY": settings.encryption_key.get_secret_value(),
-            "GATEWAY_DATA_DIR": str(settings.data_dir),
             "GATEWAY_CA_DIR": str(settings.ca_dir),
             "GATEWAY_PUBLIC_BASE_URL": BASE_URL,
             "GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000",
             "GATEWAY_LOG_LEVEL": "WARNING",
-        }
+        },
     )
     if settings.redis_url:
         env["GATEWAY_REDIS_URL"] = settings.redis_url

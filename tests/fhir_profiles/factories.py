@@ -47,6 +47,12 @@ def medication_request(
             "quantity": {"value": 1, "unit": "package"},
         },
     }
+    return overridden(body, overrides)
+
+
+def overridden(body: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with top-level elements replaced by ``overrides``; an override of ``None`` removes
+    the element (the factories' common keyword convention)."""
     for key, value in overrides.items():
         if value is None:
             body.pop(key, None)

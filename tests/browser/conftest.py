@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,64 +25,16 @@ from sqlalchemy import create_engine, text
 
 from gateway.db import sync_url
 from gateway.storage.tables import metadata
+from tests.fixtures.processes import ROOT, Process, free_port, wait_healthy
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 FUNDS = ("100", "300", "500")
 JAN, MARIE, LOTTE = "85073003328", "93051822361", "01010100126"  # gateway/demo_data.py
 GP1, GP2 = "19234011004", "12345625004"
 PHARMACY = "06012345"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    handle: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.handle = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def stop(self) -> None:
-        if self.handle is not None and self.handle.poll() is None:
-            self.handle.terminate()
-            try:
-                self.handle.wait(15)
-            except subprocess.TimeoutExpired:
-                self.handle.kill()
-                self.handle.wait()
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-    def wait_healthy(self, url: str, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.handle is not None
-            if self.handle.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.tail()}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready:\n{self.tail()}")
 
 
 @dataclass
@@ -175,10 +125,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, _migrated: str) -> Iterato
     )  # fmt: skip
     try:
         fund.start()
-        fund.wait_healthy(f"http://127.0.0.1:{fund_port}/healthz")
+        wait_healthy(fund, f"http://127.0.0.1:{fund_port}/healthz", timeout=60)
         server.start()
         base_url = f"http://127.0.0.1:{port}"
-        server.wait_healthy(f"{base_url}/healthz", seconds=120)
+        wait_healthy(server, f"{base_url}/healthz", timeout=120)
         manifest = json.loads((data_dir / "demo" / "manifest.json").read_text())
         yield Gateway(base_url, data_dir, gateway_env, manifest)
     finally:

@@ -31,7 +31,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -321,9 +321,9 @@ async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
-async def record(session: AsyncSession, keyring: Keyring, record: AuditRecord) -> None:
-    """Append ``record`` to the chain in ``session``'s transaction (commits with the change)."""
-    await _append(session, keyring, record)
+async def record(session: AsyncSession, keyring: Keyring, *records: AuditRecord) -> None:
+    """Append ``records`` to the chain in ``session``'s transaction (commits with the change)."""
+    await _append(session, keyring, *records)
 
 
 async def record_denied(
@@ -340,18 +340,30 @@ def denial_recorded() -> bool:
     return _DENIAL_RECORDED.get()
 
 
-async def _append(session: AsyncSession, keyring: Keyring, record: AuditRecord) -> None:
-    _check(record)
+async def _append(session: AsyncSession, keyring: Keyring, *records: AuditRecord) -> None:
+    """Append ``records`` in order: one read of the locked head, then one insert of all links."""
+    for record in records:
+        _check(record)
     bind = session.bind
     dialect = bind.dialect if bind is not None else (await session.connection()).dialect
     postgres = dialect.name == "postgresql"
     seq, prev_hash = await _head(session, postgres)
-    seq += 1
+    rows = []
+    for record in records:
+        seq += 1
+        link = _link(keyring, record, seq, prev_hash)
+        prev_hash = link_hash(link)
+        rows.append({**asdict(link), "hash": prev_hash})
+    # The insert trigger of migration 0003 moves audit_chain_head to each row's (seq, hash).
+    await session.execute(audit_events.insert(), rows)
+
+
+def _link(keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str) -> Link:
+    """The chain link of ``record`` at ``seq`` after ``prev_hash``; the body encrypted."""
     event_id = uuid.uuid4().hex
     recorded_at = datetime.now(UTC)
     body = orjson.dumps(audit_event_json(record, event_id, recorded_at))
-    blob = keyring.encrypt(body, associated_data(RESOURCE_TYPE, event_id, 1))
-    link = Link(
+    return Link(
         seq=seq,
         event_id=event_id,
         recorded_at=recorded_at,
@@ -368,29 +380,6 @@ async def _append(session: AsyncSession, keyring: Keyring, record: AuditRecord) 
         actor_nihdi=record.actor.nihdi,
         request_id=record.request_id[:128] if record.request_id else None,
         key_id=keyring.key_id,
-        body=blob,
+        body=keyring.encrypt(body, associated_data(RESOURCE_TYPE, event_id, 1)),
         prev_hash=prev_hash,
     )
-    digest = link_hash(link)
-    await session.execute(
-        audit_events.insert().values(
-            seq=link.seq,
-            event_id=link.event_id,
-            recorded_at=link.recorded_at,
-            action=link.action,
-            outcome=link.outcome,
-            reason=link.reason,
-            resource_type=link.resource_type,
-            resource_id=link.resource_id,
-            patient_hmac=link.patient_hmac,
-            client_id=link.client_id,
-            role=link.role,
-            actor_nihdi=link.actor_nihdi,
-            request_id=link.request_id,
-            key_id=link.key_id,
-            body=link.body,
-            prev_hash=link.prev_hash,
-            hash=digest,
-        )
-    )
-    # The insert trigger of migration 0003 moves audit_chain_head to (seq, hash).

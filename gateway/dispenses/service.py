@@ -69,8 +69,12 @@ class DispenseService(GuardedService):
             guard.request(Action.DISPENSE, current.target, path=path), current.ssin
         )
         audit = Event("create", RESOURCE, patient_ssin=current.ssin)
+        # DESIGN.md 6: the prescription's transition is audited too, in the same append.
+        step = Event(
+            "operation", PRESCRIPTION, current.stored.logical_id, current.ssin, query="dispense"
+        )
         _check_performer(checked, caller, guard, audit)
-        async with guard.access(decision, audit):
+        async with guard.access(decision, audit, step):
             outcome = transitions.check(guard, current, Step.DISPENSE, by=caller.nihdi, audit=audit)
             self._check_against(checked, current, guard, audit)
             await transitions.write(guard, current, outcome, audit=audit)
@@ -90,10 +94,6 @@ class DispenseService(GuardedService):
                     transitions.CONCURRENT_CHANGE, audit, "the prescription was dispensed already"
                 )
             audit.resource_id = stored.logical_id
-            # DESIGN.md 6: the prescription's transition is audited too.
-            step = Event("operation", PRESCRIPTION, current.stored.logical_id, current.ssin)
-            step.query = "dispense"
-            await guard.audit(decision, step)
         return stored
 
     async def _prescription(self, checked: ValidatedDispense, guard: Guard) -> transitions.Current:
@@ -107,7 +107,7 @@ class DispenseService(GuardedService):
         page = await self.store.search(PRESCRIPTION, criteria, count=1)
         if not page.items:
             raise _unknown_prescription()
-        return await transitions.load(self.store, page.items[0].logical_id, guard.now)
+        return transitions.current(page.items[0], guard.now)
 
     def _check_against(
         self, checked: ValidatedDispense, current: transitions.Current, guard: Guard, audit: Event
@@ -153,7 +153,12 @@ class DispenseService(GuardedService):
             guard.request(Action.UNDO_DISPENSE, dispense.target), dispense.ssin
         )
         audit = Event("operation", RESOURCE, logical_id, dispense.ssin, query="$undo")
-        async with guard.access(decision, audit):
+        prescription_id = dispense.stored.columns.based_on
+        assert prescription_id is not None
+        step = Event(
+            "operation", PRESCRIPTION, prescription_id, dispense.ssin, query="undo-dispense"
+        )
+        async with guard.access(decision, audit, step):
             stored = dispense.stored
             if stored.status != "completed":
                 guard.refuse_change(
@@ -168,8 +173,7 @@ class DispenseService(GuardedService):
                     audit,
                     f"a dispense can be undone within {self.settings.dispense_undo_window_hours:g} h",
                 )
-            assert stored.columns.based_on is not None
-            current = await transitions.load(self.store, stored.columns.based_on, guard.now)
+            current = await transitions.load(self.store, prescription_id, guard.now)
             outcome = transitions.check(
                 guard, current, Step.UNDO_DISPENSE, by=caller.nihdi, audit=audit
             )
@@ -192,6 +196,7 @@ class DispenseService(GuardedService):
                         based_on=stored.columns.based_on,
                     ),
                     expected_version=stored.version_id if expected is None else expected,
+                    same_identifiers=True,
                 )
             except PreconditionFailed:
                 if expected is not None:
@@ -201,9 +206,6 @@ class DispenseService(GuardedService):
                     audit,
                     "this dispense was changed at the same time",
                 )
-            step = Event("operation", PRESCRIPTION, current.stored.logical_id, current.ssin)
-            step.query = "undo-dispense"
-            await guard.audit(decision, step)
         return result
 
     # -- read and search -----------------------------------------------------------------------

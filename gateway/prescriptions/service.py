@@ -258,7 +258,6 @@ class PrescriptionService(GuardedService):
             columns = replace(
                 stored.columns,
                 patient_ssin=ssin,
-                identifiers=identifiers_of(updated),
                 pharmacy_visibility=chosen.pharmacies.value,
                 visible_pharmacy=chosen.pharmacy,
                 prescriber_visibility=chosen.prescribers.value,
@@ -269,6 +268,7 @@ class PrescriptionService(GuardedService):
                 updated,
                 columns,
                 expected_version=expected if expected is not None else stored.version_id,
+                same_identifiers=True,  # only the visibility changes
             )
 
     # -- lifecycle operations (RX-7, RX-15; DESIGN.md 6) ------------------------------------------

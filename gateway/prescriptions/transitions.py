@@ -17,7 +17,7 @@ from typing import Any, Final
 from consent import PrescriptionState, Resource
 from gateway.errors import PreconditionFailed
 from gateway.prescriptions import describe, lifecycle
-from gateway.prescriptions.searching import RESOURCE, identifiers_of
+from gateway.prescriptions.searching import RESOURCE
 from gateway.storage.guard import Event, Guard
 from gateway.storage.store import ResourceStore, StoredVersion
 
@@ -49,11 +49,15 @@ class Current:
         return self.target.state
 
 
-async def load(store: ResourceStore, logical_id: str, now: datetime) -> Current:
-    stored = await store.read(RESOURCE, logical_id)
+def current(stored: StoredVersion, now: datetime) -> Current:
+    """``stored`` (a prescription's current version, however it was found) at ``now``."""
     resource = stored.json()
     ssin = describe.patient_ssin_of(resource)
     return Current(stored, resource, ssin, describe.resource_of(stored, resource, ssin, now))
+
+
+async def load(store: ResourceStore, logical_id: str, now: datetime) -> Current:
+    return current(await store.read(RESOURCE, logical_id), now)
 
 
 def check(
@@ -100,7 +104,6 @@ async def write(
     columns = replace(
         stored.columns,
         patient_ssin=current.ssin,
-        identifiers=identifiers_of(body),
         status=body["status"],
         lifecycle=outcome.state.value,
         holder_nihdi=outcome.holder,
@@ -112,6 +115,7 @@ async def write(
             body,
             columns,
             expected_version=stored.version_id if expected_version is None else expected_version,
+            same_identifiers=True,  # RX-7: a step changes the state, never the identifiers
         )
     except PreconditionFailed:
         if expected_version is not None:

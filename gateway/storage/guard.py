@@ -203,9 +203,11 @@ class Guard:
         with ``reason`` (a short code) in its own transaction (gateway.audit.refusals)."""
         raise RefusedChange(self._record("deny", reason, event), message, expression=expression)
 
-    async def audit(self, decision: Decision, event: Event) -> None:
-        """Write the AuditEvent of a permitted interaction (last, in the request's transaction)."""
-        await record(self.store.session, self.store.keyring, self.audit_record(decision, event))
+    async def audit(self, decision: Decision, *events: Event) -> None:
+        """Write the AuditEvents of a permitted interaction (last, in the request's transaction;
+        several, such as a dispense and its prescription's transition, in one append)."""
+        records = [self.audit_record(decision, event) for event in events]
+        await record(self.store.session, self.store.keyring, *records)
 
     async def audit_no_match(self, event: Event) -> None:
         """A search by identifier that found nothing: nothing disclosed, no decision to make."""
@@ -214,13 +216,15 @@ class Guard:
         )
 
     @asynccontextmanager
-    async def access(self, decision: Decision, event: Event) -> AsyncIterator[Event]:
-        """Refuse now, or let the change run and then audit it (module docstring). The caller
-        may fill in ``event`` (the id of what it created) inside the block."""
+    async def access(self, decision: Decision, event: Event, *more: Event) -> AsyncIterator[Event]:
+        """Refuse now, or let the change run and then audit it (module docstring): ``event``,
+        and ``more`` events the same interaction changed (DESIGN.md 6: a dispense is audited with
+        its prescription's transition). The caller may fill in ``event`` (the id of what it
+        created) inside the block."""
         if not decision.permit:
             self.refuse(decision, event)
         yield event
-        await self.audit(decision, event)
+        await self.audit(decision, event, *more)
 
 
 class GuardedService:

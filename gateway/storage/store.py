@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, and_, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 rv = resource_versions
+ri = resource_identifiers
 _now = utc_now
 _aware = aware
 
@@ -80,8 +81,11 @@ class ResourceStore:
         columns: SearchColumns,
         *,
         expected_version: int,
+        same_identifiers: bool = False,
     ) -> StoredVersion:
         """Write a new version if, and only if, ``expected_version`` is still current.
+        ``same_identifiers``: the caller keeps the resource's business identifiers (a state
+        change), so their tokens stay as they are.
 
         Compare-and-set on ``version_id``: of two writers racing from the same version exactly one
         wins, on SQLite (one writer at a time) and on PostgreSQL (the loser's UPDATE waits for the
@@ -96,17 +100,25 @@ class ResourceStore:
                 rv.c.is_current.is_(True),
             )
             .values(is_current=False)
-            .returning(rv.c.version_id)
+            .returning(rv.c.created_at)
         )
-        if result.first() is None:
+        replaced = result.first()
+        if replaced is None:
             current = await self.read(resource_type, logical_id)  # 404/410 when it is not there
             raise PreconditionFailed(
                 f"version {expected_version} is not current (current is {current.version_id})"
             )
-        created_at = await self._created_at(resource_type, logical_id)
         stored = await self._insert_version(
-            resource_type, logical_id, expected_version + 1, _now(), created_at, resource, columns
+            resource_type,
+            logical_id,
+            expected_version + 1,
+            _now(),
+            _aware(replaced.created_at),  # version 1's time, copied to every version
+            resource,
+            columns,
         )
+        if same_identifiers:
+            return stored
         await self.session.execute(
             resource_identifiers.delete().where(
                 resource_identifiers.c.resource_type == resource_type,
@@ -115,16 +127,6 @@ class ResourceStore:
         )
         await self._write_tokens(resource_type, logical_id, columns.identifiers)
         return stored
-
-    async def _created_at(self, resource_type: str, logical_id: str) -> datetime:
-        value = await self.session.scalar(
-            select(rv.c.created_at).where(
-                rv.c.resource_type == resource_type,
-                rv.c.logical_id == logical_id,
-                rv.c.version_id == 1,
-            )
-        )
-        return _aware(value) if value is not None else _now()
 
     async def _insert_version(
         self,
@@ -268,7 +270,13 @@ class ResourceStore:
         self, resource_type: str, criteria: Criteria, *, count: int, cursor: Cursor | None = None
     ) -> Page:
         where = self._where(resource_type, criteria)
-        total = await self.session.scalar(select(func.count()).select_from(rv).where(*where))
+        source = self._source(criteria)
+        if criteria.identifier is not None:
+            # A business identifier belongs to one resource of the type at most (its token is
+            # unique): the rows found are the total, no count query, no paging.
+            found = (await self.session.execute(select(rv).select_from(source).where(*where))).all()
+            return Page(items=[self._decrypt(row) for row in found[:count]], total=len(found))
+        total = await self.session.scalar(select(func.count()).select_from(source).where(*where))
         page_where = list(where)
         if cursor is not None:
             page_where.append(
@@ -280,6 +288,7 @@ class ResourceStore:
         rows = (
             await self.session.execute(
                 select(rv)
+                .select_from(source)
                 .where(*page_where)
                 .order_by(rv.c.created_at.desc(), rv.c.logical_id.desc())
                 .limit(count + 1)
@@ -301,15 +310,13 @@ class ResourceStore:
         if criteria.patient_ssin is not None:
             where.append(rv.c.patient_hmac == self._patient_hash(criteria.patient_ssin))
         if criteria.identifier is not None:
-            token = self.identifier_hash(*criteria.identifier)
-            where.append(
-                rv.c.logical_id.in_(
-                    select(resource_identifiers.c.logical_id).where(
-                        resource_identifiers.c.resource_type == resource_type,
-                        resource_identifiers.c.token_hmac == token,
-                    )
-                )
-            )
+            # Joined (``_source``): the unique token finds the one resource, then its primary
+            # key. As ``logical_id IN (subquery)`` SQLite's planner walked every current row of
+            # the type through an (resource_type, is_current, ...) index (bench/pharmacy.py).
+            where += [
+                ri.c.resource_type == resource_type,
+                ri.c.token_hmac == self.identifier_hash(*criteria.identifier),
+            ]
         if criteria.statuses:
             where.append(rv.c.status.in_(criteria.statuses))
         for span in criteria.authored:
@@ -340,6 +347,16 @@ class ResourceStore:
         if criteria.access is not None:
             where.extend(access_conditions(criteria.access.filter, criteria.access.now))
         return where
+
+    @staticmethod
+    def _source(criteria: Criteria) -> FromClause:
+        """What a search reads: the versions, joined to the identifier tokens when it searches
+        by identifier (unique per type: one row per resource)."""
+        if criteria.identifier is None:
+            return rv
+        return rv.join(
+            ri, and_(ri.c.resource_type == rv.c.resource_type, ri.c.logical_id == rv.c.logical_id)
+        )
 
     async def current_columns(
         self, resource_type: str, patient_ssin: str

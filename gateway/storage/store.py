@@ -13,7 +13,17 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, FromClause, and_, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -226,14 +236,12 @@ class ResourceStore:
     async def read(self, resource_type: str, logical_id: str) -> StoredVersion:
         row = (
             await self.session.execute(
-                select(rv).where(
-                    rv.c.resource_type == resource_type,
-                    rv.c.logical_id == logical_id,
-                    rv.c.is_current.is_(True),
+                _newest(select(rv)).where(
+                    rv.c.resource_type == resource_type, rv.c.logical_id == logical_id
                 )
             )
         ).first()
-        if row is None:
+        if row is None or not row.is_current:
             raise NotFound(f"{resource_type}/{logical_id} is not known")
         stored = self._decrypt(row)
         if stored.deleted:
@@ -269,13 +277,10 @@ class ResourceStore:
     async def search(
         self, resource_type: str, criteria: Criteria, *, count: int, cursor: Cursor | None = None
     ) -> Page:
+        if criteria.identifier is not None:
+            return await self._by_identifier(resource_type, criteria, count)
         where = self._where(resource_type, criteria)
         source = self._source(criteria)
-        if criteria.identifier is not None:
-            # A business identifier belongs to one resource of the type at most (its token is
-            # unique): the rows found are the total, no count query, no paging.
-            found = (await self.session.execute(select(rv).select_from(source).where(*where))).all()
-            return Page(items=[self._decrypt(row) for row in found[:count]], total=len(found))
         total = await self.session.scalar(select(func.count()).select_from(source).where(*where))
         page_where = list(where)
         if cursor is not None:
@@ -301,18 +306,26 @@ class ResourceStore:
             next_cursor = Cursor(_aware(last.created_at), last.logical_id)
         return Page(items=items, total=int(total or 0), next_cursor=next_cursor)
 
-    def _where(self, resource_type: str, criteria: Criteria) -> list[ColumnElement[bool]]:
-        where = [
-            rv.c.resource_type == resource_type,
-            rv.c.is_current.is_(True),
-            rv.c.deleted.is_(False),
-        ]
+    async def _by_identifier(self, resource_type: str, criteria: Criteria, count: int) -> Page:
+        """A business identifier belongs to one resource of the type at most (its token is
+        unique): the newest version of that resource that meets the criteria, kept if it is the
+        current one. No count query, no paging; the rows found are the total."""
+        where = self._where(resource_type, criteria, current=False)
+        query = _newest(select(rv).select_from(self._source(criteria))).where(*where)
+        found = [row for row in (await self.session.execute(query)).all() if row.is_current]
+        return Page(items=[self._decrypt(row) for row in found[:count]], total=len(found))
+
+    def _where(
+        self, resource_type: str, criteria: Criteria, *, current: bool = True
+    ) -> list[ColumnElement[bool]]:
+        where = [rv.c.resource_type == resource_type, rv.c.deleted.is_(False)]
+        if current:
+            where.append(rv.c.is_current.is_(True))
         if criteria.patient_ssin is not None:
             where.append(rv.c.patient_hmac == self._patient_hash(criteria.patient_ssin))
         if criteria.identifier is not None:
-            # Joined (``_source``): the unique token finds the one resource, then its primary
-            # key. As ``logical_id IN (subquery)`` SQLite's planner walked every current row of
-            # the type through an (resource_type, is_current, ...) index (bench/pharmacy.py).
+            # Joined (``_source``): the unique token finds the one resource, then its versions
+            # by primary key (``_by_identifier``).
             where += [
                 ri.c.resource_type == resource_type,
                 ri.c.token_hmac == self.identifier_hash(*criteria.identifier),
@@ -398,6 +411,16 @@ class ResourceStore:
             author_nihdi=row.author_nihdi,
             columns=columns_of_row(row),
         )
+
+
+def _newest(query: Select[Any]) -> Select[Any]:
+    """The newest version first, one row: a lookup by id that only the primary key
+    (resource_type, logical_id, version_id) serves. The current version is always the newest,
+    and its ``is_current`` is checked on the row: with ``is_current`` in the WHERE clause,
+    SQLite's planner took an (resource_type, is_current, ...) index and walked every current row
+    of the type (bench/pharmacy.py: a read slowed from 0.4 to 4 ms between 300 and 3,000
+    prescriptions)."""
+    return query.order_by(rv.c.version_id.desc()).limit(1)
 
 
 def _without_patient(columns: SearchColumns) -> SearchColumns:

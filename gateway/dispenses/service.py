@@ -26,7 +26,7 @@ from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
-from gateway.prescriptions import transitions
+from gateway.prescriptions import describe, transitions
 from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.searching import RESOURCE as PRESCRIPTION
 from gateway.prescriptions.searching import patient_param
@@ -213,8 +213,7 @@ class DispenseService(GuardedService):
     async def _load(self, logical_id: str) -> _Dispense:
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
-        identifier = (resource.get("subject") or {}).get("identifier") or {}
-        ssin = identifier.get("value") if isinstance(identifier.get("value"), str) else None
+        ssin = describe.patient_ssin_of(resource)  # the prescription's subject, copied (ID-21)
         target = Resource(
             ResourceKind.DISPENSE,
             id=logical_id,
@@ -251,6 +250,9 @@ class DispenseService(GuardedService):
         event = Event("search", RESOURCE, patient_ssin=ssin, query=safe_query(params.multi_items()))
         if prescription is not None:
             current = await self._searched_prescription(prescription, guard)
+            if current is None:
+                await guard.audit_no_match(event)  # nothing found, nothing disclosed
+                return Page(items=[], total=0)
             event.patient_ssin = current.ssin
             decision = await guard.decide(guard.request(Action.READ, current.target), current.ssin)
             criteria = Criteria(
@@ -272,13 +274,16 @@ class DispenseService(GuardedService):
         async with guard.access(decision, event):
             return await self.store.search(RESOURCE, criteria, count=count, cursor=cursor)
 
-    async def _searched_prescription(self, value: str, guard: Guard) -> transitions.Current:
+    async def _searched_prescription(self, value: str, guard: Guard) -> transitions.Current | None:
         logical_id = value.removeprefix(f"{PRESCRIPTION}/")
         if not logical_id or "/" in logical_id or len(logical_id) > 64:
             raise BadRequest(
                 "prescription: MedicationRequest/{id} or the id", expression="prescription"
             )
-        return await transitions.load(self.store, logical_id, guard.now)
+        try:
+            return await transitions.load(self.store, logical_id, guard.now)
+        except (NotFound, Gone):
+            return None
 
 
 def _statuses(params: QueryParams) -> tuple[str, ...]:

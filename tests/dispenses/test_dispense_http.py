@@ -439,6 +439,8 @@ async def test_dispenses_by_patient_under_the_access_rules(
     other = await patient.get(MD_URL, params={"patient:identifier": f"{systems.SSIN}|90010100123"})
     assert reason_of(other) == "not-own-data"
     assert (await pharmacy.get(MD_URL, params={"status": "completed"})).status_code == 400
+    unknown = await pharmacy.get(MD_URL, params={"prescription": "MedicationRequest/nothing"})
+    assert (unknown.status_code, unknown.json()["total"]) == (200, 0)
     assert (await pharmacy.get(MD_URL, params={"whenprepared": "x"})).status_code == 400
 
 

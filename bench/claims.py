@@ -433,16 +433,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--git-ref", default=None)
     parser.add_argument("--results-dir", type=Path, default=None)
     opts = parser.parse_args(argv)
-    opts.databases = [d.strip() for d in opts.databases.split(",") if d.strip()]
-    if set(opts.databases) - set(DATABASES) or not opts.databases:
-        parser.error(f"--databases takes a list of {', '.join(DATABASES)}")
-    if opts.quick:
-        opts.duration, opts.warmup = 2.0, 0.5
+    harness.settle_options(parser, opts, DATABASES)
     opts.patients = (
         opts.closed_bodies + 1 + int(opts.rate * (opts.duration + opts.warmup) * 1.5) + 50
     )
-    opts.save = opts.results_dir is not None or not opts.quick
-    opts.results_dir = opts.results_dir or harness.RESULTS_DIR
     return opts
 
 
@@ -467,14 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": TARGETS,
             "databases": {},
         }
-        for name in opts.databases:
-            print(f"{name}:", flush=True)
-            try:
-                data["databases"][name] = run_database(name, opts, source)
-            except (RuntimeError, subprocess.CalledProcessError) as exc:
-                detail = (getattr(exc, "stderr", None) or "").strip()
-                print(f"  failed: {exc}\n{detail}", file=sys.stderr)
-                data["databases"][name] = {"skipped": f"failed: {exc}"[:300]}
+        data["databases"] = harness.each_database(
+            opts.databases, lambda name: run_database(name, opts, source)
+        )
     report = markdown(data)
     print()
     print(report)

@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -424,3 +424,41 @@ def load_spec(
         client=getattr(opts, "client", "raw"),
         server_pid=server.pid,
     )
+
+
+# -- the command line and the per-database loop shared by the scenarios ---------------------------
+
+
+def settle_options(
+    parser: argparse.ArgumentParser, opts: argparse.Namespace, databases: Sequence[str]
+) -> None:
+    """The options every scenario shares, after parsing: ``--databases`` as a checked list,
+    ``--quick`` as 2 s windows after 0.5 s of warm-up, and where the results go (nothing is
+    saved for ``--quick`` unless ``--results-dir`` is given)."""
+    opts.databases = [d.strip() for d in opts.databases.split(",") if d.strip()]
+    if set(opts.databases) - set(databases) or not opts.databases:
+        parser.error(f"--databases takes a list of {', '.join(databases)}")
+    if opts.quick:
+        opts.duration, opts.warmup = 2.0, 0.5
+    opts.save = opts.results_dir is not None or not opts.quick
+    opts.results_dir = opts.results_dir or RESULTS_DIR
+
+
+def each_database(
+    databases: Sequence[str], run_one: Callable[[str], dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``run_one`` per database; one that fails (a server that would not start, a command that
+    failed) is reported as skipped with the last line of what it printed, and the rest go on."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in databases:
+        print(f"{name}:", flush=True)
+        try:
+            results[name] = run_one(name)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            detail = str(getattr(exc, "stderr", None) or "").strip()
+            print(f"  failed: {exc}\n{detail}", file=sys.stderr)
+            reason = detail.splitlines()[-1] if detail else str(exc)
+            results[name] = {"skipped": f"failed: {reason}"[:300]}
+        if "skipped" in results[name]:
+            print(f"  skipped: {results[name]['skipped']}")
+    return results

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -509,14 +508,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--results-dir", type=Path, default=None)
     opts = parser.parse_args(argv)
-    opts.databases = [d.strip() for d in opts.databases.split(",") if d.strip()]
-    unknown = set(opts.databases) - set(DATABASES)
-    if unknown or not opts.databases:
-        parser.error(f"--databases takes a list of {', '.join(DATABASES)}")
+    harness.settle_options(parser, opts, DATABASES)
     if opts.quick:
-        opts.duration, opts.warmup, opts.fetch_prescriptions = 2.0, 0.5, 50
-    opts.save = opts.results_dir is not None or not opts.quick
-    opts.results_dir = opts.results_dir or harness.RESULTS_DIR
+        opts.fetch_prescriptions = 50
     opts.client = "raw"
     return opts
 
@@ -543,17 +537,9 @@ def run(opts: argparse.Namespace, source: harness.GatewaySource) -> dict[str, An
         "targets": TARGETS,
         "databases": {},
     }
-    for name in opts.databases:
-        print(f"{name}:", flush=True)
-        try:
-            data["databases"][name] = run_database(name, opts, source)
-        except (RuntimeError, subprocess.CalledProcessError) as exc:
-            detail = (getattr(exc, "stderr", None) or "").strip()
-            print(f"  failed: {exc}\n{detail}", file=sys.stderr)
-            reason = detail.splitlines()[-1] if detail else str(exc)
-            data["databases"][name] = {"skipped": f"failed: {reason}"}
-        if "skipped" in data["databases"][name]:
-            print(f"  skipped: {data['databases'][name]['skipped']}")
+    data["databases"] = harness.each_database(
+        opts.databases, lambda name: run_database(name, opts, source)
+    )
     return data
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -345,13 +344,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
-    opts.databases = [d.strip() for d in opts.databases.split(",") if d.strip()]
-    if set(opts.databases) - set(DATABASES) or not opts.databases:
-        parser.error(f"--databases takes a list of {', '.join(DATABASES)}")
-    if opts.quick:
-        opts.duration, opts.warmup = 2.0, 0.5
-    opts.save = opts.results_dir is not None or not opts.quick
-    opts.results_dir = opts.results_dir or harness.RESULTS_DIR
+    harness.settle_options(parser, opts, DATABASES)
     return opts
 
 
@@ -382,16 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": TARGETS,
             "databases": {},
         }
-        for name in opts.databases:
-            print(f"{name}:", flush=True)
-            try:
-                data["databases"][name] = run_database(name, source, opts)
-            except (RuntimeError, subprocess.CalledProcessError) as exc:
-                detail = getattr(exc, "stderr", None) or ""
-                print(f"  failed: {exc}\n{detail}", file=sys.stderr)
-                data["databases"][name] = {"skipped": f"failed: {exc}"}
-            if "skipped" in data["databases"][name]:
-                print(f"  skipped: {data['databases'][name]['skipped']}")
+        data["databases"] = harness.each_database(
+            opts.databases, lambda name: run_database(name, source, opts)
+        )
     report = markdown(data)
     print()
     print(report)

@@ -31,7 +31,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -303,13 +303,15 @@ def _check(record: AuditRecord) -> None:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
 
 
+_HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
+    audit_chain_head.c.id == HEAD_ID
+)
+_HEAD_LOCKED: Final = _HEAD.with_for_update()  # PostgreSQL; SQLite has one writer at a time
+
+
 async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
     """The chain head, locked for this transaction (created on first use)."""
-    query = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
-        audit_chain_head.c.id == HEAD_ID
-    )
-    if postgres:
-        query = query.with_for_update()
+    query = _HEAD_LOCKED if postgres else _HEAD
     row = (await session.execute(query)).first()
     if row is None:
         insert = (postgresql.insert if postgres else sqlite.insert)(audit_chain_head)
@@ -353,7 +355,7 @@ async def _append(session: AsyncSession, keyring: Keyring, *records: AuditRecord
         seq += 1
         link = _link(keyring, record, seq, prev_hash)
         prev_hash = link_hash(link)
-        rows.append({**asdict(link), "hash": prev_hash})
+        rows.append({**{f.name: getattr(link, f.name) for f in fields(link)}, "hash": prev_hash})
     # The insert trigger of migration 0003 moves audit_chain_head to each row's (seq, hash).
     await session.execute(audit_events.insert(), rows)
 

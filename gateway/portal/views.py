@@ -9,6 +9,9 @@ from typing import Any
 from fhir_profiles import systems
 
 VISIBILITY_URL = "urn:ehealth-gateway:extension:visibility"
+# The gateway state on a prescription (docs/pharmacy.md): it tells "in process at a pharmacy"
+# (taken in process, or reserved) apart from "open", which share the FHIR status active.
+LIFECYCLE_URL = "urn:ehealth-gateway:extension:lifecycle"
 CLAIM_STATE_TAG = "urn:ehealth-gateway:claim-state"
 KIND_SYSTEM = "urn:ehealth-gateway:consent-kind"
 RELATIONSHIP_KIND_SYSTEM = "urn:ehealth-gateway:relationship-kind"
@@ -57,7 +60,7 @@ class Prescription:
     dosage: str
     status: str  # FHIR status, rendered generically (active, completed, cancelled, stopped, ...)
     status_reason: str
-    state: str  # open | dispensed | revoked | expired | other: the portal's label key
+    state: str  # open | in-process | dispensed | revoked | expired | other: the label key
     authored_on: str
     valid_from: str
     valid_until: str
@@ -75,9 +78,19 @@ def rid_of(resource: dict[str, Any]) -> str:
     return ""
 
 
-def _state(status: str, reason: str) -> str:
+def _lifecycle(resource: dict[str, Any]) -> str:
+    for extension in _list(resource.get("extension")):
+        extension = _dict(extension)
+        if extension.get("url") == LIFECYCLE_URL:
+            for part in _list(extension.get("extension")):
+                if _dict(part).get("url") == "state":
+                    return str(_dict(part).get("valueCode") or "")
+    return ""
+
+
+def _state(status: str, reason: str, lifecycle: str = "") -> str:
     if status == "active":
-        return "open"
+        return "in-process" if lifecycle == "in-process" else "open"
     if status == "completed":
         return "dispensed"
     if status == "cancelled":
@@ -134,7 +147,7 @@ def prescription(resource: dict[str, Any]) -> Prescription:
         dosage=dosage,
         status=status,
         status_reason=reason,
-        state=_state(status, reason),
+        state=_state(status, reason, _lifecycle(resource)),
         authored_on=str(resource.get("authoredOn") or ""),
         valid_from=str(validity.get("start") or ""),
         valid_until=str(validity.get("end") or ""),

@@ -13,8 +13,10 @@ from fastapi import FastAPI
 
 from gateway.portal import i18n
 from gateway.portal.barcode import modules
-from tests.consents.factories import OTHER_SSIN, prescription
+from tests.consents.factories import OTHER_SSIN, prescription, rid_of
+from tests.dispenses.factories import dispense_rid, operation, parameters, revoke
 from tests.fhir_profiles.factories import SSIN
+from tests.fixtures.auth import PHARMACY_NIHDI
 from tests.portal.conftest import (
     OTHER_PASSWORD,
     Browser,
@@ -249,3 +251,28 @@ def test_the_barcode_is_code_128() -> None:
     pattern = modules("BEP123ABC456")
     assert pattern.startswith("11010010000")  # start code B
     assert pattern.endswith("1100011101011")  # stop pattern
+
+
+async def test_RX_7_the_portal_shows_each_prescription_state(
+    browser: Browser,
+    prescriber: httpx.AsyncClient,
+    pharmacist: httpx.AsyncClient,
+    client_for: Any,
+) -> None:
+    patient = await client_for("patient", ssin=SSIN)
+    reserved = await prescription(prescriber)
+    reserve = parameters(pharmacy=PHARMACY_NIHDI)
+    path = f"MedicationRequest/{reserved['id']}/$reserve"
+    assert (await operation(patient, path, reserve)).status_code == 200
+    dispensed = await prescription(prescriber)
+    assert (await dispense_rid(pharmacist, rid_of(dispensed))).status_code == 201
+    revoked = await prescription(prescriber)
+    assert (await revoke(prescriber, revoked["id"])).status_code == 200
+    await prescription(prescriber)  # open
+
+    me = await signed_in(browser)
+    listing = (await me.get("/portal/prescriptions")).text
+    for label in ("In process at a pharmacy", "Dispensed", "Revoked", "Open"):
+        assert label in listing, label
+    one = await me.get(f"/portal/prescriptions/{reserved['id']}")
+    assert "In process at a pharmacy" in one.text

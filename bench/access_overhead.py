@@ -29,7 +29,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -422,16 +421,7 @@ def components(url: str, key: str, ssin: str, rounds: int = 300) -> dict[str, fl
 def run_database(
     name: str, opts: argparse.Namespace, source: harness.GatewaySource
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
-        workdir = Path(tmp)
-        try:
-            if name == "sqlite":
-                url = f"sqlite:///{workdir / 'gateway.db'}"
-            else:
-                harness.reset_postgres(opts.postgres_url)
-                url = str(opts.postgres_url)
-        except Exception as exc:  # PostgreSQL not reachable: note it, carry on
-            return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
+    with harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url):
         bare_port = harness.free_port()
         bare_argv = [
             sys.executable,
@@ -621,7 +611,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "databases": {},
         }
         for name in opts.databases:
-            data["databases"][name] = run_database(name, opts, source)
+            try:
+                data["databases"][name] = run_database(name, opts, source)
+            except harness.DatabaseUnavailable as exc:  # note it, carry on
+                data["databases"][name] = {"skipped": str(exc)}
     if save_to is not None:
         for path in harness.write_results(SCENARIO, data, markdown(data), save_to):
             print(f"wrote {path}")

@@ -105,11 +105,7 @@ def started(
     opts: argparse.Namespace, name: str, workdir: Path, source: harness.GatewaySource
 ) -> Iterator[dict[str, Any]]:
     """Funds, gateway (and worker), bare endpoint; yields them with the database URL and headers."""
-    if name == "sqlite":
-        url = f"sqlite:///{workdir / 'gateway.db'}"
-    else:
-        harness.reset_postgres(opts.postgres_url)
-        url = str(opts.postgres_url)
+    url = harness.database_url(name, workdir, opts.postgres_url)
     people = ssins(opts.patients)
     members = [
         {"ssin": s, "fund": FUNDS[i % 2], "preferential": False} for i, s in enumerate(people)

@@ -95,12 +95,7 @@ def started_gateway(
 def run_database(
     name: str, bodies: list[str], opts: argparse.Namespace, source: harness.GatewaySource
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
-        workdir = Path(tmp)
-        try:
-            url = harness.database_url(name, workdir, opts.postgres_url)
-        except Exception as exc:  # PostgreSQL not reachable: note it, carry on with the rest
-            return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
+    with harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url):
         bare_port = harness.free_port()
         with (
             started_gateway(url, source, opts, workdir) as (gateway, headers),

@@ -385,6 +385,23 @@ def database_url(name: str, workdir: Path, postgres_url: str) -> str:
     return str(postgres_url)
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The run's database cannot be prepared (PostgreSQL not reachable): the run is skipped."""
+
+
+@contextlib.contextmanager
+def scratch_database(scenario: str, name: str, postgres_url: str) -> Iterator[tuple[Path, str]]:
+    """A temporary work directory for one run and its database URL (``database_url``); raises
+    ``DatabaseUnavailable`` with the reason when the database cannot be prepared."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{scenario}-{name}-") as tmp:
+        workdir = Path(tmp)
+        try:
+            url = database_url(name, workdir, postgres_url)
+        except Exception as exc:
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}".strip()) from exc
+        yield workdir, url
+
+
 def one_line(result: dict[str, Any]) -> str:
     """A load result on one console line: rate, latency percentiles, errors, CPU."""
     lat = result["latency_ms"]
@@ -454,6 +471,8 @@ def each_database(
         print(f"{name}:", flush=True)
         try:
             results[name] = run_one(name)
+        except DatabaseUnavailable as exc:  # note it, carry on with the rest
+            results[name] = {"skipped": str(exc)}
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             detail = str(getattr(exc, "stderr", None) or "").strip()
             print(f"  failed: {exc}\n{detail}", file=sys.stderr)

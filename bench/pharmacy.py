@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -225,12 +224,7 @@ def run_database(
 ) -> dict[str, Any]:
     from bench.token_endpoint import fetch_token
 
-    with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
-        workdir = Path(tmp)
-        try:
-            url = harness.database_url(name, workdir, opts.postgres_url)
-        except Exception as exc:  # PostgreSQL not reachable: note it, carry on with the rest
-            return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
+    with harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url):
         bare_port = harness.free_port()
         bare_argv = [sys.executable, "-m", f"bench.{SCENARIO}", "bare", "--port", str(bare_port)]
         with (

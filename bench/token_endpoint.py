@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -207,12 +206,7 @@ def measure(
 def run_database(
     name: str, source: harness.GatewaySource, opts: argparse.Namespace
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{SCENARIO}-{name}-") as tmp:
-        workdir = Path(tmp)
-        try:
-            url = harness.database_url(name, workdir, opts.postgres_url)
-        except Exception as exc:  # PostgreSQL not reachable: note it, carry on with the rest
-            return {"skipped": f"{type(exc).__name__}: {exc}".strip()}
+    with harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url):
         gateway_port, bare_port = harness.free_port(), harness.free_port()
         env = harness.gateway_settings(
             source,

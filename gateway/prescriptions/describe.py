@@ -71,9 +71,7 @@ def state(columns: SearchColumns, now: datetime) -> PrescriptionState:
 def _expired_view(resource: dict[str, Any]) -> dict[str, Any]:
     """RX-7 / DESIGN.md 6: an open prescription past its validity is reported ``stopped`` with the
     status reason ``expired``; nothing was written, the stored version stays ``active``."""
-    view = {k: v for k, v in resource.items() if k != "extension"}
-    kept = [e for e in resource.get("extension") or () if e.get("url") != LIFECYCLE_URL]
-    view["extension"] = [*kept, lifecycle_extension(PrescriptionState.EXPIRED)]
+    view = with_extension(resource, lifecycle_extension(PrescriptionState.EXPIRED))
     view["status"] = "stopped"
     view["statusReason"] = {
         "coding": [{"system": STATUS_REASON_SYSTEM, "code": "expired"}],
@@ -199,6 +197,18 @@ def visibility_extension(visibility: Visibility) -> dict[str, Any]:
         )
     parts.append({"url": "prescribers", "valueCode": visibility.prescribers.value})
     return {"url": VISIBILITY_URL, "extension": parts}
+
+
+def with_extension(resource: dict[str, Any], extension: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``resource`` whose extension with ``extension``'s url is ``extension`` (the
+    gateway's own extensions appear once: the visibility, the lifecycle)."""
+    url = extension["url"]
+    kept = [
+        e
+        for e in resource.get("extension") or ()
+        if not (isinstance(e, dict) and e.get("url") == url)
+    ]
+    return {**resource, "extension": [*kept, extension]}
 
 
 def without_visibility(resource: dict[str, Any]) -> dict[str, Any]:

@@ -250,11 +250,7 @@ class PrescriptionService(GuardedService):
         event = Event("operation", RESOURCE, logical_id, ssin, query="$set-visibility")
         async with guard.access(decision, event):
             chosen = change.applied_to(target.visibility)
-            updated = describe.without_visibility(resource)
-            updated["extension"] = [
-                *updated.get("extension", []),
-                describe.visibility_extension(chosen),
-            ]
+            updated = describe.with_extension(resource, describe.visibility_extension(chosen))
             columns = replace(
                 stored.columns,
                 patient_ssin=ssin,

@@ -86,18 +86,12 @@ async def write(
     stale one is 412); without it the version read is expected, and losing to a concurrent
     change is a 409."""
     stored = current.stored
-    body = {
-        k: v for k, v in current.resource.items() if k not in ("statusReason", "extension", "meta")
-    }
-    extensions = [
-        e for e in current.resource.get("extension", []) if e.get("url") != describe.LIFECYCLE_URL
-    ]
-    body["extension"] = [
-        *extensions,
+    body = describe.with_extension(
+        {k: v for k, v in current.resource.items() if k not in ("statusReason", "meta")},
         describe.lifecycle_extension(
             outcome.state, pharmacy=outcome.holder, reservation=reservation
         ),
-    ]
+    )
     body["status"] = _STATUS[outcome.state]
     if status_reason is not None:
         body["statusReason"] = status_reason

@@ -2,9 +2,9 @@
 
 ``validate_medication_dispense`` checks FHIR R4 structure with fhir.resources, then the rules a
 pharmacy's dispense must meet on its own: which prescription (``authorizingPrescription``: a
-reference ``MedicationRequest/{id}`` or the RID as a logical reference), the delivered product
-(RX-23: the CNK the pharmacist chose; RX-22: a magistral preparation may be uncoded text), the
-quantity (RX-24) and when it was handed over (RX-25 ``dispenseDate`` 1..1, never in the future).
+reference ``MedicationRequest/{id}``, the RID as a logical reference, or both), the delivered
+product (RX-23: the CNK the pharmacist chose; RX-22: a magistral preparation may be uncoded text),
+the quantity (RX-24) and when it was handed over (RX-25 ``dispenseDate`` 1..1, never in the future).
 Rules that need the prescription (same patient, magistral or not) are the gateway's.
 """
 
@@ -38,14 +38,15 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 class ValidatedDispense:
     resource: dict[str, Any]  # normalised: canonical systems, status completed
     prescription_id: str | None  # from a literal reference
-    prescription_rid: str | None  # from the RID (logical reference)
+    prescription_rid: str | None  # from the RID (logical reference), with or without a reference
     handed_over: datetime
     cnk: str | None  # None: uncoded (magistral, RX-22)
     patient_ssin: str | None  # when the dispense names the patient (checked by the gateway)
 
 
 def _prescription(body: Mapping[str, Any]) -> tuple[list[Issue], str | None, str | None]:
-    """RX-25: exactly one prescription, by reference or by RID."""
+    """RX-25: exactly one prescription, by reference, by RID or by both (what pharmacy software
+    sends after a fetch by RID; the gateway checks that the RID is the referenced one's)."""
     links = items(body.get("authorizingPrescription"))
     if len(links) != 1:
         message = "name exactly one prescription (a reference or its RID)"
@@ -53,22 +54,29 @@ def _prescription(body: Mapping[str, Any]) -> tuple[list[Issue], str | None, str
     link = obj(links[0]) or {}
     reference = text(link.get("reference"))
     identifier = obj(link.get("identifier"))
+    if reference is None and identifier is None:
+        message = "give the prescription's reference or its RID identifier"
+        return [Issue("required", f"{_PRESCRIPTION}[0]", message, "RX-25")], None, None
+    issues: list[Issue] = []
+    prescription_id = rid = None
     if reference is not None:
         match = _REFERENCE.fullmatch(reference)
         if match is None:
             message = "the reference must be MedicationRequest/{id}"
-            return [Issue("value", f"{_PRESCRIPTION}[0].reference", message, "RX-25")], None, None
-        return [], match.group(1), None
+            issues.append(Issue("value", f"{_PRESCRIPTION}[0].reference", message, "RX-25"))
+        else:
+            prescription_id = match.group(1)
     if identifier is not None:
+        # Read even beside a reference: it is the proof the pharmacy holds (RX-17.1), and a typo
+        # must be a 422, not a silent fall-back on the network rules.
         value = text(identifier.get("value"))
         rid = normalise_rid(value) if value else None
         if canonical_system(identifier) != systems.RID or rid is None:
             message = "the identifier must be the prescription's RID (BEP followed by 9 characters)"
-            path = f"{_PRESCRIPTION}[0].identifier"
-            return [Issue("value", path, message, "RX-4")], None, None
-        return [], None, rid
-    message = "give the prescription's reference or its RID identifier"
-    return [Issue("required", f"{_PRESCRIPTION}[0]", message, "RX-25")], None, None
+            issues.append(Issue("value", f"{_PRESCRIPTION}[0].identifier", message, "RX-4"))
+    if issues:
+        return issues, None, None
+    return [], prescription_id, rid
 
 
 def _medication(body: Mapping[str, Any]) -> tuple[list[Issue], str | None]:

@@ -20,7 +20,7 @@ from starlette.datastructures import QueryParams
 from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
 from fhir_profiles.issues import Issue
-from fhir_profiles.rules.product import MAGISTRAL, medication_type
+from fhir_profiles.rules.product import ProductKind, product_kind
 from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
@@ -55,6 +55,12 @@ def _unknown_prescription() -> ProfileViolation:
     return ProfileViolation([Issue("not-found", _PRESCRIPTION_PATH, message, "RX-25")])
 
 
+def _other_prescriptions_rid() -> ProfileViolation:
+    # Names neither RID: the pharmacy holds both, the message only says they disagree.
+    message = "the RID is not the referenced prescription's RID"
+    return ProfileViolation([Issue("value", f"{_PRESCRIPTION_PATH}.identifier", message, "RX-17")])
+
+
 class DispenseService(GuardedService):
     # -- dispense (RX-7 markAsDelivered, RX-25) ---------------------------------------------------
 
@@ -64,6 +70,8 @@ class DispenseService(GuardedService):
             raise ProfileViolation(checked)
         guard = self.guard(caller)
         current = await self._prescription(checked, guard)
+        # RX-17.1: the RID, with or without the reference, is the proof of the paper in the
+        # pharmacist's hand and is decided as a fetch by RID is; without it, the network rules.
         path = ByRid(checked.prescription_rid) if checked.prescription_rid else None
         decision = await guard.decide(
             guard.request(Action.DISPENSE, current.target, path=path), current.ssin
@@ -99,9 +107,13 @@ class DispenseService(GuardedService):
     async def _prescription(self, checked: ValidatedDispense, guard: Guard) -> transitions.Current:
         if checked.prescription_id is not None:
             try:
-                return await transitions.load(self.store, checked.prescription_id, guard.now)
+                current = await transitions.load(self.store, checked.prescription_id, guard.now)
             except (NotFound, Gone) as exc:
                 raise _unknown_prescription() from exc
+            rid = checked.prescription_rid  # upper case (RX-4), from either RID system (ID-19)
+            if rid is not None and rid != (current.target.rid or "").upper():
+                raise _other_prescriptions_rid()  # before any decision: nothing is written
+            return current
         assert checked.prescription_rid is not None
         criteria = Criteria(identifier=(systems.RID, checked.prescription_rid))
         page = await self.store.search(PRESCRIPTION, criteria, count=1)
@@ -118,8 +130,8 @@ class DispenseService(GuardedService):
             message = "the patient is not the prescription's patient"
             issues.append(Issue("value", "MedicationDispense.subject", message, "RX-25"))
         concept = current.resource.get("medicationCodeableConcept") or {}
-        magistral = medication_type(concept) == MAGISTRAL or not concept.get("coding")
-        if checked.cnk is None and not magistral:
+        # RX-22, RX-23: a magistral or imported product (no Belgian code) may be dispensed as text.
+        if checked.cnk is None and product_kind(concept) is ProductKind.CODED:
             message = "the delivered product needs its CNK: the prescription is not magistral"
             issues.append(
                 Issue(

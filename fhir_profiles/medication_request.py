@@ -16,10 +16,11 @@ from typing import Any, Final
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from fhir_profiles import systems
-from fhir_profiles._json import authored_on, canonical_system, is_pseudonymised, items
+from fhir_profiles._json import authored_on, canonical_system, is_pseudonymised, items, obj
 from fhir_profiles.dates import brussels_date, default_validity_end, parse_fhir_day
 from fhir_profiles.identifiers import normalise_ssin
 from fhir_profiles.issues import Issue
+from fhir_profiles.prescriber import NihdiFound, locate_prescriber
 from fhir_profiles.rules import (
     rule_authored_on,
     rule_dosage,
@@ -98,13 +99,17 @@ def _normalise(
     resource["subject"] = subject
 
     requester = dict(body["requester"])
-    # The prescriber's number was checked as a professional one: emit that system (ID-20).
+    # The prescriber's number was checked as a professional one: emit that system (ID-20). A
+    # reference to a contained Practitioner(Role) is kept as sent, and gains the identifier it
+    # resolved to, so every reader finds the prescriber in ``requester.identifier``.
     requester["identifier"] = {
-        **requester["identifier"],
+        **(obj(requester.get("identifier")) or {}),
         "system": systems.NIHDI_PROFESSIONAL,
         "value": requester_nihdi,
     }
     resource["requester"] = requester
+    if "contained" in body:
+        resource["contained"] = [_canonical_identifiers(item) for item in body["contained"]]
 
     concept = body["medicationCodeableConcept"]
     if "coding" in concept:
@@ -119,6 +124,26 @@ def _normalise(
         period["end"] = validity_end.isoformat()
     dispense["validityPeriod"] = period
     resource["dispenseRequest"] = dispense
+    return resource
+
+
+def _canonical_identifiers(contained: Any) -> Any:
+    """ID-22: legacy naming systems in a contained Practitioner(Role) emitted as canonical ones."""
+    if not isinstance(contained, dict):
+        return contained
+    resource = dict(contained)
+    if isinstance(resource.get("identifier"), list):
+        resource["identifier"] = [
+            {**item, "system": canonical_system(item)}
+            if isinstance(item, dict) and "system" in item
+            else item
+            for item in resource["identifier"]
+        ]
+    practitioner = obj(resource.get("practitioner"))
+    identifier = obj((practitioner or {}).get("identifier"))
+    if practitioner is not None and identifier is not None and "system" in identifier:
+        canonical = {**identifier, "system": canonical_system(identifier)}
+        resource["practitioner"] = {**practitioner, "identifier": canonical}
     return resource
 
 
@@ -147,7 +172,9 @@ def validate_medication_request(
     # Every rule passed, so the elements read below exist and are well formed.
     identifier = body["subject"]["identifier"]
     patient_ssin = "" if is_pseudonymised(identifier) else normalise_ssin(identifier["value"])
-    requester_nihdi: str = body["requester"]["identifier"]["value"]
+    prescriber = locate_prescriber(body)
+    assert isinstance(prescriber, NihdiFound)
+    requester_nihdi: str = prescriber.value
     created = authored_on(body)
     period = body["dispenseRequest"]["validityPeriod"]
     validity_start = parse_fhir_day(period["start"])

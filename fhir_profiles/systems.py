@@ -34,10 +34,27 @@ VMP_GROUP: Final = "urn:be:samv2:vmpgroup"
 # Legacy aliases accepted on input (ID-19, ID-22).
 LEGACY_SSIN: Final = _LEGACY + "ssin"
 LEGACY_NIHDI_PRACTITIONER: Final = _LEGACY + "nihdi-practitioner"
+# hl7-be/ehealth-be-core releases before March 2022 published the NIHDI systems without /core/,
+# and briefly a /core/ nihdi-practitioner (ID-22).
+LEGACY_NIHDI: Final = _LEGACY + "nihdi"
+LEGACY_NIHDI_PROFESSIONAL: Final = _LEGACY + "nihdi-professional"
+LEGACY_CORE_NIHDI_PRACTITIONER: Final = _CORE + "nihdi-practitioner"
 LEGACY_NIHDI_ORGANIZATION: Final = _LEGACY + "nihdi-organization"
 LEGACY_RID: Final = _LEGACY + "prescription-id"
 # [A] The hl7-be dispense examples (the same artefacts as ID-22) code CNKs with this system.
 LEGACY_CNK: Final = "https://cnk.apb.be/codings/cnk_product_codes"
+
+# The hl7-be medication guide's profiles: its canonical base + the profile Id, as published.
+_MEDICATION_SD: Final = "https://www.ehealth.fgov.be/standards/fhir/medication/StructureDefinition/"
+PRESCRIPTION_PROFILE: Final = _MEDICATION_SD + "BeMedicationPrescription"
+DISPENSE_PROFILE: Final = _MEDICATION_SD + "BeMedicationDispense"
+
+# [A] The medication guide leaves MedicationRequest.statusReason unbound and publishes no reason
+# codes; the Belgian terminology package (hl7-be/terminology 1.0.0) has BePrescriptionStatusReason
+# with ``expired`` (RX-7: an open prescription past its validity).
+PRESCRIPTION_STATUS_REASON: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/drp/CodeSystem/be-prescription-status-reason"
+)
 
 # ID-21: an identifier value carrying this extension is a pseudonym, not a clear SSIN/NIHDI.
 PSEUDONYMIZATION_EXTENSION: Final = (
@@ -51,6 +68,9 @@ MEDICATION_TYPE_EXTENSION: Final = (
 _CANONICAL: Final[dict[str, str]] = {
     LEGACY_SSIN: SSIN,
     LEGACY_NIHDI_PRACTITIONER: NIHDI_PROFESSIONAL,
+    LEGACY_NIHDI: NIHDI,
+    LEGACY_NIHDI_PROFESSIONAL: NIHDI_PROFESSIONAL,
+    LEGACY_CORE_NIHDI_PRACTITIONER: NIHDI_PROFESSIONAL,
     LEGACY_NIHDI_ORGANIZATION: NIHDI_ORGANIZATION,
     LEGACY_RID: RID,
     LEGACY_CNK: CNK,

@@ -3,9 +3,10 @@
 Every rule takes the JSON dict of a structurally valid MedicationRequest and returns one
 :class:`~fhir_profiles.issues.Issue` per violation, citing its domain rule id. ``parties``: who
 (patient, prescriber); ``order``: identifiers, status, intent, dates; ``product``: what is
-prescribed and how much.
+prescribed and how much; ``dosage``: how it is taken.
 """
 
+from fhir_profiles.rules.dosage import rule_dosage
 from fhir_profiles.rules.order import (
     rule_authored_on,
     rule_identifier,
@@ -15,7 +16,6 @@ from fhir_profiles.rules.order import (
 )
 from fhir_profiles.rules.parties import rule_requester, rule_subject
 from fhir_profiles.rules.product import (
-    rule_dosage,
     rule_medication,
     rule_quantity,
     rule_substitution,

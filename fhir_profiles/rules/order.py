@@ -12,6 +12,7 @@ from fhir_profiles.dates import (
     brussels_date,
     default_validity_end,
     max_validity_end,
+    parse_fhir_datetime,
     parse_fhir_day,
 )
 from fhir_profiles.issues import Issue
@@ -72,6 +73,9 @@ def rule_authored_on(body: Mapping[str, Any], *, now: datetime) -> list[Issue]:
 def rule_validity(body: Mapping[str, Any]) -> list[Issue]:
     """RX-10..RX-12: start required and not before creation; end not before start nor past the max.
 
+    Start and end are FHIR ``date`` or ``dateTime`` values (the hl7-be examples write
+    ``2026-01-18T00:00:00+01:00``); a dateTime stands for the Brussels calendar day of that instant,
+    whatever its offset, and the prescription is valid until the end of its last day (RX-12).
     Creation is the Brussels date of ``authoredOn``; when that is unusable ``rule_authored_on``
     reports it and only the checks that need no creation date run here.
     """
@@ -87,7 +91,7 @@ def rule_validity(body: Mapping[str, Any]) -> list[Issue]:
     if raw_end is not None and end is None:
         return [Issue("value", f"{_VALIDITY}.end", "the end of validity needs a day", "RX-12")]
     issues: list[Issue] = []
-    if end is not None and end < start:
+    if end is not None and (end < start or _instants_reversed(raw_start, raw_end)):
         message = "the end of validity is before its start"
         issues.append(Issue("invariant", f"{_VALIDITY}.end", message, "RX-12"))
     authored = authored_on(body)
@@ -108,3 +112,10 @@ def rule_validity(body: Mapping[str, Any]) -> list[Issue]:
         )
         issues.append(Issue("business-rule", f"{_VALIDITY}.end", message, "RX-12"))
     return issues
+
+
+def _instants_reversed(raw_start: str, raw_end: str | None) -> bool:
+    """FHIR per-1: two full dateTimes on the same Brussels day may still be in the wrong order."""
+    start = parse_fhir_datetime(raw_start)
+    end = None if raw_end is None else parse_fhir_datetime(raw_end)
+    return start is not None and end is not None and end < start

@@ -1,4 +1,8 @@
-"""Who: the patient by SSIN, the prescriber by NIHDI number (domain ID-1..ID-8, ID-20..ID-22)."""
+"""Who: the patient by SSIN, the prescriber by NIHDI number (domain ID-1..ID-8, ID-20..ID-22).
+
+Where the prescriber's number sits (an identifier, or a contained Practitioner or
+PractitionerRole) is ``fhir_profiles.prescriber``; this module judges the number.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,10 @@ from fhir_profiles.identifiers import (
     normalise_ssin,
 )
 from fhir_profiles.issues import Issue
+from fhir_profiles.prescriber import locate_prescriber
 from fhir_profiles.qualifications import is_prescriber_qualification
 
 _SUBJECT: Final = "MedicationRequest.subject"
-_REQUESTER: Final = "MedicationRequest.requester"
-# ID-20/ID-22: the generic NIHDI system is accepted for a prescriber too (the legacy
-# nihdi-practitioner alias is folded into nihdi-professional by normalise_system).
-PRESCRIBER_SYSTEMS: Final = frozenset({systems.NIHDI_PROFESSIONAL, systems.NIHDI})
 
 
 def _eleven_digits(value: str) -> bool:
@@ -58,24 +59,21 @@ def rule_subject(body: Mapping[str, Any]) -> list[Issue]:
 
 
 def rule_requester(body: Mapping[str, Any], *, check_digit: bool = True) -> list[Issue]:
-    """ID-6..ID-8, ID-22: an 11-digit NIHDI number, check digits, a prescriber qualification.
+    """RX-19, ID-6..ID-8, ID-20..ID-22: the prescriber's NIHDI number, wherever the prescription
+    names it (``fhir_profiles.prescriber``), has 11 digits, valid check digits and a prescriber's
+    qualification. Issues point at the element that carries the number.
 
     The 8-digit deprecated form is refused here: without the qualification suffix nobody can tell
     a physician from a physiotherapist (ID-8). ``check_digit`` switches the unverified ID-7 check.
     """
-    requester = obj(body.get("requester"))
-    if requester is None:
-        return [Issue("required", _REQUESTER, "the prescriber is required", "RX-19")]
-    identifier = obj(requester.get("identifier"))
-    if identifier is None:
-        message = "the prescriber must be identified by an NIHDI identifier"
-        return [Issue("required", f"{_REQUESTER}.identifier", message, "RX-19")]
+    found = locate_prescriber(body)
+    if isinstance(found, Issue):
+        return [found]
+    return _prescriber_number_issues(text(found.value), found.path, check_digit=check_digit)
+
+
+def _prescriber_number_issues(value: str | None, path: str, *, check_digit: bool) -> list[Issue]:
     issues: list[Issue] = []
-    if canonical_system(identifier) not in PRESCRIBER_SYSTEMS:
-        message = "the prescriber identifier must use the NIHDI professional naming system"
-        issues.append(Issue("value", f"{_REQUESTER}.identifier.system", message, "ID-20"))
-    value = text(identifier.get("value"))
-    path = f"{_REQUESTER}.identifier.value"
     if not value:
         issues.append(Issue("required", path, "the prescriber NIHDI number is required", "ID-6"))
     elif not _eleven_digits(value):

@@ -1,9 +1,13 @@
-"""What is prescribed and how: medication, dosage, quantity, substitution (RX-3, RX-19..RX-24)."""
+"""What is prescribed and how much: medication, quantity, substitution (RX-3, RX-19..RX-24).
+
+How it is taken (the dosage) is ``rules.dosage``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, Final
 
 from fhir_profiles import systems
@@ -15,6 +19,16 @@ _MR: Final = "MedicationRequest"
 _MEDICATION: Final = "MedicationRequest.medicationCodeableConcept"
 PRODUCT_SYSTEMS: Final = frozenset({systems.CNK, systems.AMPP, systems.VMP_GROUP})
 MAGISTRAL: Final = "magistral"  # code of the BeMedicationType code system (RX-21)
+
+
+class ProductKind(StrEnum):
+    """What a prescription's ``medicationCodeableConcept`` names (RX-3, RX-21, RX-22)."""
+
+    CODED = "coded"  # a CNK, AMPP package or VMP group code (ID-15..ID-17)
+    MAGISTRAL = "magistral"  # a free-text recipe (RX-22)
+    # [A] A product without a Belgian code, e.g. imported from abroad: the guide's example 04
+    # ("Gutron (Import)") names a product system without a code and the product in text.
+    IMPORTED = "imported"
 
 
 def medication_type(concept: Mapping[str, Any]) -> str | None:
@@ -29,13 +43,29 @@ def medication_type(concept: Mapping[str, Any]) -> str | None:
     return None
 
 
+def product_kind(concept: Mapping[str, Any]) -> ProductKind:
+    """Which kind of product a medication concept names; the one place that decides it.
+
+    Magistral: the medication type says so, or there is no coding at all (RX-22). Imported: codings
+    that name a product system but carry no code. Anything else is a coded product; whether its
+    codes are acceptable is ``rule_medication``'s.
+    """
+    codings = [obj(raw) or {} for raw in items(concept.get("coding"))]
+    if medication_type(concept) == MAGISTRAL or (medication_type(concept) is None and not codings):
+        return ProductKind.MAGISTRAL
+    if codings and all(
+        canonical_system(c) in PRODUCT_SYSTEMS and c.get("code") is None for c in codings
+    ):
+        return ProductKind.IMPORTED
+    return ProductKind.CODED
+
+
 def rule_medication(body: Mapping[str, Any]) -> list[Issue]:
-    """RX-3, RX-21..RX-23, ID-15..ID-17: one medicine, coded (CNK, AMPP, VMP group) or magistral.
+    """RX-3, RX-21..RX-23, ID-15..ID-17: one medicine, coded (CNK, AMPP, VMP group), magistral, or
+    an imported product named in text.
 
     ``medicationReference`` is refused: the product must travel inside the prescription so that
     the record behind one RID is self-contained (RX-3) and its code can be checked here.
-    Magistral (RX-22): the medication type extension says so, or there is no coding at all; then
-    the recipe is the text and no product code (least of all a CNK) is accepted.
     """
     if body.get("medicationReference") is not None:
         message = "medicationReference is not supported: code the product inline"
@@ -44,9 +74,12 @@ def rule_medication(body: Mapping[str, Any]) -> list[Issue]:
     if concept is None:
         return [Issue("required", _MEDICATION, "the medication is required", "RX-19")]
     codings = items(concept.get("coding"))
-    declared = medication_type(concept)
-    if declared == MAGISTRAL or (declared is None and not codings):
-        return _magistral_issues(concept, codings, declared=declared is not None)
+    kind = product_kind(concept)
+    if kind is ProductKind.MAGISTRAL:
+        declared = medication_type(concept) is not None
+        return _magistral_issues(concept, codings, declared=declared)
+    if kind is ProductKind.IMPORTED:
+        return _imported_issues(concept, codings)
     if not codings:
         message = "a CNK, AMPP or VMP group coding is required"
         return [Issue("required", f"{_MEDICATION}.coding", message, "RX-19")]
@@ -67,6 +100,23 @@ def rule_medication(body: Mapping[str, Any]) -> list[Issue]:
         if i > 0:
             message = "one medicine per prescription: give exactly one product coding"
             issues.append(Issue("business-rule", path, message, "RX-3"))
+    return issues
+
+
+def _imported_issues(concept: Mapping[str, Any], codings: list[Any]) -> list[Issue]:
+    """[A] A product without a Belgian code is named in text, one product per prescription (RX-3)."""
+    issues = [
+        Issue(
+            "business-rule",
+            f"{_MEDICATION}.coding[{i}]",
+            "one medicine per prescription: give exactly one product coding",
+            "RX-3",
+        )
+        for i in range(1, len(codings))
+    ]
+    if blank(concept.get("text")):
+        message = "a product without a code needs its name in text (or give its code)"
+        issues.append(Issue("required", f"{_MEDICATION}.text", message, "RX-19"))
     return issues
 
 
@@ -95,22 +145,6 @@ def _magistral_issues(
         )
         issues.append(Issue("required", f"{_MEDICATION}.text", message, "RX-22"))
     return issues
-
-
-def rule_dosage(body: Mapping[str, Any]) -> list[Issue]:
-    """RX-19: ``dosageInstruction`` 1..*, each with a text or a structured timing/doseAndRate."""
-    instructions = items(body.get("dosageInstruction"))
-    if not instructions:
-        message = "a dosage instruction is required"
-        return [Issue("required", f"{_MR}.dosageInstruction", message, "RX-19")]
-    message = "a dosage instruction needs a text, a timing or a doseAndRate"
-    return [
-        Issue("required", f"{_MR}.dosageInstruction[{i}]", message, "RX-19")
-        for i, raw in enumerate(instructions)
-        if blank((dosage := obj(raw) or {}).get("text"))
-        and dosage.get("timing") is None
-        and not items(dosage.get("doseAndRate"))
-    ]
 
 
 def rule_quantity(body: Mapping[str, Any]) -> list[Issue]:

@@ -103,6 +103,8 @@ class PrescriptionService(GuardedService):
             raise ProfileViolation(checked)
         guard = self.guard(caller)
         ssin = checked.patient_ssin or None
+        # RX-5: the author is the NIHDI number the profile found behind ``requester`` (identifier
+        # or contained Practitioner/PractitionerRole); the decision compares it with the caller's.
         target = Resource(
             ResourceKind.PRESCRIPTION, patient_ssin=ssin, author_nihdi=checked.requester_nihdi
         )

@@ -10,7 +10,24 @@ import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from fhir_profiles import Issue, ValidatedPrescription, systems, validate_medication_request
+from fhir_profiles.rules.product import ProductKind, product_kind
 from tests.fhir_profiles.factories import NIHDI, SSIN, medication_request
+from tests.fhir_profiles.guide_examples import (
+    GP,
+    OTHER_GP,
+    PHYSIOTHERAPIST,
+    ROLE_ID,
+    ampp,
+    daily_for_three_months,
+    dose_mg,
+    every_other_day,
+    guide_prescription,
+    imported,
+    loading_dose,
+    practitioner,
+    practitioner_role,
+    vmp_group,
+)
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 MEDICATION_TYPES = (
@@ -259,7 +276,7 @@ def test_RX_19_missing_requester_is_required() -> None:
 
 
 def test_RX_19_requester_needs_an_nihdi_identifier() -> None:
-    issue = only_issue(body(requester={"reference": "#practitionerrole-example"}))
+    issue = only_issue(body(requester={"display": "Dr. Somebody"}))
     assert (issue.code, issue.expression) == ("required", "MedicationRequest.requester.identifier")
 
 
@@ -310,6 +327,162 @@ def test_ID_8_physiotherapist_cannot_prescribe() -> None:
         "MedicationRequest.requester.identifier.value",
         "ID-8",
     )
+
+
+# --- requester in the guide's shapes: contained Practitioner / PractitionerRole (RX-19) ----------
+
+
+def guide(**overrides: Any) -> dict[str, Any]:
+    return guide_prescription(NOW, **overrides)
+
+
+def test_RX_19_guide_contained_practitionerrole_is_the_requester() -> None:
+    result = accepted(guide())
+    assert result.requester_nihdi == GP
+    requester = result.resource["requester"]
+    assert requester["reference"] == f"#{ROLE_ID}"
+    # The NIHDI it resolved to is added, in the professional system, for every reader (ID-20).
+    assert requester["identifier"] == {"system": systems.NIHDI_PROFESSIONAL, "value": GP}
+    assert result.resource["contained"] == [practitioner_role(GP)]
+
+
+def test_RX_19_contained_practitioner_is_the_requester_ssin_ignored() -> None:
+    resource = guide(
+        contained=[practitioner(GP, practitioner_id="dr")], requester={"reference": "#dr"}
+    )
+    assert accepted(resource).requester_nihdi == GP
+
+
+def test_RX_19_practitionerrole_may_carry_the_nihdi_itself() -> None:
+    role = practitioner_role(GP)
+    role["identifier"] = [{"system": systems.NIHDI_PROFESSIONAL, "value": GP}]
+    del role["practitioner"]
+    assert accepted(guide(contained=[role])).requester_nihdi == GP
+
+
+def test_RX_19_practitionerrole_may_reference_a_contained_practitioner() -> None:
+    role = practitioner_role(GP)
+    role["practitioner"] = {"reference": "#dr"}
+    resource = guide(contained=[role, practitioner(GP, practitioner_id="dr")])
+    assert accepted(resource).requester_nihdi == GP
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        systems.NIHDI,
+        systems.NIHDI_PROFESSIONAL,
+        systems.LEGACY_NIHDI_PRACTITIONER,
+        "https://www.ehealth.fgov.be/standards/fhir/NamingSystem/nihdi",
+        "https://www.ehealth.fgov.be/standards/fhir/NamingSystem/nihdi-professional",
+        "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/nihdi-practitioner",
+    ],
+)
+def test_ID_22_contained_nihdi_in_any_nihdi_system_legacy_ones_emitted_canonical(
+    system: str,
+) -> None:
+    result = accepted(guide(contained=[practitioner_role(GP, system=system)]))
+    assert result.requester_nihdi == GP
+    emitted = result.resource["contained"][0]["practitioner"]["identifier"]["system"]
+    assert emitted in (systems.NIHDI, systems.NIHDI_PROFESSIONAL)
+
+
+def test_RX_19_requester_identifier_and_reference_must_agree() -> None:
+    agreeing = {"reference": f"#{ROLE_ID}", "identifier": {"system": systems.NIHDI, "value": GP}}
+    assert accepted(guide(requester=agreeing)).requester_nihdi == GP
+    other = {"reference": f"#{ROLE_ID}", "identifier": {"system": systems.NIHDI, "value": OTHER_GP}}
+    issue = only_issue(guide(requester=other))
+    assert (issue.code, issue.expression, issue.rule) == (
+        "invariant",
+        "MedicationRequest.requester.identifier.value",
+        "RX-19",
+    )
+
+
+@pytest.mark.parametrize(
+    ("requester", "contained", "code", "expression"),
+    [
+        ({"reference": "#nobody"}, "role", "invariant", "MedicationRequest.requester.reference"),
+        ({"reference": "#"}, "role", "invariant", "MedicationRequest.requester.reference"),
+        (
+            {"reference": "Practitioner/123", "identifier": {"system": systems.NIHDI, "value": GP}},
+            "role",
+            "not-supported",
+            "MedicationRequest.requester.reference",
+        ),
+        (
+            {"reference": "https://hub.example/fhir/PractitionerRole/9"},
+            "role",
+            "not-supported",
+            "MedicationRequest.requester.reference",
+        ),
+        (
+            {"reference": f"#{ROLE_ID}"},
+            "twice",
+            "invariant",
+            "MedicationRequest.requester.reference",
+        ),
+        ({"reference": "#org"}, "organization", "value", "MedicationRequest.requester.reference"),
+        (
+            {"reference": f"#{ROLE_ID}"},
+            "no-nihdi",
+            "required",
+            "MedicationRequest.contained[0].practitioner.identifier",
+        ),
+        (
+            {"reference": f"#{ROLE_ID}"},
+            "external-practitioner",
+            "not-supported",
+            "MedicationRequest.contained[0].practitioner.reference",
+        ),
+        (
+            {"reference": "#dr"},
+            "practitioner-ssin-only",
+            "required",
+            "MedicationRequest.contained[0].identifier",
+        ),
+        (
+            {"reference": f"#{ROLE_ID}"},
+            "disagreeing",
+            "invariant",
+            "MedicationRequest.contained[0].practitioner.identifier.value",
+        ),
+    ],
+)
+def test_RX_19_requester_shapes_the_gateway_cannot_check_are_refused(
+    requester: dict[str, Any], contained: str, code: str, expression: str
+) -> None:
+    role = practitioner_role(GP)
+    variants: dict[str, list[dict[str, Any]]] = {
+        "role": [role],
+        "twice": [role, practitioner_role(OTHER_GP)],
+        "organization": [{"resourceType": "Organization", "id": "org", "name": "Group practice"}],
+        "no-nihdi": [
+            {**role, "practitioner": {"identifier": {"system": systems.SSIN, "value": SSIN}}}
+        ],
+        "external-practitioner": [{**role, "practitioner": {"reference": "Practitioner/7"}}],
+        "practitioner-ssin-only": [
+            {
+                "resourceType": "Practitioner",
+                "id": "dr",
+                "identifier": [{"system": systems.SSIN, "value": SSIN}],
+            }
+        ],
+        "disagreeing": [
+            {**role, "identifier": [{"system": systems.NIHDI_PROFESSIONAL, "value": OTHER_GP}]}
+        ],
+    }
+    issue = only_issue(guide(requester=requester, contained=variants[contained]))
+    assert (issue.code, issue.expression, issue.rule) == (code, expression, "RX-19")
+
+
+def test_ID_7_ID_8_contained_number_is_judged_where_it_is() -> None:
+    wrong_check = GP[:6] + "00" + GP[8:]  # no check digit series yields 00
+    issue = only_issue(guide(contained=[practitioner_role(wrong_check)]))
+    path = "MedicationRequest.contained[0].practitioner.identifier.value"
+    assert (issue.code, issue.expression, issue.rule) == ("value", path, "ID-7")
+    issue = only_issue(guide(contained=[practitioner_role(PHYSIOTHERAPIST)]))
+    assert (issue.code, issue.expression, issue.rule) == ("business-rule", path, "ID-8")
 
 
 # --- authoredOn (RX-19, RX-10) ------------------------------------------------------------------
@@ -455,6 +628,39 @@ def test_RX_21_non_magistral_type_needs_a_coding() -> None:
     )
 
 
+def test_RX_19_guide_ampp_and_vmp_group_products_accepted() -> None:
+    for concept in (
+        ampp("081352-03", "Furosemide 40 mg tabl. 50"),
+        vmp_group("3889", "bisoprolol"),
+    ):
+        result = accepted(guide(medication=concept))
+        assert result.resource["medicationCodeableConcept"] == concept
+
+
+def test_RX_19_imported_product_named_in_text_accepted() -> None:
+    concept = imported("Midodrine 5 mg 20 tabl. (import)")
+    assert product_kind(concept) is ProductKind.IMPORTED
+    result = accepted(guide(medication=concept))
+    assert result.resource["medicationCodeableConcept"] == concept
+
+
+def test_RX_19_imported_product_needs_its_name_in_text() -> None:
+    concept = {"coding": [{"system": systems.AMPP, "userSelected": False}]}
+    issue = only_issue(guide(medication=concept))
+    assert (issue.code, issue.expression, issue.rule) == (
+        "required",
+        "MedicationRequest.medicationCodeableConcept.text",
+        "RX-19",
+    )
+
+
+def test_RX_19_codeless_coding_of_an_unknown_system_is_no_import() -> None:
+    concept = {"coding": [{"system": "http://snomed.info/sct"}], "text": "Some product"}
+    assert product_kind(concept) is ProductKind.CODED
+    issue = only_issue(guide(medication=concept))
+    assert (issue.code, issue.expression) == ("code-invalid", f"{CODING_0}.system")
+
+
 # --- dosage (RX-19) -----------------------------------------------------------------------------
 
 
@@ -487,6 +693,89 @@ def test_RX_19_structured_dosage_accepted() -> None:
         "doseAndRate": [{"doseQuantity": {"value": 2.5, "code": "mg"}}],
     }
     accepted(body(dosageInstruction=[dosage]))
+
+
+@pytest.mark.parametrize(
+    "dosage",
+    [
+        every_other_day(),
+        loading_dose(),
+        daily_for_three_months(2.5),
+        [{"asNeededBoolean": True, "doseAndRate": [dose_mg(500)]}],
+        [{"asNeededCodeableConcept": {"text": "pain"}}],
+        [{"patientInstruction": "one tablet with breakfast"}],
+        [
+            {
+                "maxDosePerPeriod": {
+                    "numerator": {"value": 4},
+                    "denominator": {"value": 1, "unit": "d"},
+                }
+            }
+        ],
+    ],
+)
+def test_RX_19_structured_dosages_without_text_accepted(dosage: list[dict[str, Any]]) -> None:
+    result = accepted(guide(dosageInstruction=dosage))
+    assert result.resource["dosageInstruction"] == dosage
+
+
+DOSAGE_0 = "MedicationRequest.dosageInstruction[0]"
+
+
+@pytest.mark.parametrize(
+    ("dosage", "code", "expression"),
+    [
+        (
+            {"timing": {"repeat": {"frequency": 1, "period": 2}}},
+            "invariant",
+            "timing.repeat.period",
+        ),
+        ({"timing": {"repeat": {"duration": 30}}}, "invariant", "timing.repeat.duration"),
+        (
+            {"timing": {"repeat": {"period": 1, "periodUnit": "fortnight"}}},
+            "code-invalid",
+            "timing.repeat.periodUnit",
+        ),
+        (
+            {"timing": {"repeat": {"period": -1, "periodUnit": "d"}}},
+            "invariant",
+            "timing.repeat.period",
+        ),
+        (
+            {"timing": {"repeat": {"frequency": 1, "period": "1", "periodUnit": "d"}}},
+            "value",
+            "timing.repeat.period",
+        ),
+        (
+            {"timing": {"repeat": {"periodMax": 3, "periodUnit": "d"}}},
+            "invariant",
+            "timing.repeat.periodMax",
+        ),
+        (
+            {"timing": {"repeat": {"when": ["MORN"], "timeOfDay": ["08:00:00"]}}},
+            "invariant",
+            "timing.repeat.timeOfDay",
+        ),
+        (
+            {"timing": {"repeat": {"when": ["CM"], "offset": 30}}},
+            "invariant",
+            "timing.repeat.offset",
+        ),
+        ({"doseAndRate": [{"type": {"text": "ordered"}}]}, "required", "doseAndRate[0]"),
+        (
+            {"doseAndRate": [{"doseQuantity": {"value": "2", "code": "mg"}}]},
+            "value",
+            "doseAndRate[0].doseQuantity.value",
+        ),
+        ({"asNeededBoolean": False}, "required", ""),
+    ],
+)
+def test_RX_19_structured_dosage_must_be_readable(
+    dosage: dict[str, Any], code: str, expression: str
+) -> None:
+    issue = only_issue(guide(dosageInstruction=[dosage]))
+    path = f"{DOSAGE_0}.{expression}" if expression else DOSAGE_0
+    assert (issue.code, issue.expression, issue.rule) == (code, path, "RX-19")
 
 
 # --- quantity (RX-24) ---------------------------------------------------------------------------
@@ -597,6 +886,37 @@ def test_RX_12_end_after_max_is_VALIDITY_TOO_LONG() -> None:
 def test_RX_12_partial_end_date_refused() -> None:
     issue = only_issue(with_path(body(), "dispenseRequest.validityPeriod.end", "2025-05"))
     assert (issue.code, issue.expression, issue.rule) == ("value", f"{VALIDITY}.end", "RX-12")
+
+
+def test_RX_12_guide_validity_as_datetimes_with_offsets() -> None:
+    result = accepted(guide())
+    assert result.validity_start == date(2025, 3, 10)
+    assert result.validity_end == date(2025, 6, 9)
+    period = result.resource["dispenseRequest"]["validityPeriod"]
+    assert period == {"start": "2025-03-10T00:00:00+01:00", "end": "2025-06-09T00:00:00+02:00"}
+
+
+@pytest.mark.parametrize(
+    ("end", "last_day"),
+    [
+        ("2025-06-09T23:30:00-05:00", date(2025, 6, 10)),  # 06:30 in Brussels, the next day
+        ("2025-06-09T22:30:00Z", date(2025, 6, 10)),  # 00:30 in Brussels (summer time)
+        ("2025-06-09T21:59:59Z", date(2025, 6, 9)),
+        ("2025-06-10T00:30:00+14:00", date(2025, 6, 9)),
+    ],
+)
+def test_RX_12_datetime_end_means_its_brussels_day(end: str, last_day: date) -> None:
+    resource = with_path(guide(), "dispenseRequest.validityPeriod.end", end)
+    result = accepted(resource)
+    assert result.validity_end == last_day
+    assert result.resource["dispenseRequest"]["validityPeriod"]["end"] == end
+
+
+def test_RX_12_end_instant_before_start_instant_on_the_same_day_refused() -> None:
+    period = {"start": "2025-03-10T15:00:00+01:00", "end": "2025-03-10T09:00:00+01:00"}
+    resource = with_path(guide(), "dispenseRequest.validityPeriod", period)
+    issue = only_issue(resource)
+    assert (issue.code, issue.expression, issue.rule) == ("invariant", f"{VALIDITY}.end", "RX-12")
 
 
 # --- substitution (RX-19) -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_profiles import systems
 from gateway.fhir import search
 
 _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
@@ -12,7 +13,7 @@ _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
 def capability_entry() -> dict[str, Any]:
     return {
         "type": "MedicationDispense",
-        "profile": "https://www.ehealth.fgov.be/standards/fhir/medication/StructureDefinition/be-medicationdispense",
+        "profile": systems.DISPENSE_PROFILE,
         "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
         "versioning": "versioned",
         "updateCreate": False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_profiles import systems
 from gateway.fhir import search
 
 _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
@@ -12,7 +13,7 @@ _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
 def capability_entry() -> dict[str, Any]:
     return {
         "type": "MedicationRequest",
-        "profile": "https://www.ehealth.fgov.be/standards/fhir/medication/StructureDefinition/be-medicationprescription",
+        "profile": systems.PRESCRIPTION_PROFILE,
         "interaction": [
             {"code": "create"},
             {"code": "read"},

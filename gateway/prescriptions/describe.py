@@ -34,7 +34,8 @@ VISIBILITY_URL: Final = "urn:ehealth-gateway:extension:visibility"
 # The gateway state of RX-6 on the prescription: ``state`` (valueCode), and while a pharmacy holds
 # it (in process, delivered) ``pharmacy`` (its organisation NIHDI) and ``reservation``.
 LIFECYCLE_URL: Final = "urn:ehealth-gateway:extension:lifecycle"
-STATUS_REASON_SYSTEM: Final = "urn:ehealth-gateway:status-reason"
+# The expiry reason from the Belgian BePrescriptionStatusReason code system (see systems.py).
+STATUS_REASON_SYSTEM: Final = systems.PRESCRIPTION_STATUS_REASON
 
 # RX-6: FHIR status -> gateway state. Statuses the gateway never stores map to a state that is
 # not open and never visible to executors (fail closed).
@@ -74,7 +75,7 @@ def _expired_view(resource: dict[str, Any]) -> dict[str, Any]:
     view = with_extension(resource, lifecycle_extension(PrescriptionState.EXPIRED))
     view["status"] = "stopped"
     view["statusReason"] = {
-        "coding": [{"system": STATUS_REASON_SYSTEM, "code": "expired"}],
+        "coding": [{"system": STATUS_REASON_SYSTEM, "code": "expired", "display": "Expired"}],
         "text": "the validity period has ended",
     }
     return view

@@ -51,7 +51,8 @@ def product_kind(concept: Mapping[str, Any]) -> ProductKind:
     codes are acceptable is ``rule_medication``'s.
     """
     codings = [obj(raw) or {} for raw in items(concept.get("coding"))]
-    if medication_type(concept) == MAGISTRAL or (medication_type(concept) is None and not codings):
+    declared = medication_type(concept)
+    if declared == MAGISTRAL or (declared is None and not codings):
         return ProductKind.MAGISTRAL
     if codings and all(
         canonical_system(c) in PRODUCT_SYSTEMS and c.get("code") is None for c in codings

@@ -49,11 +49,12 @@ _MEDICATION_SD: Final = "https://www.ehealth.fgov.be/standards/fhir/medication/S
 PRESCRIPTION_PROFILE: Final = _MEDICATION_SD + "BeMedicationPrescription"
 DISPENSE_PROFILE: Final = _MEDICATION_SD + "BeMedicationDispense"
 
-# [A] The medication guide leaves MedicationRequest.statusReason unbound and publishes no reason
-# codes; the Belgian terminology package (hl7-be/terminology 1.0.0) has BePrescriptionStatusReason
-# with ``expired`` (RX-7: an open prescription past its validity).
+# RX-7: the reason an open prescription past its validity is reported ``stopped``: the medication
+# guide's BeMedicationPrescriptionStatusReason code system (code ``expired``), bound extensibly to
+# MedicationRequest.statusReason (hl7-be/medication, terminology/BeMedicationPrescriptionStatusReason).
 PRESCRIPTION_STATUS_REASON: Final = (
-    "https://www.ehealth.fgov.be/standards/fhir/drp/CodeSystem/be-prescription-status-reason"
+    "https://www.ehealth.fgov.be/standards/fhir/terminology/CodeSystem/"
+    "BeMedicationPrescriptionStatusReason"
 )
 
 # ID-21: an identifier value carrying this extension is a pseudonym, not a clear SSIN/NIHDI.

@@ -251,8 +251,10 @@ async def test_RX_12_datetime_end_lasts_until_the_end_of_its_brussels_day(
     clock.now = brussels(today + timedelta(days=12), 12)
     expired = await read_by_rid(pharmacy, rid)
     assert expired["status"] == "stopped"
+    # The medication guide's BeMedicationPrescriptionStatusReason code system, as published.
+    guide = "https://www.ehealth.fgov.be/standards/fhir/terminology/CodeSystem/BeMedicationPrescriptionStatusReason"
     assert expired["statusReason"]["coding"] == [
-        {"system": systems.PRESCRIPTION_STATUS_REASON, "code": "expired", "display": "Expired"}
+        {"system": guide, "code": "expired", "display": "Expired"}
     ]
 
 

@@ -8,7 +8,8 @@ Order, after the inputs are checked for consistency:
    pharmacy's dispenses. A pharmacy holding the RID takes the RID path (RX-13, RX-17.1).
 3. Otherwise the network rules: CO-12.2 consent, CO-12.3 no exclusion, CO-12.4 a relationship (or,
    for a pharmacy, proof of the patient's presence: RX-18); then CO-12.5 the document rules: the
-   prescription is open (RX-9, RX-17.2) and visible to this provider (RX-13, RX-14).
+   prescription is open (RX-9, RX-17.2) and visible to this provider (RX-13, RX-14). A pharmacy
+   listing the prescriptions of the patient at its counter needs no consent (RX-18).
 
 Every rule is a small function below; ``decide`` never raises: any error is ``Reason.ERROR``
 (fail closed). Logging the decision (CO-12.6, SEC-5) is the caller's job: this module is pure.
@@ -171,11 +172,24 @@ def _patient_self(actor: Actor, facts: PatientFacts) -> Decision:
 
 def _network_rules(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
     """DESIGN.md 5: a provider reaches a patient's data held by others only with consent, without
-    exclusion and with a relationship, in the order of CO-12. A pharmacy may show the patient's
-    presence (eID read) instead of a registered relationship (RX-17.2, RX-18); a prescriber needs
-    a registered one (RX-9: "centrally registered")."""
+    exclusion and with a relationship, in the order of CO-12."""
     if not has_consent(facts, req.now):
-        return _deny(Reason.NO_CONSENT)  # CO-12.2: also for a pharmacy searching by eID [A]
+        return _deny(Reason.NO_CONSENT)  # CO-12.2
+    return _no_exclusion_and_relationship(req, facts, role)
+
+
+def _at_the_counter(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """RX-17.2, RX-18: a pharmacy lists the open prescriptions of the patient at its counter with
+    the eID read, or the SSIN and an active relationship, unless excluded (CO-10). The Recip-e
+    sources name no informed consent for this path: that consent governs the hubs' exchange of
+    health data (CO-1..CO-4), not this listing [A]."""
+    return _no_exclusion_and_relationship(req, facts, role)
+
+
+def _no_exclusion_and_relationship(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """CO-12.3, CO-12.4. A pharmacy may show the patient's presence (eID read) instead of a
+    registered relationship (RX-17.2, RX-18); a prescriber needs a registered one (RX-9:
+    "centrally registered")."""
     if is_excluded(req.actor, role, facts):
         return _deny(Reason.EXCLUDED)  # CO-12.3: no break-glass override
     if role is Role.PHARMACIST and is_present(req.path, req.now):
@@ -249,11 +263,12 @@ def _author_on_own(
 
 
 def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
-    """RX-13, RX-17, RX-18: by RID, or by patient with consent and presence or relationship."""
+    """RX-13, RX-17, RX-18: by RID; in a search by patient with presence or relationship; any
+    other way (a read by id, a dispense by reference) under the network rules."""
     if isinstance(req.target, ResourceKind):
         if isinstance(req.path, ByRid):
             raise _Inconsistent("a RID lookup is decided per record (READ with ByRid)")
-        return _network_rules(req, facts, role)  # RX-18 (a) and (b)
+        return _at_the_counter(req, facts, role)  # RX-18 (a) and (b)
     prescription = req.target
     if req.action is not Action.SEARCH and dispensed_by(req.actor, prescription):
         # [A] The pharmacy that delivered it reads it again and archives it (RX-7): its own act,
@@ -262,7 +277,9 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
         return _permit(Reason.PERMIT_DISPENSER)
     if isinstance(req.path, ByRid):
         return _by_rid(req, facts, role, req.path, prescription)
-    network = _network_rules(req, facts, role)
+    # A record in a search by patient is decided as the search is (consent.search agrees).
+    rules = _at_the_counter if req.action is Action.SEARCH else _network_rules
+    network = rules(req, facts, role)
     if not network.permit:
         return network
     if req.action is not Action.DISPENSE and not is_open(prescription):
@@ -282,7 +299,9 @@ def _by_rid(
     no longer open the RID still shows its state, not its content (RX-6 getPrescriptionStatus:
     a pharmacist sees that it was revoked); a dispense goes on to the lifecycle, which answers 409.
 
-    [A] An exclusion of this pharmacy still denies: CO-10 says "never gets access".
+    [A] An exclusion of this pharmacy still denies, for a fetch and for a dispense alike: RX-13
+    lets the barcode override the visibility flag, a choice about which pharmacies see the
+    prescription listed, while CO-10 says an excluded provider "never gets access".
     """
     if not rid_matches(path, prescription):
         raise _Inconsistent("the RID held is not this prescription's")

@@ -52,7 +52,7 @@ async def test_SEC_5_who_what_when_how_for_each_interaction(
         ("read", "permit", "permit-author"),
         ("search", "permit", "permit-author"),
         ("read", "deny", "no-consent"),
-        ("search", "deny", "no-consent"),
+        ("search", "deny", "no-relationship"),  # a pharmacy without eID or relationship (RX-18)
     ]
     assert {r.patient_hmac for r in rows} == {patient_hash(app)}
     read = rows[1]

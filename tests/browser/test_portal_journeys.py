@@ -105,16 +105,27 @@ def test_RX_13_a_hidden_prescription_leaves_the_pharmacy_search_but_not_the_rid_
     assert [e["resource"]["id"] for e in by_rid.json()["entry"]] == [created["id"]]
 
 
-def test_CO_3_withdrawn_consent_refuses_a_providers_search(page: Any, gateway: Gateway) -> None:
+def test_CO_3_withdrawn_consent_refuses_a_providers_read(page: Any, gateway: Gateway) -> None:
+    # Another physician reads the prescription with consent and a relationship (RX-9); a
+    # pharmacy listing at its counter needs no consent (RX-18), so a physician is the witness.
+    written = prescribe(gateway, MARIE)
+    with gateway.api("demo-gp-2") as api:
+        related = api.post("/Consent", json=relationship(GP2, MARIE))
+    assert related.status_code == 201, related.text
+
+    def colleague_reads() -> Any:
+        with gateway.api("demo-gp-2") as api:
+            return api.get(f"/MedicationRequest/{written['id']}")
+
     log_in(page, gateway, MARIE)
     page.get_by_role("link", name="Manage my consent").click()
     page.get_by_role("button", name="Give my consent").click()
     expect(page.get_by_role("status")).to_contain_text("Consent given.")
-    assert pharmacy_search(gateway, MARIE).status_code == 200
+    assert colleague_reads().status_code == 200
     page.get_by_role("button", name="Withdraw my consent").click()
     expect(page.get_by_role("status")).to_contain_text("Consent withdrawn.")
     expect(page.get_by_role("button", name="Give my consent")).to_be_visible()
-    refused = pharmacy_search(gateway, MARIE)
+    refused = colleague_reads()
     assert refused.status_code == 403
     assert refused.json()["issue"][0]["diagnostics"] == "no-consent"
 

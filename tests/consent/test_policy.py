@@ -231,7 +231,13 @@ ONE_FACT_MISSING = [
         R.HIDDEN_BY_PATIENT,
     ),
     ("own-data", replace(_PRESCRIBER_BASE, actor=patient(OTHER_SSIN)), _ALL_FACTS, R.NOT_OWN_DATA),
-    ("pharmacy-consent", _PHARMACY_BASE, facts(consent=False), R.NO_CONSENT),
+    # RX-18: the listing at the counter needs no consent; a read by id (no RID) still does.
+    (
+        "pharmacy-consent",
+        replace(_PHARMACY_BASE, action=Action.READ),
+        facts(consent=False),
+        R.NO_CONSENT,
+    ),
     ("pharmacy-exclusion", _PHARMACY_BASE, facts(excluded=(PHARMACY,)), R.EXCLUDED),
     (
         "pharmacy-presence",

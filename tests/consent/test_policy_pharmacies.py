@@ -17,6 +17,7 @@ from consent import (
     PrescriberVisibility,
     PrescriptionState,
     Reason,
+    Resource,
     ResourceKind,
     Visibility,
     decide,
@@ -153,9 +154,51 @@ def test_RX_18_stale_presence_falls_back_on_the_relationship() -> None:
     assert decide(search, facts(related=(PHARMACY,))) == permit(R.PERMIT_RELATIONSHIP)
 
 
-def test_CO_12_2_pharmacy_search_needs_consent_even_with_the_eid() -> None:
-    search = request(pharmacist(), ResourceKind.PRESCRIPTION, Action.SEARCH, path=presence())
-    assert decide(search, facts(consent=False)) == deny(R.NO_CONSENT)
+# RX-18 [A]: the Recip-e sources name the eID (or the SSIN and a relationship) for the listing at
+# the counter and no informed consent; that consent governs the hubs' exchange (CO-1..CO-4). The
+# search and each record in it are decided alike (consent.search turns the search into SQL).
+_AT_THE_COUNTER = [ResourceKind.PRESCRIPTION, prescription()]
+
+
+@pytest.mark.parametrize("target", _AT_THE_COUNTER, ids=["search", "record-in-it"])
+def test_rx18_a_pharmacy_lists_the_patient_at_its_counter_without_consent(
+    target: Resource | ResourceKind,
+) -> None:
+    search = request(pharmacist(), target, Action.SEARCH)
+    no_consent = facts(consent=False)
+    assert decide(replace(search, path=presence()), no_consent) == permit(R.PERMIT_PRESENCE)
+    related = facts(consent=False, related=(PHARMACY,))
+    assert decide(search, related) == permit(R.PERMIT_RELATIONSHIP)
+    assert decide(search, no_consent) == deny(R.NO_RELATIONSHIP)  # the SSIN alone (RX-17.2)
+
+
+@pytest.mark.parametrize("target", _AT_THE_COUNTER, ids=["search", "record-in-it"])
+@pytest.mark.parametrize("path", [presence(), ByRelationship()], ids=["eid", "relationship"])
+def test_co10_an_exclusion_still_refuses_the_listing_at_the_counter(
+    target: Resource | ResourceKind, path: ByPresence | ByRelationship
+) -> None:
+    search = request(pharmacist(), target, Action.SEARCH, path=path)
+    for consent in (False, True):
+        known = facts(consent=consent, related=(PHARMACY,), excluded=(PHARMACY,))
+        assert decide(search, known) == deny(R.EXCLUDED)
+
+
+@pytest.mark.parametrize("hidden", HIDING_FROM_PHARMACY)
+def test_rx13_a_hidden_prescription_stays_out_of_the_listing_without_consent(
+    hidden: Visibility,
+) -> None:
+    req = request(pharmacist(), prescription(visibility=hidden), Action.SEARCH, path=presence())
+    assert decide(req, facts(consent=False)) == deny(R.HIDDEN_BY_PATIENT)
+
+
+@pytest.mark.parametrize("action", [Action.READ, Action.DISPENSE])
+def test_co12_2_without_the_rid_a_read_or_dispense_by_id_keeps_the_network_rules(
+    action: Action,
+) -> None:
+    # Only the listing changed: a read by logical id or a dispense by reference alone is no RID
+    # and no listing, so the patient's consent is still required (docs/access.md).
+    req = request(pharmacist(), prescription(), action, path=presence())
+    assert decide(req, facts(consent=False, related=(PHARMACY,))) == deny(R.NO_CONSENT)
 
 
 @pytest.mark.parametrize(

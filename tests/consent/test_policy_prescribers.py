@@ -127,10 +127,14 @@ def test_RX_5_prescriber_creates_in_own_name_only(
     ) == (expected)
 
 
-def test_author_match_is_exact() -> None:
-    # The same physician under another qualification is not the requester recorded (ID-8).
-    same_person = prescriber(AUTHOR[:8] + "003")
-    assert decide(request(same_person, prescription()), facts(consent=False)) == deny(R.NO_CONSENT)
+def test_ID_7_the_author_is_the_person_under_any_competence_code() -> None:
+    # The first eight digits name the person; the competence code changes with his titles.
+    for same_person in (prescriber(AUTHOR[:8] + "580"), prescriber(AUTHOR[:8])):
+        assert decide(request(same_person, prescription()), facts(consent=False)) == permit(
+            R.PERMIT_AUTHOR
+        )
+    other_person = prescriber(AUTHOR[:7] + "9004")
+    assert decide(request(other_person, prescription()), facts(consent=False)) == deny(R.NO_CONSENT)
 
 
 # --- other prescribers (RX-9, RX-14) ------------------------------------------------------------
@@ -193,11 +197,12 @@ def test_RX_13_rid_does_not_open_other_prescribers_a_prescription() -> None:
     [
         request(prescriber(), prescription()),
         request(prescriber(), ResourceKind.DISPENSE, Action.SEARCH),
-        request(pharmacist(), ResourceKind.PRESCRIPTION, Action.SEARCH),
         request(pharmacist(), prescription(), path=presence()),
+        request(pharmacist(), prescription(), Action.DISPENSE, path=presence()),
         request(pharmacist(), record(ResourceKind.DISPENSE, author_nihdi=OTHER_PHARMACY)),
     ],
-    ids=["prescriber-read", "dispense-search", "pharmacy-search", "pharmacy-read", "dispense"],
+    # A pharmacy's search by patient needs no consent (RX-18): test_policy_pharmacies.py.
+    ids=["prescriber-read", "dispense-search", "pharmacy-read", "pharmacy-dispense", "dispense"],
 )
 def test_CO_12_no_consent_denies(req: AccessRequest) -> None:
     # Even with a relationship (and the eID read): the network needs the patient's consent.

@@ -147,8 +147,7 @@ def test_PO_4_patient_finds_everything_about_themself() -> None:
 @pytest.mark.parametrize(
     ("actor", "known", "reason"),
     [
-        (pharmacist(), facts(consent=False), R.NO_CONSENT),
-        (pharmacist(), facts(excluded=(PHARMACY,)), R.EXCLUDED),
+        (pharmacist(), facts(consent=False, excluded=(PHARMACY,)), R.EXCLUDED),
         (patient(OTHER_SSIN), facts(), R.NOT_OWN_DATA),
         (fund(), facts(), R.WRONG_ROLE),
         (admin(), facts(), R.WRONG_ROLE),

@@ -108,13 +108,12 @@ async def test_CO_12_order_exclusion_is_checked_before_relationship(
     assert reason_of(await colleague.get(f"{RX_URL}/{written['id']}")) == "excluded"
 
 
-async def test_CO_13_pharmacy_search_by_patient_follows_the_same_order(
+async def test_CO_13_pharmacy_search_by_patient_follows_RX_18(
     app: FastAPI, author: httpx.AsyncClient, pharmacy: httpx.AsyncClient, patient: httpx.AsyncClient
 ) -> None:
-    """RX-18: consent, then no exclusion, then the eID read or a relationship."""
+    """RX-18: no exclusion, then the eID read or a relationship; no consent on this path
+    (tests/consents/test_pharmacy_listing_http.py)."""
     await prescription(author)
-    assert reason_of(await pharmacy.get(RX_URL, params=BY_PATIENT)) == "no-consent"
-    await created(patient, informed_consent())
     assert reason_of(await pharmacy.get(RX_URL, params=BY_PATIENT)) == "no-relationship"
     row = await last_audit(app)
     assert (row.action, row.outcome, row.reason) == ("search", "deny", "no-relationship")

@@ -5,7 +5,7 @@ loads ``PatientFacts``, asks ``decide``, audits the ``Decision`` and turns a den
 whose message is the reason code.
 """
 
-from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE
+from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE, same_provider
 from consent.durations import RELATIONSHIP_MONTHS, add_months, relationship_end
 from consent.model import (
     OPEN_STATES,
@@ -67,5 +67,6 @@ __all__ = [
     "decide_each",
     "filter_visible",
     "relationship_end",
+    "same_provider",
     "search_filter",
 ]

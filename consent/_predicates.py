@@ -22,6 +22,7 @@ from consent.model import (
     Resource,
     Role,
 )
+from fhir_profiles.nihdi import same_person
 
 # [A] Proof of presence is an eID read no older than an eID session (SEC-1: 12 h), and not in the
 # future beyond a small clock skew between the provider's software and the gateway.
@@ -34,35 +35,37 @@ def has_consent(facts: PatientFacts, now: datetime) -> bool:
     return any(consent.active_at(now) for consent in facts.consents)
 
 
+def same_provider(named: str | None, nihdi: str | None, role: Role | str) -> bool:
+    """Whether ``named`` (an author, an exclusion, a relationship) is the provider ``nihdi`` of
+    ``role``.
+
+    A prescriber holds a professional NIHDI number: the first eight digits name the person for a
+    whole career, the competence code changes with his titles (ID-7), so the person is compared
+    (``fhir_profiles.nihdi.same_person``): a physician who gains a specialist title still reads
+    his own prescriptions, an exclusion of the person bars every competence code, a relationship
+    counts under each. A pharmacy's organisation number (ID-9) compares exactly.
+    """
+    if named is None or nihdi is None:
+        return False
+    if role == Role.PRESCRIBER:
+        return named == nihdi or same_person(named, nihdi)
+    return named == nihdi
+
+
 def is_excluded(actor: Actor, role: Role, facts: PatientFacts) -> bool:
-    """CO-10, CO-12.3: an active exclusion names this provider."""
+    """CO-10, CO-12.3: an active exclusion names this provider (the person, ``same_provider``)."""
     return any(
         exclusion.active and same_provider(exclusion.provider_nihdi, actor.nihdi, role)
         for exclusion in facts.exclusions
     )
 
 
-def same_provider(named: str, nihdi: str | None, role: Role) -> bool:
-    """Whether an exclusion naming ``named`` bars the provider ``nihdi``.
-
-    [A] A professional NIHDI is 8 digits naming the person and 3 naming a qualification (ID-6..ID-8),
-    so an excluded physician must not get in under another qualification or the 8-digit form: for
-    prescribers the first 8 digits are compared. Organisation numbers (ID-9) compare exactly. Only
-    exclusions match this widely; every rule that permits compares exactly.
-    """
-    if nihdi is None:
-        return False
-    if named == nihdi:
-        return True
-    professional = role is Role.PRESCRIBER and named.isdigit() and nihdi.isdigit()
-    return professional and {len(named), len(nihdi)} <= {8, 11} and named[:8] == nihdi[:8]
-
-
 def has_relationship(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
-    """CO-7, CO-12.4: a relationship active at ``now`` names this provider: the physician's NIHDI,
-    or the pharmacy's organisation NIHDI (a pharmacy relationship covers the pharmacy)."""
+    """CO-7, CO-12.4: a relationship active at ``now`` names this provider: the physician (the
+    person, under any competence code), or the pharmacy's organisation NIHDI (a pharmacy
+    relationship covers the pharmacy)."""
     return any(
-        relation.provider_nihdi == actor.nihdi and relation.active_at(now)
+        same_provider(relation.provider_nihdi, actor.nihdi, actor.role) and relation.active_at(now)
         for relation in facts.relationships
     )
 
@@ -77,15 +80,15 @@ def is_present(path: AccessPath, now: datetime) -> bool:
 
 
 def is_author(actor: Actor, record: Resource) -> bool:
-    """The record is the provider's own: requester of a prescription, sender of a claim,
-    pharmacy of a dispense."""
-    return record.author_nihdi is not None and record.author_nihdi == actor.nihdi
+    """The record is the provider's own: requester of a prescription, sender of a claim (the
+    person, ``same_provider``), pharmacy of a dispense."""
+    return same_provider(record.author_nihdi, actor.nihdi, actor.role)
 
 
 def names_me(actor: Actor, record: Resource) -> bool:
     """The record names this provider: a relationship's ``provision.actor``, the prescriber of a
-    dispense's prescription."""
-    return record.provider_nihdi is not None and record.provider_nihdi == actor.nihdi
+    dispense's prescription (the person, ``same_provider``)."""
+    return same_provider(record.provider_nihdi, actor.nihdi, actor.role)
 
 
 def is_open(prescription: Resource) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from consent._predicates import same_provider
 from consent.model import (
     OPEN_STATES,
     AccessRequest,
@@ -33,7 +34,8 @@ from consent.policy import decide
 class SearchFilter:
     """Which of one patient's prescriptions a search may return, and the decision on the search.
 
-    A row is returned iff ``everything``; or its author NIHDI equals ``author_nihdi``; or
+    A row is returned iff ``everything``; or its author is the prescriber ``author_nihdi`` (the
+    person under any competence code, ID-7: ``consent._predicates.same_provider``); or
     ``others`` and its state is in ``states`` and, when ``pharmacy_nihdi`` is set, its pharmacy
     visibility is ``all``, or ``one`` naming ``pharmacy_nihdi`` (RX-13), and, when
     ``prescribers_open`` is set, its prescriber visibility is ``open`` (RX-14). A denied search
@@ -54,7 +56,7 @@ class SearchFilter:
             return False
         if self.everything:
             return True
-        if self.author_nihdi is not None and prescription.author_nihdi == self.author_nihdi:
+        if same_provider(prescription.author_nihdi, self.author_nihdi, Role.PRESCRIBER):
             return True
         if not self.others or prescription.state not in self.states:
             return False

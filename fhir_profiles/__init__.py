@@ -14,7 +14,6 @@ from fhir_profiles.identifiers import (
     is_valid_nihdi_professional,
     is_valid_ssin,
     new_rid,
-    nihdi_qualification,
     normalise_rid,
     normalise_ssin,
 )
@@ -24,30 +23,38 @@ from fhir_profiles.medication_request import (
     ValidatedPrescription,
     validate_medication_request,
 )
-from fhir_profiles.qualifications import is_prescriber_qualification, profession_of
+from fhir_profiles.nihdi import (
+    NihdiNumber,
+    Profession,
+    may_prescribe,
+    parse_professional,
+    same_person,
+)
 from fhir_profiles.systems import normalise_system
 
 __all__ = [
     "RID_PATTERN",
     "Issue",
+    "NihdiNumber",
+    "Profession",
     "Severity",
     "ValidatedDispense",
     "ValidatedPrescription",
     "add_months",
     "brussels_date",
     "default_validity_end",
-    "is_prescriber_qualification",
     "is_valid_cbe",
     "is_valid_cnk",
     "is_valid_nihdi_professional",
     "is_valid_ssin",
     "max_validity_end",
+    "may_prescribe",
     "new_rid",
-    "nihdi_qualification",
     "normalise_rid",
     "normalise_ssin",
     "normalise_system",
-    "profession_of",
+    "parse_professional",
+    "same_person",
     "systems",
     "validate_medication_dispense",
     "validate_medication_request",

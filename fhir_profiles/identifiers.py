@@ -24,6 +24,11 @@ def _mod97_check(number: int) -> int:
     return 97 - number % 97
 
 
+def _mod89_check(number: int) -> int:
+    """89 - (n mod 89): NIHDI's second series of professional numbers (ID-7); 0 gives 89."""
+    return 89 - number % 89
+
+
 # --- SSIN (ID-1..ID-5) --------------------------------------------------------------------------
 
 
@@ -49,24 +54,26 @@ def is_valid_ssin(value: str) -> bool:
     return check in (_mod97_check(head), _mod97_check(_BORN_2000_OFFSET + head))
 
 
-# --- NIHDI professional numbers (ID-6..ID-8) ----------------------------------------------------
+# --- NIHDI professional numbers (ID-6, ID-7; their meaning: ``fhir_profiles.nihdi``) ------------
 
 
 def is_valid_nihdi_professional(value: str, *, check_digit: bool = True) -> bool:
-    """An NIHDI professional number: 11 digits, or 8 for the deprecated form without qualification.
+    """An NIHDI professional number: 11 digits, or 8 for the deprecated form without the
+    competence code (ID-6); no punctuation is allowed in FHIR.
 
-    ``P NNNNN CC QQQ`` (ID-7): the two check digits are ``97 - first6 mod 97``. The check is an
-    assumption confirmed only by two examples, hence ``check_digit`` (checklist 8.2); it is on by
-    default (DESIGN.md 4b). No punctuation is allowed in FHIR (ID-6).
+    ``P NNNNN CC QQQ`` (ID-7): the two check digits ``CC`` belong to one of NIHDI's two series over
+    the first six digits: ``97 - first6 mod 97``, or ``89 - first6 mod 89`` (NIHDI note I 2012/26:
+    nurses and midwives since 2013, physicians since 1 April 2019, when the six-digit range ran
+    out). No NIHDI text quoting the modulo-89 formula was found: it is the formula Belgian
+    software applies (taktik/icure-backend ``KmehrExport.isNihiiValid``) and the analogue of the
+    modulo-97 rule. ``check_digit`` switches the check off (setting ``nihdi_check_digit``).
     """
     if not (_is_digits(value, 11) or _is_digits(value, 8)):
         return False
-    return not check_digit or int(value[6:8]) == _mod97_check(int(value[:6]))
-
-
-def nihdi_qualification(value: str) -> str | None:
-    """The 3-digit qualification suffix of an 11-digit NIHDI number; ``None`` otherwise (ID-7)."""
-    return value[8:] if _is_digits(value, 11) else None
+    if not check_digit:
+        return True
+    head, check = int(value[:6]), int(value[6:8])
+    return check in (_mod97_check(head), _mod89_check(head))
 
 
 # --- CBE enterprise number (ID-10, ID-11) -------------------------------------------------------

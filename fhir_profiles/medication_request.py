@@ -154,7 +154,7 @@ def validate_medication_request(
 
     Returns the normalised prescription, or every issue found; it never raises on bad input.
     Structure is checked first; the Belgian rules run only on a structurally valid body.
-    ``now`` must be timezone-aware. ``nihdi_check_digit`` switches the unverified ID-7 check.
+    ``now`` must be timezone-aware. ``nihdi_check_digit`` switches the ID-7 check (modulo 97 or 89).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")

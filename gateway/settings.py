@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     default_page_size: int = 20
     max_page_size: int = 200
-    # ID-7 is an [A] rule in the domain document: kept behind a switch until checked against NIHDI.
+    # ID-7: professional NIHDI check digits of either series (modulo 97, or modulo 89 for numbers
+    # issued since 2013). The modulo-89 formula is not quoted by NIHDI itself (docs/domain.md, Q2):
+    # the switch turns the check off should a real number be refused.
     nihdi_check_digit: bool = True
     # --- OAuth 2.0 (docs/auth.md) ------------------------------------------------------------
     # Issuer of access tokens (``iss``); default: public_base_url, else the request's base URL.

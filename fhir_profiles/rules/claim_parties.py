@@ -64,8 +64,9 @@ def rule_provider(body: Mapping[str, Any], *, check_digit: bool = True) -> list[
     """AT-3, ID-6, ID-7: the care provider by an 11-digit NIHDI professional number.
 
     Any profession may attest (GP, specialist, dentist, physiotherapist, speech therapist: AT-2), so
-    unlike a prescription there is no qualification check. The 8-digit form is refused: it does not
-    say who the provider is (ID-8). ``check_digit`` switches the unverified ID-7 check.
+    unlike a prescription there is no profession check (ID-8). The 8-digit form is refused (ID-6):
+    it names the person but not the competence code the care is attested under [A].
+    ``check_digit`` switches the ID-7 check (modulo 97 or 89) off.
     """
     identifier, issues = _identifier(body, "provider", "care provider", "AT-3")
     if identifier is None:

@@ -14,12 +14,11 @@ from fhir_profiles._json import canonical_system, is_pseudonymised, obj, text
 from fhir_profiles.identifiers import (
     is_valid_nihdi_professional,
     is_valid_ssin,
-    nihdi_qualification,
     normalise_ssin,
 )
 from fhir_profiles.issues import Issue
+from fhir_profiles.nihdi import may_prescribe
 from fhir_profiles.prescriber import locate_prescriber
-from fhir_profiles.qualifications import is_prescriber_qualification
 
 _SUBJECT: Final = "MedicationRequest.subject"
 
@@ -63,8 +62,9 @@ def rule_requester(body: Mapping[str, Any], *, check_digit: bool = True) -> list
     names it (``fhir_profiles.prescriber``), has 11 digits, valid check digits and a prescriber's
     qualification. Issues point at the element that carries the number.
 
-    The 8-digit deprecated form is refused here: without the qualification suffix nobody can tell
-    a physician from a physiotherapist (ID-8). ``check_digit`` switches the unverified ID-7 check.
+    The 8-digit deprecated form is refused here (ID-6): a new prescription carries the full number,
+    and a midwife's right to prescribe shows only in her competence code (ID-8). Who prescribes
+    is ``nihdi.may_prescribe``. ``check_digit`` switches the ID-7 check (modulo 97 or 89) off.
     """
     found = locate_prescriber(body)
     if isinstance(found, Issue):
@@ -81,7 +81,7 @@ def _prescriber_number_issues(value: str | None, path: str, *, check_digit: bool
         issues.append(Issue("value", path, message, "ID-6"))
     elif not is_valid_nihdi_professional(value, check_digit=check_digit):
         issues.append(Issue("value", path, "the NIHDI check digits do not match", "ID-7"))
-    elif not is_prescriber_qualification(nihdi_qualification(value) or ""):
-        message = "the NIHDI qualification is not one of a prescriber (physician, dentist, midwife)"
+    elif not may_prescribe(value):
+        message = "the NIHDI number is not a prescriber's (physician, dentist, prescribing midwife)"
         issues.append(Issue("business-rule", path, message, "ID-8"))
     return issues

@@ -320,7 +320,9 @@ def register(commands: Any, keys: Any) -> None:
     reg.add_argument("--nihdi", help="professional (prescriber) or organisation (pharmacy) NIHDI")
     reg.add_argument("--name", help="display name (default: the certificate's CN)")
     reg.add_argument("--organisation")
-    reg.add_argument("--qualification", help="default: from the NIHDI qualification suffix")
+    reg.add_argument(
+        "--qualification", help="default: profession and competence code from the NIHDI number"
+    )
     reg.set_defaults(func=_clients_register)
     ls = clients_sub.add_parser("list", help="list registered clients")
     _data_dir_option(ls)

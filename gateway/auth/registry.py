@@ -25,8 +25,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fhir_profiles.identifiers import is_valid_nihdi_professional, nihdi_qualification
-from fhir_profiles.qualifications import profession_of
+from fhir_profiles import nihdi as nihdi_numbers
+from fhir_profiles.identifiers import is_valid_nihdi_professional
 from gateway.auth import pki
 from gateway.storage.tables import oauth_clients
 
@@ -143,10 +143,10 @@ def check_nihdi(role: str, nihdi: str | None, *, check_digit: bool = True) -> st
 
 
 def default_qualification(role: str, nihdi: str | None) -> str | None:
-    """The professional qualification, from the NIHDI suffix (ID-7, ID-8; reference data)."""
+    """The profession (from the first digit) and competence code of a professional NIHDI number,
+    e.g. ``physician (580)`` (ID-7, ID-8)."""
     if role == "prescriber" and nihdi:
-        suffix = nihdi_qualification(nihdi)
-        return f"{profession_of(suffix)} ({suffix})" if suffix else None
+        return nihdi_numbers.describe(nihdi)
     if role == "pharmacist":
         return "pharmacy"
     return None

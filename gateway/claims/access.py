@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from consent import same_provider
 from gateway.auth.identity import Principal
+from gateway.storage.persons import provider_match
 from gateway.storage.store import Criteria, StoredVersion
 
 PERMIT_AUTHOR = "permit-author"
@@ -38,7 +40,7 @@ def read_decision(caller: Principal, stored: StoredVersion) -> tuple[bool, str]:
         if caller.ssin is not None and patient_of(stored.json()) == caller.ssin:
             return True, PERMIT_PATIENT_SELF
         return False, NOT_OWN_DATA
-    if caller.nihdi is not None and stored.author_nihdi == caller.nihdi:
+    if same_provider(stored.author_nihdi, caller.nihdi, caller.role):  # a prescriber: the person
         return True, PERMIT_AUTHOR
     return False, NOT_AUTHOR
 
@@ -54,5 +56,7 @@ def narrow_search(caller: Principal, criteria: Criteria) -> tuple[Criteria | Non
             return None, NOT_OWN_DATA
         return replace(criteria, patient_ssin=caller.ssin), PERMIT_PATIENT_SELF
     if caller.nihdi:
-        return replace(criteria, author_nihdi=caller.nihdi), PERMIT_AUTHOR
+        return replace(
+            criteria, author_nihdi=provider_match(caller.role, caller.nihdi)
+        ), PERMIT_AUTHOR
     return None, WRONG_ROLE

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from starlette.datastructures import QueryParams
 
+from consent import same_provider
 from fhir_profiles import is_valid_ssin, normalise_ssin, systems
 from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
 from fhir_profiles.issues import Issue
@@ -221,7 +222,7 @@ class ClaimService:
         checked = validate_claim(body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit)
         if isinstance(checked, list):
             raise ProfileViolation(checked)
-        if not ctx.caller.nihdi or ctx.caller.nihdi != checked.provider_nihdi:
+        if not same_provider(checked.provider_nihdi, ctx.caller.nihdi, ctx.caller.role):
             raise self._deny(ctx, "create", CLAIM, None, "not-author")
         fund = route(self.settings.mutuality_urls, checked.fund_code)
         if fund is None:
@@ -311,7 +312,7 @@ class ClaimService:
             raise ProfileViolation(reason)
         row = await self.records.get(logical_id, lock=True)
         stored = await self.store.read(CLAIM, logical_id)
-        if row is None or stored.author_nihdi != ctx.caller.nihdi or ctx.caller.nihdi is None:
+        if row is None or not same_provider(stored.author_nihdi, ctx.caller.nihdi, ctx.caller.role):
             raise self._deny(ctx, "operation", CLAIM, logical_id, "not-author")
         patient = _patient_of(stored)
         if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:

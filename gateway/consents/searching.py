@@ -29,6 +29,7 @@ from gateway.fhir import search
 from gateway.prescriptions.searching import patient_param
 from gateway.settings import Settings
 from gateway.storage.guard import Event, Guard
+from gateway.storage.persons import provider_match
 from gateway.storage.store import Criteria, Page, ResourceStore
 
 SEARCH_PARAMS = ("patient:identifier", "actor", "actor:identifier", "category", "status")
@@ -108,7 +109,8 @@ async def search_consents(
         actor_nihdi=_actor(params),
     )
     if caller.role != "patient" and RELATIONSHIP in allowed:
-        criteria = replace(criteria, own_relationships_of=caller.nihdi or "")
+        own = provider_match(caller.role, caller.nihdi or "")  # a prescriber: the person (ID-7)
+        criteria = replace(criteria, own_relationships_of=own)
     count = search.page_size(params, settings.default_page_size, settings.max_page_size)
     async with guard.access(decision, event):
         return await store.search(RESOURCE, criteria, count=count, cursor=search.cursor(params))

@@ -38,6 +38,7 @@ from gateway.fhir import search
 from gateway.prescriptions import describe
 from gateway.settings import Settings
 from gateway.storage.guard import Event, Guard
+from gateway.storage.persons import SamePerson
 from gateway.storage.store import Access, Criteria, Page, ResourceStore
 
 RESOURCE = "MedicationRequest"
@@ -161,7 +162,7 @@ async def search_prescriptions(
         # Without a patient there are no facts to decide on: a prescriber lists his own
         # prescriptions, as before RX-9 (``permit-author``).
         async with guard.access(Decision(True, Reason.PERMIT_AUTHOR), event):
-            mine = replace(criteria, author_nihdi=caller.nihdi)
+            mine = replace(criteria, author_nihdi=SamePerson(caller.nihdi))  # any competence code
             return _reported(await store.search(RESOURCE, mine, count=count, cursor=cursor), guard)
     # RX-17: a pharmacy searches by RID or by patient; nobody else lists prescriptions.
     guard.refuse(Decision(False, Reason.WRONG_ROLE), event)

@@ -23,6 +23,7 @@ from consent import (
     Reason,
     Resource,
     ResourceKind,
+    same_provider,
 )
 from fhir_profiles import (
     ValidatedPrescription,
@@ -189,7 +190,7 @@ class PrescriptionService(GuardedService):
         if not page.items:
             return None
         found = page.items[0]
-        if caller.nihdi is None or found.author_nihdi != caller.nihdi:
+        if not same_provider(found.author_nihdi, caller.nihdi, caller.role):
             # Never hand another prescriber's prescription back through a guessed identifier.
             raise PreconditionFailed("If-None-Exist matches a resource that is not yours")
         return found

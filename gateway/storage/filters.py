@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from consent import PrescriptionState, SearchFilter
+from gateway.storage.persons import SamePerson, nihdi_condition
 from gateway.storage.tables import resource_versions as rv
 
 
@@ -60,7 +61,8 @@ def access_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement
         return []
     alternatives: list[ColumnElement[bool]] = []
     if search.author_nihdi is not None:
-        alternatives.append(rv.c.author_nihdi == search.author_nihdi)
+        # The prescriber's own, under any of his competence codes (ID-7).
+        alternatives.append(nihdi_condition(rv.c.author_nihdi, SamePerson(search.author_nihdi)))
     if search.others:
         conditions = [or_(false(), *(state_condition(s, now) for s in sorted(search.states)))]
         if search.pharmacy_nihdi is not None:

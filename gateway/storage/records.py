@@ -13,6 +13,7 @@ import orjson
 
 from consent import PrescriptionState, SearchFilter
 from gateway.errors import BadRequest
+from gateway.storage.persons import ProviderMatch
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,13 @@ class Criteria:
     identifier: tuple[str, str] | None = None
     statuses: tuple[str, ...] = ()
     authored: tuple[Range, ...] = ()
-    author_nihdi: str | None = None
+    # A provider: a string matches exactly, ``SamePerson`` a prescriber under any competence code
+    # (ID-7, ``gateway.storage.persons``).
+    author_nihdi: ProviderMatch | None = None
     categories: tuple[str, ...] = ()
     actor_nihdi: str | None = None
     # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
-    own_relationships_of: str | None = None
+    own_relationships_of: ProviderMatch | None = None
     based_on: str | None = None  # a dispense's prescription (logical id)
     access: Access | None = None
     # Prescriptions by computed state at ``states_at`` (RX-7: ``status=active`` leaves out the

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.errors import Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
 from gateway.storage.filters import access_conditions, state_condition
+from gateway.storage.persons import nihdi_condition
 from gateway.storage.records import (
     COLUMN_NAMES,
     Access,
@@ -318,7 +319,7 @@ class ResourceStore:
             if span.high is not None:
                 where.append(rv.c.authored_on < span.high)
         if criteria.author_nihdi is not None:
-            where.append(rv.c.author_nihdi == criteria.author_nihdi)
+            where.append(nihdi_condition(rv.c.author_nihdi, criteria.author_nihdi))
         if criteria.categories:
             where.append(rv.c.category.in_(criteria.categories))
         if criteria.actor_nihdi is not None:
@@ -329,7 +330,7 @@ class ResourceStore:
             where.append(
                 or_(
                     rv.c.category != "therapeutic-relationship",
-                    rv.c.actor_nihdi == criteria.own_relationships_of,
+                    nihdi_condition(rv.c.actor_nihdi, criteria.own_relationships_of),
                 )
             )
         if criteria.based_on is not None:

@@ -1,4 +1,7 @@
-"""Identifier validators: SSIN (ID-1..ID-5), NIHDI (ID-6, ID-7), CBE (ID-10, ID-11), CNK, RID."""
+"""Identifier validators: SSIN (ID-1..ID-5), NIHDI (ID-6, ID-7), CBE (ID-10, ID-11), CNK, RID.
+
+What an NIHDI number means (profession, person, prescriber) is test_profile_qualifications.py.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +16,10 @@ from fhir_profiles.identifiers import (
     is_valid_nihdi_professional,
     is_valid_ssin,
     new_rid,
-    nihdi_qualification,
     normalise_rid,
     normalise_ssin,
 )
+from tests.fixtures.nihdi import check_digits, nihdi
 
 # Domain 1.1 worked examples, verdict as in the table.
 SSIN_TABLE = [
@@ -107,10 +110,31 @@ def test_ID_7_nihdi_check_digit_can_be_switched_off() -> None:
     assert not is_valid_nihdi_professional("1923401200", check_digit=False)
 
 
-def test_ID_7_nihdi_qualification_is_the_last_three_digits() -> None:
-    assert nihdi_qualification("19234011004") == "004"
-    assert nihdi_qualification("54263481527") == "527"
-    assert nihdi_qualification("19234011") is None
+@pytest.mark.parametrize(
+    ("first6", "competence"),
+    [
+        ("198765", "004"),  # a physician registered since 1 April 2019
+        ("178000", "580"),  # a specialist; 178000 = 89 x 2000: remainder 0 gives 89, never 00
+        ("478213", "003"),  # a midwife who prescribes (since 2013)
+        ("412345", "401"),  # a home nurse (since 2013)
+    ],
+)
+def test_ID_7_nihdi_modulo_89_series_is_valid(first6: str, competence: str) -> None:
+    number = nihdi(first6, competence, series=89)
+    assert is_valid_nihdi_professional(number)
+    assert is_valid_nihdi_professional(number[:8])  # the deprecated form carries the same digits
+
+
+def test_ID_7_modulo_89_remainder_zero_gives_89() -> None:
+    assert is_valid_nihdi_professional("17800089580")
+    assert not is_valid_nihdi_professional("17800000580")
+
+
+@pytest.mark.parametrize("first6", ["198765", "412345", "171234"])
+def test_ID_7_nihdi_check_digits_of_neither_series_are_refused(first6: str) -> None:
+    accepted = {check_digits(first6, 97), check_digits(first6, 89)}
+    for check in (f"{n:02d}" for n in range(100)):
+        assert is_valid_nihdi_professional(f"{first6}{check}004") is (check in accepted), check
 
 
 @pytest.mark.parametrize(

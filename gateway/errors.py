@@ -30,6 +30,17 @@ class BadRequest(GatewayError):
     status, code = 400, "invalid"
 
 
+class MalformedParameters(BadRequest):
+    """An operation's ``Parameters`` body that is not FHIR: one issue per element at fault (400)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__(f"{len(issues)} malformed parameter element(s)")
+        self._issues = issues
+
+    def issues(self) -> list[Issue]:
+        return list(self._issues)
+
+
 class Unauthorized(GatewayError):
     status, code = 401, "login"
 
@@ -76,6 +87,13 @@ class PayloadTooLarge(GatewayError):
 
 class UnsupportedMediaType(GatewayError):
     status, code = 415, "not-supported"
+
+
+class ClientClosedRequest(GatewayError):
+    """The client went away before its request was read: nginx's 499, so that logs and metrics
+    count it apart from the gateway's errors. The answer reaches no one (the server drops it)."""
+
+    status, code = 499, "incomplete"
 
 
 class ProfileViolation(GatewayError):

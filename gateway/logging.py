@@ -1,7 +1,10 @@
 """structlog configured once; the request-id middleware binds ``request_id`` to every event.
 
 Events are snake_case facts with ids and reason codes, never an SSIN, a name or a resource body.
-Query strings are never logged: a search by patient carries the SSIN there.
+Neither query strings nor concrete paths are logged: a search by patient carries the SSIN in the
+query, and a path carries whatever id a client typed; the access line names the route template.
+An unexpected error is logged with its type and the frames it passed through, not its message:
+``int()``, ``fromisoformat()`` and friends quote the client's value in theirs.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 from typing import Any
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.fhir.outcomes import internal_error_body
+from gateway.ops import route_template
 
 REQUEST_ID_HEADER = "x-request-id"
 # Accept a client's id only when it is short and plain, so nothing odd reaches logs or headers.
@@ -91,9 +97,19 @@ class RequestIdMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id, client_id=None):
             try:
                 await self.app(scope, receive, send_tracked)
+            except ClientDisconnect:
+                # A body read outside the FHIR door (forms) found the client gone: no one to
+                # answer, nothing of ours went wrong (gateway.fhir.negotiation does the same).
+                status = 499
+                log.info("client_disconnected")
             except Exception as exc:
                 # Last resort: log the details under the request id, tell the client nothing more.
-                log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+                log.error(
+                    "unhandled_error",
+                    error_type=type(exc).__name__,
+                    causes=_causes(exc),
+                    frames=_frames(exc),
+                )
                 if started_response:
                     raise
                 await send_tracked(
@@ -110,7 +126,26 @@ class RequestIdMiddleware:
                 log.info(
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    route=route_template(scope),
                     status=status,
                     ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+def _frames(exc: BaseException, limit: int = 20) -> list[str]:
+    """Where ``exc`` went wrong, innermost last: ``module.py:42 in function`` (code, no values)."""
+    summary = traceback.extract_tb(exc.__traceback__)[-limit:]
+    return [
+        f"{'/'.join(frame.filename.split('/')[-2:])}:{frame.lineno} in {frame.name}"
+        for frame in summary
+    ]
+
+
+def _causes(exc: BaseException) -> list[str]:
+    """The types of the exceptions ``exc`` was raised from or while handling."""
+    found: list[str] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(found) < 5:
+        found.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return found

@@ -69,20 +69,25 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, observe)
         finally:
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
 
 
-def _route_template(scope: Scope) -> str:
-    """``/fhir/MedicationRequest/{logical_id}`` from the concrete path and its path parameters."""
-    if scope.get("route") is None:
+def route_template(scope: Scope) -> str:
+    """``/fhir/MedicationRequest/{logical_id}``: the matched route's template (never the concrete
+    path, whose segments are whatever the client typed), or ``unmatched``.
+
+    A route of an included router knows its path below the router's prefix only; the prefix is
+    the leading, literal segments of the concrete path (no route here takes a ``:path``)."""
+    template = getattr(scope.get("route"), "path", None)
+    if not isinstance(template, str):
         return "unmatched"
-    segments = scope["path"].split("/")
-    for name, value in scope.get("path_params", {}).items():
-        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
-    return "/".join(segments)
+    extra = scope["path"].count("/") - template.count("/")
+    if extra <= 0 or ":path}" in template:
+        return template
+    return "/".join(scope["path"].split("/")[: extra + 1]) + template
 
 
 @router.get("/healthz")

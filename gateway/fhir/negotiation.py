@@ -2,23 +2,33 @@
 
 JSON only: ``application/fhir+json`` or ``application/json`` in, ``application/fhir+json`` out.
 Any other Content-Type is 415, an Accept that admits no JSON is 406, a body over the limit is 413,
-and a body that is not a JSON object (or not of the expected resourceType) is 400.
+and a body that is not a JSON object keeping FHIR's JSON rules (``json_rules``), or not of the
+expected resourceType, is 400. Every route that takes a body reads it here.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
+import structlog
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
-from gateway.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import (
+    BadRequest,
+    ClientClosedRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from gateway.fhir import json_rules
 
 ACCEPTED_BODY_TYPES = frozenset({"application/fhir+json", "application/json"})
 # What an Accept header may name for us to answer in FHIR JSON (`_format` values included).
 _ACCEPTABLE = frozenset(
     {"application/fhir+json", "application/json", "application/*", "*/*", "json", "fhir+json"}
 )
+log = structlog.get_logger("gateway.http")
 
 
 def _media_types(header: str) -> list[tuple[str, float]]:
@@ -54,7 +64,8 @@ async def check_accept(request: Request) -> None:  # async: no thread-pool hop
 
 
 async def read_json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, read within the size limit (413) and checked for media type."""
+    """The request's JSON object, read within the size limit (413), checked for media type (415)
+    and for FHIR's JSON rules (400, ``json_rules``)."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_BODY_TYPES:
@@ -68,18 +79,17 @@ async def read_json_body(request: Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
     try:
-        parsed = orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON (at character {exc.pos})") from exc
-    if not isinstance(parsed, dict):
-        raise BadRequest("body must be a JSON object (a FHIR resource)")
-    return parsed
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer: not an error of ours, so no traceback (just a fact).
+        log.info("client_disconnected", received_bytes=size)
+        raise ClientClosedRequest("the client closed the connection while sending") from None
+    return json_rules.loads(b"".join(chunks))
 
 
 async def read_operation_body(request: Request) -> dict[str, Any]:

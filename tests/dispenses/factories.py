@@ -54,7 +54,8 @@ def parameters(**values: Any) -> dict[str, Any]:
             )
         else:
             parts.append({"name": name, "valueString": value})
-    return {"resourceType": "Parameters", "parameter": parts}
+    # FHIR JSON has no empty arrays: no parameters, no "parameter" element.
+    return {"resourceType": "Parameters", **({"parameter": parts} if parts else {})}
 
 
 async def operation(

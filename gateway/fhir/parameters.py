@@ -1,8 +1,10 @@
 """Reading an operation's ``Parameters`` body (FHIR R4 parameters.html) into named parts.
 
-Operations take a few named parameters each; ``read`` checks the resource type, that every name is
-one the operation knows, that none is repeated, and that the required ones are there, and reports
-the element's path (``Parameters.parameter.<name>``) when not. Typed readers take one value out.
+Operations take a few named parameters each; ``read`` checks the resource type, that the body is
+a FHIR ``Parameters`` (every ``value[x]`` its datatype: a ``valueCodeableConcept`` is a
+CodeableConcept, fhir.resources), that every name is one the operation knows, that none is
+repeated, and that the required ones are there, and reports the element's path
+(``Parameters.parameter.<name>``) when not. Typed readers take one value out.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from fhir.resources.R4B.parameters import Parameters
+
 from fhir_profiles import systems
-from gateway.errors import BadRequest
+from fhir_profiles.structure import structure_issues
+from gateway.errors import BadRequest, MalformedParameters
 
 _ORG_NIHDI: Final = re.compile(r"^[0-9]{8,11}$")
 
@@ -30,6 +35,9 @@ def read(
     """The parameters of ``body`` by name (each at most once)."""
     if body.get("resourceType") != "Parameters":
         raise BadRequest(f"{operation} takes a Parameters resource", expression="resourceType")
+    malformed = structure_issues(Parameters, "Parameters", body)
+    if malformed:
+        raise MalformedParameters(malformed)
     parameters = body.get("parameter", [])
     if not isinstance(parameters, list):
         raise BadRequest(

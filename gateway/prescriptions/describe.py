@@ -210,19 +210,3 @@ def with_extension(resource: dict[str, Any], extension: dict[str, Any]) -> dict[
         if not (isinstance(e, dict) and e.get("url") == url)
     ]
     return {**resource, "extension": [*kept, extension]}
-
-
-def without_visibility(resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` without a visibility extension: only ``$set-visibility`` sets it."""
-    extensions = resource.get("extension")
-    if not isinstance(extensions, list):
-        return resource
-    kept = [e for e in extensions if not (isinstance(e, dict) and e.get("url") == VISIBILITY_URL)]
-    if len(kept) == len(extensions):
-        return resource
-    copy = dict(resource)
-    if kept:
-        copy["extension"] = kept
-    else:
-        del copy["extension"]
-    return copy

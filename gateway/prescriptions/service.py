@@ -36,7 +36,7 @@ from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
-from gateway.prescriptions import describe, transitions
+from gateway.prescriptions import describe, server_managed, transitions
 from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.operations import OPERATIONS
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
@@ -97,6 +97,9 @@ class PrescriptionService(GuardedService):
     async def create(
         self, body: dict[str, Any], caller: Principal, *, if_none_exist: str | None = None
     ) -> Created:
+        refused = server_managed.issues(body)  # the gateway's own extensions (RX-7, RX-13)
+        if refused:
+            raise ProfileViolation(refused)
         checked = validate_medication_request(
             body, now=self.info.now, nihdi_check_digit=self.settings.nihdi_check_digit
         )
@@ -136,8 +139,7 @@ class PrescriptionService(GuardedService):
     ) -> Created:
         for _ in range(_RID_ATTEMPTS):
             rid = new_rid()
-            # The visibility is the patient's choice, set by $set-visibility only (RX-13, RX-14).
-            resource = describe.without_visibility(dict(checked.resource))
+            resource = dict(checked.resource)
             # RX-5: the gateway assigns the RID; the profile refused any RID the client sent.
             resource["identifier"] = [
                 *resource.get("identifier", []),

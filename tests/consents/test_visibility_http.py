@@ -219,8 +219,11 @@ async def test_the_visibility_is_the_gateways_a_client_cannot_send_it(
         {"url": VISIBILITY, "extension": [{"url": "pharmacies", "valueCode": "none"}]}
     ]
     response = await author.post(RX_URL, json=body, headers=JSON)
-    assert response.status_code == 201
-    assert "extension" not in response.json()
+    # Refused, not dropped: the prescriber must not believe the prescription is hidden.
+    assert response.status_code == 422
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["MedicationRequest.extension[0]"]
+    assert issue["details"]["coding"][0]["code"] == "RX-13"
 
 
 async def test_PO_4_a_patient_sets_only_his_own_prescriptions(

@@ -4,7 +4,8 @@
 pharmacy's dispense must meet on its own: which prescription (``authorizingPrescription``: a
 reference ``MedicationRequest/{id}``, the RID as a logical reference, or both), the delivered
 product (RX-23: the CNK the pharmacist chose; RX-22: a magistral preparation may be uncoded text),
-the quantity (RX-24) and when it was handed over (RX-25 ``dispenseDate`` 1..1, never in the future).
+the quantity (RX-24) and when it was handed over (RX-25 ``dispenseDate`` 1..1, never in the future,
+and an event's year, ``event_time``).
 Rules that need the prescription (same patient, magistral or not) are the gateway's.
 """
 
@@ -22,6 +23,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir_profiles import systems
 from fhir_profiles._json import blank, canonical_system, items, obj, text
 from fhir_profiles.dates import parse_fhir_datetime
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.identifiers import is_valid_cnk, is_valid_ssin, normalise_rid, normalise_ssin
 from fhir_profiles.issues import Issue
 from fhir_profiles.structure import structure_issues
@@ -131,6 +133,8 @@ def _handed_over(body: Mapping[str, Any], now: datetime) -> tuple[list[Issue], d
     if moment is None:
         message = "whenHandedOver needs a date, a time and a zone"
         return [Issue("value", path, message, "RX-25")], None
+    if not is_event_time(moment):
+        return [Issue("value", path, f"whenHandedOver is a date {RANGE_TEXT}", "RX-25")], None
     if moment > now + CLOCK_SKEW:
         return [Issue("value", path, "whenHandedOver is in the future", "RX-25")], None
     return [], moment

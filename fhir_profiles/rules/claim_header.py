@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from fhir_profiles._json import canonical_system, items, obj, text
 from fhir_profiles.dates import brussels_date, parse_fhir_datetime
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.claim_codes import (
     ATTESTATION,
@@ -75,17 +76,20 @@ def rule_attestation_type(body: Mapping[str, Any]) -> list[Issue]:
 
 
 def created_day(body: Mapping[str, Any]) -> date | None:
-    """The Brussels day of ``created`` (a FHIR date or a full dateTime with zone), or ``None``."""
+    """The Brussels day of ``created`` (a FHIR date or a full dateTime with zone, in an event's
+    years: ``event_time``), or ``None``."""
     raw = text(body.get("created"))
     if raw is None:
         return None
     if len(raw) == 10:
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             return None
+        return day if is_event_time(day) else None
     moment = parse_fhir_datetime(raw)
-    return None if moment is None else brussels_date(moment)
+    # The year is checked before converting: 0001 at +14:00 has no UTC.
+    return None if moment is None or not is_event_time(moment) else brussels_date(moment)
 
 
 def rule_created(body: Mapping[str, Any], *, now: datetime) -> list[Issue]:
@@ -95,7 +99,7 @@ def rule_created(body: Mapping[str, Any], *, now: datetime) -> list[Issue]:
         return [Issue("required", "Claim.created", "created is required", "AT-3")]
     day = created_day(body)
     if day is None:
-        message = "created needs a full date, or a date and time with a time zone"
+        message = f"created needs a full date, or a date and time with a time zone, {RANGE_TEXT}"
         return [Issue("value", "Claim.created", message, "AT-3")]
     moment = parse_fhir_datetime(raw)
     future = (

@@ -18,6 +18,7 @@ from typing import Any, Final
 from fhir_profiles import systems
 from fhir_profiles._json import canonical_system, items, obj, text
 from fhir_profiles.dates import brussels_date
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.claim_codes import CURRENCY
 
@@ -73,8 +74,8 @@ def _serviced(entry: Mapping[str, Any], path: str, today: date) -> tuple[date | 
             day = date.fromisoformat(raw)
         except ValueError:
             day = None
-    if day is None:
-        message = "the date of the service needs a year, a month and a day"
+    if day is None or not is_event_time(day):
+        message = f"the date of the service needs a year, a month and a day, {RANGE_TEXT}"
         return None, [Issue("value", f"{path}.servicedDate", message, "AT-3")]
     if day > today:
         message = "the date of the service is in the future"

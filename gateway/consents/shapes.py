@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from fhir.resources.R4B.consent import Consent as ConsentModel
+
 from consent import ByPresence, RelationshipKind, ResourceKind
 from fhir_profiles import Issue, is_valid_ssin, normalise_ssin, systems
-from gateway.consents.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
+from fhir_profiles.structure import structure_issues
+from gateway.consents.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 
 KIND_SYSTEM: Final = "urn:ehealth-gateway:consent-kind"
 RELATIONSHIP_KIND_SYSTEM: Final = "urn:ehealth-gateway:relationship-kind"
@@ -95,14 +99,14 @@ def patient_ssin_of(resource: dict[str, Any]) -> str | None:
 
 
 def instant(value: Any) -> datetime | None:
-    """A FHIR dateTime with a time and a zone, else ``None``."""
+    """A FHIR dateTime with a time and a zone in an event's years (``event_time``), else ``None``."""
     if not isinstance(value, str) or "T" not in value:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    return moment if moment.tzinfo is not None and is_event_time(moment) else None
 
 
 def fhir_instant(moment: datetime) -> str:
@@ -116,7 +120,10 @@ def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPr
         return None
     first = verifications[0] if isinstance(verifications, list) else None
     first = first if isinstance(first, dict) else {}
-    identifier = (first.get("verifiedWith") or {}).get("identifier") or {}
+    # Also read from a PUT's raw body (no structure check there): every level may be anything.
+    verified_with = first.get("verifiedWith")
+    identifier = verified_with.get("identifier") if isinstance(verified_with, dict) else None
+    identifier = identifier if isinstance(identifier, dict) else {}
     card, read_at = identifier.get("value"), instant(first.get("verificationDate"))
     ok = (
         first.get("verified") is True
@@ -130,8 +137,8 @@ def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPr
             issues.add(
                 "invalid",
                 "verification[0]",
-                "proof of presence: verified true, verificationDate with time and zone, "
-                f"verifiedWith.identifier of system {EID_CARD_SYSTEM}",
+                "proof of presence: verified true, verificationDate with time and zone "
+                f"{RANGE_TEXT}, verifiedWith.identifier of system {EID_CARD_SYSTEM}",
                 "CO-2",
             )
         return None
@@ -189,6 +196,11 @@ def _relationship_kind(provision: dict[str, Any], issues: _Issues) -> Relationsh
 
 def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[Issue]:
     """The checked, normalised Consent, or the issues found (every rule runs)."""
+    # FHIR datatypes first (fhir.resources), so the rules below meet the shapes they expect;
+    # missing elements are left to the rules, which fill some in and name the others.
+    malformed = [i for i in structure_issues(ConsentModel, RESOURCE, body) if i.code != "required"]
+    if malformed:
+        return malformed
     issues = _Issues()
     resource = dict(body)
     resource.pop("meta", None)
@@ -235,9 +247,13 @@ def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[I
             if "start" in period:
                 start = instant(period["start"])
                 if start is None:
-                    issues.add(
-                        "value", "provision.period.start", "a dateTime with time and zone", "CO-7"
-                    )
+                    message = f"a dateTime with time and zone, {RANGE_TEXT}"
+                    issues.add("value", "provision.period.start", message, "CO-7")
+        # An end given by the client is what the store indexes (columns_of): it must be an instant.
+        end = (provision.get("period") or {}).get("end")
+        if end is not None and instant(end) is None:
+            message = f"a dateTime with time and zone, {RANGE_TEXT}"
+            issues.add("value", "provision.period.end", message)
         resource["provision"] = provision
         scope = _SCOPE[category]
         codes = [c.get("code") for c in _codings(resource.get("scope"))]
@@ -250,7 +266,7 @@ def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[I
             opt = "OPTOUT" if wanted == "deny" else "OPTIN"
             resource["policyRule"] = {"coding": [{"system": _ACT_CODE, "code": opt}]}
     if "dateTime" in resource and instant(resource["dateTime"]) is None:
-        issues.add("value", "dateTime", "a dateTime with time and zone", "CO-4")
+        issues.add("value", "dateTime", f"a dateTime with time and zone, {RANGE_TEXT}", "CO-4")
     resource.setdefault("dateTime", fhir_instant(now))
     if issues.found:
         return issues.found

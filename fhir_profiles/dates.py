@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -46,14 +46,23 @@ def brussels_date(moment: datetime) -> date:
     return moment.astimezone(BRUSSELS).date()
 
 
+def _placeable(day: date) -> bool:
+    """Years 0001 and 9999 are at the ends of what Python's datetime holds: a zone offset, a day
+    more or the move to UTC or Brussels overflows there. Any other year converts safely; whether
+    it is plausible for an event is ``fhir_profiles.event_time``'s question."""
+    return MINYEAR < day.year < MAXYEAR
+
+
 def parse_fhir_datetime(value: str) -> datetime | None:
-    """An aware datetime from a FHIR ``dateTime`` with time and zone; ``None`` for anything less."""
+    """An aware datetime from a FHIR ``dateTime`` with time and zone; ``None`` for anything less,
+    and for one in year 0001 or 9999, which cannot be placed in UTC or Brussels time."""
     if not _DATETIME.fullmatch(value):
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:  # e.g. month 13 or second 60, which the regex lets through
         return None
+    return moment if _placeable(moment) else None
 
 
 def parse_fhir_day(value: str) -> date | None:
@@ -63,8 +72,9 @@ def parse_fhir_day(value: str) -> date | None:
     """
     if _DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             return None
+        return day if _placeable(day) else None  # the day after 9999-12-31 does not exist
     moment = parse_fhir_datetime(value)
     return None if moment is None else brussels_date(moment)

@@ -15,6 +15,7 @@ from fhir_profiles.dates import (
     parse_fhir_datetime,
     parse_fhir_day,
 )
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.issues import Issue
 
 _MR: Final = "MedicationRequest"
@@ -65,6 +66,8 @@ def rule_authored_on(body: Mapping[str, Any], *, now: datetime) -> list[Issue]:
     created = authored_on(body)
     if created is None:
         return [Issue("value", path, "authoredOn needs a date, a time and a time zone", "RX-19")]
+    if not is_event_time(created):
+        return [Issue("value", path, f"authoredOn is a date {RANGE_TEXT}", "RX-19")]
     if created > now + CLOCK_SKEW:
         return [Issue("business-rule", path, "authoredOn is in the future", "RX-10")]
     return []

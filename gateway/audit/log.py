@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.audit.writer import RESOURCE_TYPE
 from gateway.errors import BadRequest, NotFound
 from gateway.storage.crypto import Keyring, associated_data
+from gateway.storage.filters import in_range
 from gateway.storage.records import Cursor, Page, Range, StoredVersion, aware
 from gateway.storage.tables import audit_events as ae
 
@@ -43,11 +44,7 @@ class AuditLog:
         where = []
         if patient_ssin is not None:
             where.append(ae.c.patient_hmac == self.keyring.search_hash("ssin", patient_ssin))
-        for span in recorded:
-            if span.low is not None:
-                where.append(ae.c.recorded_at >= span.low)
-            if span.high is not None:
-                where.append(ae.c.recorded_at < span.high)
+        where.extend(in_range(ae.c.recorded_at, span) for span in recorded)
         total = await self.session.scalar(select(func.count()).select_from(ae).where(*where))
         page_where = list(where)
         if cursor is not None:

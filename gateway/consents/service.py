@@ -16,6 +16,7 @@ Every decision is ``consent.decide`` through the ``Guard`` (which audits it).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from consent import (
@@ -26,6 +27,7 @@ from consent import (
     relationship_end,
 )
 from fhir_profiles import Issue
+from fhir_profiles.dates import BRUSSELS
 from gateway.auth.identity import Principal
 from gateway.consents import shapes
 from gateway.consents.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
@@ -54,13 +56,12 @@ def _client_identifiers(resource: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> SearchColumns:
-    period = (resource.get("provision") or {}).get("period") or {}
     identifiers = _client_identifiers(resource)
     if parsed.status == "active" and parsed.category == INFORMED_CONSENT:
         identifiers.append((ACTIVE_CONSENT, parsed.patient_ssin))
     if parsed.status == "active" and parsed.category == EXCLUSION:
         identifiers.append((ACTIVE_EXCLUSION, f"{parsed.patient_ssin}|{parsed.actor_nihdi}"))
-    start = shapes.instant(period.get("start")) or shapes.instant(resource.get("dateTime"))
+    start, end = period_of(resource)
     assert start is not None  # parse_consent checked dateTime and filled it in
     return SearchColumns(
         patient_ssin=parsed.patient_ssin,
@@ -69,9 +70,18 @@ def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> Search
         actor_nihdi=parsed.actor_nihdi,
         kind=parsed.kind.value if parsed.kind else None,
         period_start=start,
-        period_end=shapes.instant(period.get("end")),
+        period_end=end,
         identifiers=identifiers,
     )
+
+
+def period_of(resource: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """When a Consent counts from and until (CO-4, CO-7): ``provision.period``, the start by default
+    its ``dateTime``. The columns the access decision reads; migration 0007 recomputes them with
+    this same function."""
+    period = (resource.get("provision") or {}).get("period") or {}
+    start = shapes.instant(period.get("start")) or shapes.instant(resource.get("dateTime"))
+    return start, shapes.instant(period.get("end"))
 
 
 class ConsentService(GuardedService):
@@ -112,7 +122,8 @@ class ConsentService(GuardedService):
         now = self.info.now
         start = parsed.period_start or (parsed.presence.read_at if parsed.presence else now)
         assert parsed.kind is not None
-        end = relationship_end(parsed.kind, start)
+        # CO-6: months on the Brussels calendar and clock, whatever offset the start was written in.
+        end = relationship_end(parsed.kind, start.astimezone(BRUSSELS))
         if start > now + CLOCK_SKEW or end < now:
             raise ProfileViolation(
                 [

@@ -6,13 +6,14 @@ action lands in the audit log the patient can read."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Response
 from starlette.datastructures import FormData
 
 from fhir_profiles import systems
+from fhir_profiles.dates import brussels_date
 from gateway.portal import api, directory, views
 from gateway.portal.api import ApiError
 from gateway.portal.barcode import svg
@@ -66,7 +67,8 @@ async def overview(portal: Portal) -> Response:
     fhir = portal.fhir
     open_rx = await fhir.get("MedicationRequest", {"status": "active", "_count": 1})
     consents = await fhir.get("Consent", {"category": "informed-consent", "status": "active"})
-    since = (date.today() - timedelta(days=30)).isoformat()
+    # The last 30 Brussels days (the API reads a date without a zone as a Brussels day).
+    since = (brussels_date(datetime.now(UTC)) - timedelta(days=30)).isoformat()
     events = await fhir.get("AuditEvent", {"date": f"ge{since}", "_count": 200})
     others = [e for e in map(views.access, api.entries(events)) if not e.who_is_patient]
     providers = await directory.providers(portal.request)

@@ -36,7 +36,7 @@ from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
-from gateway.prescriptions import describe, server_managed, transitions
+from gateway.prescriptions import describe, server_managed, timing, transitions
 from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.operations import OPERATIONS
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
@@ -73,15 +73,17 @@ class Created:
 
 
 def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> SearchColumns:
+    # RX-7: the state is computed from the end of validity (inclusive Brussels date); the same
+    # function recomputes these columns in migration 0007.
+    instants = timing.instants_of(resource)
     return SearchColumns(
         patient_ssin=checked.patient_ssin or None,
         status=str(resource.get("status", "active")),
-        authored_on=checked.authored_on,
+        authored_on=instants.authored_on,
         author_nihdi=checked.requester_nihdi,
         identifiers=identifiers_of(resource),
-        # RX-7: the state is computed from the end of validity (inclusive Brussels date).
-        period_start=describe.start_of_day(checked.validity_start),
-        period_end=describe.end_of_day(checked.validity_end),
+        period_start=instants.valid_from,
+        period_end=instants.expires_at,
     )
 
 

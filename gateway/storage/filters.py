@@ -11,11 +11,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from consent import PrescriptionState, SearchFilter
 from gateway.storage.persons import SamePerson, nihdi_condition
+from gateway.storage.records import Range
 from gateway.storage.tables import resource_versions as rv
+
+
+def in_range(column: ColumnElement[datetime], span: Range) -> ColumnElement[bool]:
+    """``column`` (a ``UtcDateTime``: instants compare as UTC on both databases) inside the
+    half-open ``span``, or outside it for ``ne``. A row without a value is in no range."""
+    bounds: list[ColumnElement[bool]] = []
+    if span.low is not None:
+        bounds.append(column >= span.low)
+    if span.high is not None:
+        bounds.append(column < span.high)
+    if not span.outside:
+        return and_(true(), *bounds)
+    if span.low is None or span.high is None:
+        raise ValueError("only a closed range has an outside")
+    return or_(column < span.low, column >= span.high)
 
 
 def state_condition(state: PrescriptionState, now: datetime) -> ColumnElement[bool]:

@@ -39,6 +39,7 @@ from consent import (
     Visibility,
     decide,
 )
+from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
 from gateway.consents.facts import load_facts
@@ -93,6 +94,8 @@ def presence_from_headers(card: str | None, read_at: str | None) -> ByPresence |
         ) from exc
     if moment.tzinfo is None:
         raise BadRequest("X-eID-Read-At needs a time zone", expression="X-eID-Read-At")
+    if not is_event_time(moment):  # year 0001 or 9999 cannot even be placed in UTC
+        raise BadRequest(f"X-eID-Read-At: a time {RANGE_TEXT}", expression="X-eID-Read-At")
     return ByPresence(card.strip(), moment)
 
 

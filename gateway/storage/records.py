@@ -67,10 +67,12 @@ class StoredVersion:
 
 @dataclass(frozen=True)
 class Range:
-    """Half-open instant range [low, high); either end may be open."""
+    """Half-open instant range [low, high); either end may be open. ``outside``: the instants not
+    in it (the ``ne`` search prefix). ``gateway.storage.filters.in_range`` says it in SQL."""
 
     low: datetime | None = None
     high: datetime | None = None
+    outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,12 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             stamp, logical_id = raw.split("|", 1)
-            return cls(datetime.fromisoformat(stamp), logical_id)
-        except (ValueError, UnicodeDecodeError) as exc:
+            moment = datetime.fromisoformat(stamp)
+            # An instant, as ``encode`` wrote it: a naive or unplaceable time is no cursor.
+            if moment.tzinfo is None:
+                raise ValueError("a cursor's time has a zone")
+            return cls(moment.astimezone(UTC), logical_id)
+        except (ValueError, OverflowError, UnicodeDecodeError) as exc:
             raise BadRequest("invalid paging cursor", expression="_cursor") from exc
 
 
@@ -140,9 +146,11 @@ def utc_now() -> datetime:
 
 
 def aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes even for timezone-aware columns, PostgreSQL its session's zone;
-    # everything stored is UTC, and HTTP dates need exactly UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """``value`` in UTC. Every table column is a ``UtcDateTime`` (``gateway.storage.types``), which
+    already reads aware UTC datetimes on both databases; a naive value here is a programming error."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("an instant needs a time zone")
+    return value.astimezone(UTC)
 
 
 def aware_or_none(value: datetime | None) -> datetime | None:

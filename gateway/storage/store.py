@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
-from gateway.storage.filters import access_conditions, state_condition
+from gateway.storage.filters import access_conditions, in_range, state_condition
 from gateway.storage.persons import nihdi_condition
 from gateway.storage.records import (
     COLUMN_NAMES,
@@ -313,11 +313,7 @@ class ResourceStore:
             ]
         if criteria.statuses:
             where.append(rv.c.status.in_(criteria.statuses))
-        for span in criteria.authored:
-            if span.low is not None:
-                where.append(rv.c.authored_on >= span.low)
-            if span.high is not None:
-                where.append(rv.c.authored_on < span.high)
+        where.extend(in_range(rv.c.authored_on, span) for span in criteria.authored)
         if criteria.author_nihdi is not None:
             where.append(nihdi_condition(rv.c.author_nihdi, criteria.author_nihdi))
         if criteria.categories:

@@ -7,6 +7,9 @@ HMACs too, unique per resource type so that a retried conditional create cannot 
 
 ``oauth_clients`` is the client registry and ``signing_keys`` the access-token signing keys
 (``gateway/auth``, migration 0002); a signing key's private half is encrypted at rest like bodies.
+
+Every instant is a ``UtcDateTime``: stored, indexed and compared as UTC on SQLite and PostgreSQL
+(``gateway.storage.types``); a naive datetime is refused before it reaches the database.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -25,6 +27,8 @@ from sqlalchemy import (
     Text,
     text,
 )
+
+from gateway.storage.types import UtcDateTime
 
 metadata = MetaData()
 
@@ -38,21 +42,21 @@ resource_versions = Table(
     Column("version_id", Integer, primary_key=True, autoincrement=False),
     Column("is_current", Boolean, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
-    Column("last_updated", DateTime(timezone=True), nullable=False),
+    Column("last_updated", UtcDateTime(), nullable=False),
     # time of version 1, copied to every version: the stable sort key for keyset paging
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("body", LargeBinary, nullable=False),
     # search columns (current version only is searched)
     Column("patient_hmac", String(64), nullable=True),
     Column("status", String(32), nullable=True),
-    Column("authored_on", DateTime(timezone=True), nullable=True),
+    Column("authored_on", UtcDateTime(), nullable=True),
     Column("author_nihdi", String(16), nullable=True),
     # migration 0003 (DESIGN.md 4c, 5): what the access decision and its SQL filter read.
     # period: a prescription's validity (RX-7 expiry is computed from its end), a relationship's
     # start and legal end (CO-6), a consent's start.
-    Column("period_start", DateTime(timezone=True), nullable=True),
-    Column("period_end", DateTime(timezone=True), nullable=True),
+    Column("period_start", UtcDateTime(), nullable=True),
+    Column("period_end", UtcDateTime(), nullable=True),
     Column("category", String(32), nullable=True),  # Consent: informed-consent | exclusion | ...
     Column("actor_nihdi", String(16), nullable=True),  # Consent: the provider its provision names
     Column("kind", String(32), nullable=True),  # relationship kind (urn:...:relationship-kind)
@@ -101,10 +105,10 @@ oauth_clients = Table(
     # SHA-256 of the DER certificate and of its public key (hex)
     Column("cert_sha256", String(64), nullable=False, unique=True),
     Column("spki_sha256", String(64), nullable=False),
-    Column("cert_not_after", DateTime(timezone=True), nullable=False),
+    Column("cert_not_after", UtcDateTime(), nullable=False),
     Column("status", String(16), nullable=False),  # active | revoked
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
     Column("revocation_reason", String(200), nullable=True),
 )
 
@@ -117,9 +121,9 @@ signing_keys = Table(
     # PKCS#8 DER, AES-GCM under the Keyring; key_id names the master key that encrypted it
     Column("private_key", LargeBinary, nullable=False),
     Column("key_id", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("retired_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 # -- audit (gateway/audit, migration 0003) -----------------------------------------------------------
@@ -132,7 +136,7 @@ audit_events = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("event_id", String(64), nullable=False, unique=True),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("action", String(16), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("reason", String(64), nullable=False),
@@ -180,8 +184,8 @@ claims = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("attestation", String(64), nullable=True),  # the fund's number once acknowledged (AT-4)
     Column("response_id", String(64), nullable=True),  # its ClaimResponse, once the fund answered
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_claims_provider_state", "provider_nihdi", "state"),
     Index("uq_claims_request_key", "request_key", unique=True),
 )
@@ -191,7 +195,7 @@ claim_services = Table(
     metadata,
     Column("claim_id", String(64), primary_key=True),
     Column("service_hmac", String(64), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_claim_services_hmac", "service_hmac", "created_at"),
 )
 
@@ -205,16 +209,16 @@ claim_jobs = Table(
     Column("fund_code", String(3), nullable=False),
     Column("state", String(16), nullable=False),  # pending | done | failed
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     # the lease of the worker sending it now: a token, and when another worker may take over
     Column("lease_token", String(32), nullable=True),
-    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("locked_until", UtcDateTime(), nullable=True),
     Column("cancel_reason", String(1), nullable=True),  # AT-6, cancel jobs only
     Column("outcome", String(16), nullable=True),
     Column("last_error", String(200), nullable=True),  # a reason code and a short text, no data
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
     Index("uq_claim_jobs_claim_kind", "claim_id", "kind", unique=True),
     Index("ix_claim_jobs_due", "state", "fund_code", "next_attempt_at"),
 )
@@ -224,7 +228,7 @@ fund_cursors = Table(
     metadata,
     Column("fund_code", String(3), primary_key=True),
     Column("cursor", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 fund_events = Table(
@@ -233,7 +237,7 @@ fund_events = Table(
     Column("fund_code", String(3), primary_key=True),
     Column("event_id", String(128), primary_key=True),  # the event's ClaimResponse id
     Column("claim_id", String(64), nullable=True),  # None: not one of ours
-    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
 )
 
 # -- patient accounts (gateway/auth/accounts.py, migration 0006) -------------------------------------
@@ -246,8 +250,8 @@ patient_accounts = Table(
     Column("ssin_hmac", String(64), primary_key=True),
     Column("password_hash", String(255), nullable=False),
     Column("failed_attempts", Integer, nullable=False, server_default="0"),
-    Column("locked_until", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("last_login_at", DateTime(timezone=True), nullable=True),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
 )

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from consent import add_months
+from fhir_profiles.dates import BRUSSELS
 from tests.consents.conftest import Clock
 from tests.consents.factories import (
     RX_URL,
@@ -48,7 +49,8 @@ async def test_CO_6_the_gateway_fills_the_legal_end_by_kind(
     made = await created(colleague, body)
     period = made["provision"]["period"]
     assert instant(period["start"]) == read_at  # the eID read starts it (CO-7)
-    assert instant(period["end"]) == add_months(read_at, months)
+    # CO-6: Brussels calendar months (the same wall-clock time across a daylight-saving change)
+    assert instant(period["end"]) == add_months(read_at.astimezone(BRUSSELS), months)
     assert made["scope"]["coding"][0]["code"] == "treatment"
 
 

@@ -190,7 +190,7 @@ def write_manifest(
 def prepare(*, host: str, port: int, data_dir: Path) -> Settings:
     """Everything but serving: migrate, CA and clients, prescriptions, manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, keyring=Keyring(settings.key_bytes()))
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
     passwords = asyncio.run(set_patient_passwords(settings))

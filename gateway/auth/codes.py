@@ -136,9 +136,12 @@ class GrantStore:
             grant = CodeGrant(**payload)  # type: ignore[arg-type]
         except TypeError as exc:
             raise InvalidGrantError(description="the code is unknown") from exc
-        if not hmac.compare_digest(grant.client_id, client_id):
+        if not hmac.compare_digest(grant.client_id.encode(), client_id.encode()):
             raise InvalidGrantError(description="the code was issued to another client")
-        if redirect_uri is None or not hmac.compare_digest(grant.redirect_uri, redirect_uri):
+        # Bytes: compare_digest refuses non-ASCII str, and these come from the client's form.
+        if redirect_uri is None or not hmac.compare_digest(
+            grant.redirect_uri.encode(), redirect_uri.encode()
+        ):
             # RFC 6749 section 4.1.3: identical to the authorization request's redirect_uri
             raise InvalidGrantError(description="redirect_uri does not match the authorization")
         if not hmac.compare_digest(s256(verifier), grant.code_challenge):
@@ -163,7 +166,7 @@ class GrantStore:
             grant = RefreshGrant(**payload)  # type: ignore[arg-type]
         except TypeError as exc:
             raise InvalidGrantError(description="the refresh token is unknown") from exc
-        if not hmac.compare_digest(grant.client_id, client_id):
+        if not hmac.compare_digest(grant.client_id.encode(), client_id.encode()):
             raise InvalidGrantError(description="the refresh token belongs to another client")
         if grant.not_after <= time.time():
             raise InvalidGrantError(description="the session this token belongs to has ended")

@@ -23,6 +23,7 @@ from gateway.db import DbSession
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
+from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.storage.store import ResourceStore
 
@@ -101,9 +102,10 @@ async def read_claim(
 async def vread_claim(
     request: Request, logical_id: str, version_id: str, caller: ClaimRead, service: Service
 ) -> Response:
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise NotFound(f"{CLAIM}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(CLAIM, logical_id, int(version_id), context(request, caller))
+    stored = await service.vread(CLAIM, logical_id, version, context(request, caller))
     return resource_response(request, stored)
 
 
@@ -127,9 +129,8 @@ async def read_response(
 async def vread_response(
     request: Request, logical_id: str, version_id: str, caller: ClaimResponseRead, service: Service
 ) -> Response:
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise NotFound(f"{CLAIM_RESPONSE}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(
-        CLAIM_RESPONSE, logical_id, int(version_id), context(request, caller)
-    )
+    stored = await service.vread(CLAIM_RESPONSE, logical_id, version, context(request, caller))
     return resource_response(request, stored)

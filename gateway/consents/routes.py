@@ -13,6 +13,7 @@ from gateway.consents.service import ConsentService
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
+from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.storage.guard import service_dependency
 
@@ -69,6 +70,7 @@ async def history(
 async def vread(
     request: Request, logical_id: str, version_id: str, caller: ConsentRead, service: Service
 ) -> Response:
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")
-    return resource_response(request, await service.vread(logical_id, int(version_id), caller))
+    return resource_response(request, await service.vread(logical_id, version, caller))

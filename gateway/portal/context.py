@@ -97,7 +97,11 @@ class Portal:
             raise PortalRefusal(400, N_("The form could not be read.")) from exc
         sent = form.get("csrf")
         expected = self.session.csrf if self.session is not None else None
-        if not isinstance(sent, str) or expected is None or not hmac.compare_digest(sent, expected):
+        if (
+            not isinstance(sent, str)
+            or expected is None
+            or not hmac.compare_digest(sent.encode(), expected.encode())
+        ):
             log.info("portal_csrf_refused")
             raise PortalRefusal(403, N_("This form has expired. Please go back and try again."))
         return form

@@ -90,7 +90,12 @@ async def callback(
 ) -> Response:
     request = portal.request
     cookie = request.cookies.get(STATE_COOKIE)
-    if not state or not cookie or not secrets.compare_digest(state[:64], cookie[:64]):
+    # compare_digest takes ASCII str only: bytes, so a stray non-ASCII state is a 400, not a 500.
+    if (
+        not state
+        or not cookie
+        or not secrets.compare_digest(state[:64].encode(), cookie[:64].encode())
+    ):
         raise PortalRefusal(400, N_("The login could not be completed. Please try again."))
     record = await request.app.state.kv.get(f"portal-login:{state[:64]}")
     await request.app.state.kv.delete(f"portal-login:{state[:64]}")

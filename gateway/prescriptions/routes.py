@@ -11,6 +11,7 @@ from gateway.auth.identity import Principal, authenticate
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
+from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import (
     PrescriptionCreate,
@@ -67,9 +68,10 @@ async def history(
 async def vread(
     request: Request, logical_id: str, version_id: str, caller: PrescriptionRead, service: Service
 ) -> Response:
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")
-    return resource_response(request, await service.vread(logical_id, int(version_id), caller))
+    return resource_response(request, await service.vread(logical_id, version, caller))
 
 
 @router.post("/{logical_id}/$set-visibility")

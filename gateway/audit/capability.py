@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.fhir import search
+
 _FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
 
 
@@ -28,7 +30,7 @@ def capability_entry() -> dict[str, Any]:
                 "name": "date",
                 "definition": _FHIR_SP + "AuditEvent-date",
                 "type": "date",
-                "documentation": "when recorded; prefixes eq, ge, gt, le, lt; repeat to AND",
+                "documentation": "when recorded; " + search.DATE_DOCUMENTATION,
             },
             {
                 "name": "_count",

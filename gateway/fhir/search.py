@@ -8,23 +8,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
 
+from fhir_profiles.dates import BRUSSELS
+from fhir_profiles.event_time import FIRST_YEAR, LAST_YEAR, RANGE_TEXT
 from gateway.errors import BadRequest
 from gateway.storage.store import Cursor, Range
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
+# How every date parameter reads its values (CapabilityStatement documentation).
+DATE_DOCUMENTATION: Final = (
+    "prefixes eq (default), ne, gt, lt, ge, le, sa, eb; repeat to AND; compared as instants "
+    "whatever the zone offset; a value without a zone, or a date, is Europe/Brussels time"
+)
 # Parameters every search accepts besides its own.
 COMMON = frozenset({"_count", "_cursor", "_format"})
 
-_DATE = re.compile(
-    r"^(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
-    r"(?P<value>\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?)$"
+# FHIR R4 search 3.1.1.5.7-8: a prefix, then a date to the year, month, day, minute, second or
+# fraction of a second (at most microseconds, what an instant holds), with or without a zone.
+_DATE: Final = re.compile(
+    r"(?P<prefix>[a-z]{2})?"
+    r"(?P<value>(?P<year>\d{4})(-\d{2}(-\d{2}"
+    r"(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?)"
 )
+_CLOCK: Final = re.compile(r"\d{2}:\d{2}(?P<seconds>:\d{2}(\.(?P<fraction>\d+))?)?")
+_MAX_OFFSET: Final = timedelta(hours=14)
 
 
 def check_known(params: QueryParams, known: Iterable[str]) -> None:
@@ -57,15 +68,29 @@ def token(value: str, name: str) -> tuple[str | None, str]:
     return None, value
 
 
+def _precision(text: str) -> timedelta:
+    """How long the moment ``text`` (``...Thh:mm[:ss[.f]]...``) names: a minute, a second, or the
+    fraction of a second its digits give."""
+    clock = _CLOCK.match(text.partition("T")[2])
+    assert clock is not None  # the shape was checked by _DATE
+    if clock["fraction"]:
+        return timedelta(microseconds=10 ** (6 - len(clock["fraction"])))
+    return timedelta(seconds=1) if clock["seconds"] else timedelta(minutes=1)
+
+
 def _range_of(text: str, name: str) -> Range:
-    """The instant range a FHIR date value denotes (its precision), in Brussels local time."""
+    """The instant range a FHIR date value denotes (FHIR R4 search 3.1.1.5.8: its precision). A
+    value without a zone is Brussels time; a date is Brussels calendar days (23 or 25 hours long
+    on the daylight-saving days)."""
     try:
         if "T" in text:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
+            offset = moment.utcoffset()
+            if offset is None:
                 moment = moment.replace(tzinfo=BRUSSELS)
-            step = timedelta(seconds=1) if text.count(":") >= 2 else timedelta(minutes=1)
-            return Range(moment, moment + step)
+            elif abs(offset) > _MAX_OFFSET:  # FHIR zones run from -14:00 to +14:00
+                raise ValueError("zone offset beyond 14 hours")
+            return Range(moment, moment + _precision(text))
         parts = [int(p) for p in text.split("-")]
         if len(parts) == 1:
             start, end = date(parts[0], 1, 1), date(parts[0] + 1, 1, 1)
@@ -80,30 +105,43 @@ def _range_of(text: str, name: str) -> Range:
     return Range(datetime.combine(start, time(), BRUSSELS), datetime.combine(end, time(), BRUSSELS))
 
 
+def _with_prefix(prefix: str, span: Range, name: str) -> Range:
+    """FHIR R4 search 3.1.1.5.7 for a stored instant ``t`` and the value's range [low, high)."""
+    if prefix == "eq":
+        return span
+    if prefix == "ne":
+        return replace(span, outside=True)
+    if prefix in ("gt", "sa"):  # after the value's range (for an instant, sa is gt)
+        return Range(low=span.high)
+    if prefix in ("lt", "eb"):  # before it (for an instant, eb is lt)
+        return Range(high=span.low)
+    if prefix == "ge":
+        return Range(low=span.low)
+    if prefix == "le":
+        return Range(high=span.high)
+    raise BadRequest(f"{name}: prefix {prefix!r} is not supported", expression=name)
+
+
 def date_ranges(values: list[str], name: str) -> tuple[Range, ...]:
-    """Each value (``ge2024-01-01``, ``le2024-12``, ``2024-05-03``) becomes one range to AND."""
+    """Each value (``ge2024-01-01``, ``le2024-12``, ``ne2024-05-03T10:00:00+02:00``) becomes one
+    range to AND. Every instant is aware, so the store compares instants (``UtcDateTime``)."""
     ranges = []
     for value in values:
-        match = _DATE.match(value)
+        # A "+" typed by hand in a query string arrives as a space (form encoding); in a date it
+        # can only be the sign of a zone offset.
+        match = _DATE.fullmatch(value.replace(" ", "+"))
         if match is None:
             raise BadRequest(
-                f"{name}: expected [eq|ge|le|gt|lt]YYYY[-MM[-DD[Thh:mm[:ss][zone]]]]",
+                f"{name}: expected [eq|ne|gt|lt|ge|le|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss[.ffffff]]"
+                "[Z|+hh:mm|-hh:mm]]]]",
                 expression=name,
             )
-        prefix = match["prefix"] or "eq"
+        if not FIRST_YEAR <= int(match["year"]) <= LAST_YEAR:
+            # What no event can carry (fhir_profiles.event_time); years 0001 and 9999 could not
+            # even be placed in UTC.
+            raise BadRequest(f"{name}: a date {RANGE_TEXT}", expression=name)
         span = _range_of(match["value"], name)
-        if prefix == "eq":
-            ranges.append(span)
-        elif prefix == "ge":
-            ranges.append(Range(low=span.low))
-        elif prefix == "gt":
-            ranges.append(Range(low=span.high))
-        elif prefix == "le":
-            ranges.append(Range(high=span.high))
-        elif prefix == "lt":
-            ranges.append(Range(high=span.low))
-        else:
-            raise BadRequest(f"{name}: prefix {prefix!r} is not supported", expression=name)
+        ranges.append(_with_prefix(match["prefix"] or "eq", span, name))
     return tuple(ranges)
 
 

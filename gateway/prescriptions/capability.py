@@ -58,7 +58,7 @@ def capability_entry() -> dict[str, Any]:
                 "name": "authoredon",
                 "definition": _FHIR_SP + "MedicationRequest-authoredon",
                 "type": "date",
-                "documentation": "prefixes eq, ge, gt, le, lt; dates without a zone are Europe/Brussels",
+                "documentation": search.DATE_DOCUMENTATION,
             },
             {
                 "name": "_count",

@@ -8,6 +8,8 @@ purpose, each operation being one atomic Redis command (or one MULTI):
   (single-use ``jti`` of client assertions, RFC 7523 section 3).
 * ``incr_window(key, window)``: count one more event in the current fixed window of ``window``
   seconds and say when that window ends (per-client rate limits).
+* ``incr(key, ttl)``: count one more event and keep the count ``ttl`` seconds after the last
+  one (login failures per account and address, ``auth/throttle.py``).
 * ``get`` / ``set`` / ``delete``: short-lived values with a time to live.
 
 Windows are aligned on the wall clock (``time.time() // window``), so that every instance, and
@@ -39,6 +41,8 @@ class KeyValueStore(Protocol):
     async def set_if_absent(self, key: str, ttl: float) -> bool: ...
 
     async def incr_window(self, key: str, window: int) -> WindowCount: ...
+
+    async def incr(self, key: str, ttl: float) -> int: ...
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -98,6 +102,13 @@ class MemoryStore:
         self._items[slot] = (str(count).encode(), now + reset_after + 1)
         return WindowCount(count, reset_after)
 
+    async def incr(self, key: str, ttl: float) -> int:
+        now = time.time()
+        self._sweep(now)
+        count = int(self._live(key, now) or b"0") + 1
+        self._items[key] = (str(count).encode(), now + ttl)
+        return count
+
     async def get(self, key: str) -> bytes | None:
         return self._live(key, time.time())
 
@@ -138,6 +149,13 @@ class RedisStore:
             pipe.pexpire(slot, _millis(reset_after + 1))
             count, _ = await pipe.execute()
         return WindowCount(int(count), reset_after)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._prefix + key)
+            pipe.pexpire(self._prefix + key, _millis(ttl))
+            count, _ = await pipe.execute()
+        return int(count)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self._prefix + key)

@@ -88,10 +88,15 @@ class Settings(BaseSettings):
     # --- patient login and portal (docs/portal.md) ---------------------------------------------
     # RFC 6749 section 4.1.2: an authorization code lives briefly and is used once.
     authorization_code_ttl_seconds: int = Field(default=60, ge=5, le=600)
-    # Brute force on the login page: this many wrong passwords in a row lock the account for
-    # login_lockout_seconds; login attempts from one client address are limited per window.
+    # Brute force on the login page (gateway/auth/throttle.py, ASVS V2.2.1): after this many wrong
+    # passwords in a row for one SSIN from one client address, that address (only) waits
+    # login_delay_base_seconds, doubling after each further failure up to login_delay_max_seconds;
+    # failures are forgotten login_failure_memory_seconds after the last. Login attempts from one
+    # client address are also limited per window.
     login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_lockout_seconds: int = Field(default=900, ge=1, le=86400)
+    login_delay_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    login_delay_max_seconds: float = Field(default=900.0, gt=0, le=86400)
+    login_failure_memory_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     login_attempts_per_address: int = Field(default=50, ge=1, le=100_000)
     login_attempt_window_seconds: int = Field(default=900, ge=1, le=86400)
     # Portal sessions: ended after this long without a request, and this long after login.

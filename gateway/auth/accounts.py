@@ -8,9 +8,10 @@ patient logs in with the SSIN and a password set by ``gateway demo`` or
 - The SSIN is stored only as the keyring's keyed HMAC (``search_hash("ssin", ...)``).
 - The password is hashed with scrypt (RFC 7914; stdlib ``hashlib.scrypt``), parameters and salt
   kept in the stored string so that they can be raised later without breaking old hashes.
-- Brute force: ``login_max_failures`` wrong passwords in a row lock the account for
-  ``login_lockout_seconds`` (the counter lives in the database, so every instance sees it). An
+- Brute force is slowed per (account, client address) in the key-value store (``throttle.py``),
+  never by locking the account itself (anyone knowing an SSIN could lock its patient out). An
   unknown SSIN costs the same hash as a known one, so timing does not tell which SSINs exist.
+  (The ``failed_attempts`` / ``locked_until`` columns of migration 0006 are no longer used.)
 
 Hashing takes tens of milliseconds of CPU: it runs in a worker thread, never on the event loop.
 """
@@ -22,8 +23,7 @@ import enum
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import anyio
 from sqlalchemy import insert, select, update
@@ -49,13 +49,6 @@ class PasswordRejected(ValueError):
 class LoginResult(enum.Enum):
     OK = "ok"
     BAD_CREDENTIALS = "bad-credentials"  # unknown SSIN or wrong password: one answer for both
-    LOCKED = "locked"
-
-
-@dataclass(frozen=True)
-class Policy:
-    max_failures: int
-    lockout: timedelta
 
 
 def _b64(raw: bytes) -> str:
@@ -101,12 +94,6 @@ def check_new_password(password: str) -> None:
         raise PasswordRejected(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class PatientAccounts:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
         self._sessions = sessions
@@ -116,7 +103,7 @@ class PatientAccounts:
         return self._keyring.search_hash("ssin", ssin)
 
     async def set_password(self, ssin: str, password: str, *, now: datetime | None = None) -> bool:
-        """Create the account or replace its password (and unlock it). True when created."""
+        """Create the account or replace its password. True when created."""
         check_new_password(password)
         hashed = await anyio.to_thread.run_sync(hash_password, password)
         moment = now or datetime.now(UTC)
@@ -130,7 +117,6 @@ class PatientAccounts:
                     insert(patient_accounts).values(
                         ssin_hmac=key,
                         password_hash=hashed,
-                        failed_attempts=0,
                         created_at=moment,
                         updated_at=moment,
                     )
@@ -141,8 +127,6 @@ class PatientAccounts:
                     .where(patient_accounts.c.ssin_hmac == key)
                     .values(
                         password_hash=hashed,
-                        failed_attempts=0,
-                        locked_until=None,
                         updated_at=moment,
                     )
                 )
@@ -150,59 +134,27 @@ class PatientAccounts:
         return found is None
 
     async def authenticate(
-        self, ssin: str, password: str, policy: Policy, *, now: datetime | None = None
+        self, ssin: str, password: str, *, now: datetime | None = None
     ) -> LoginResult:
         moment = now or datetime.now(UTC)
         key = self._key(ssin)
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        patient_accounts.c.password_hash,
-                        patient_accounts.c.failed_attempts,
-                        patient_accounts.c.locked_until,
-                    ).where(patient_accounts.c.ssin_hmac == key)
-                )
-            ).first()
+            stored = await session.scalar(
+                select(patient_accounts.c.password_hash).where(patient_accounts.c.ssin_hmac == key)
+            )
         # The session is closed while hashing: scrypt takes tens of milliseconds and the SQLite
         # default has one pooled connection.
-        stored = row.password_hash if row is not None else _DUMMY
-        matches = await anyio.to_thread.run_sync(check_password, password, stored)
-        if row is None:
+        matches = await anyio.to_thread.run_sync(check_password, password, stored or _DUMMY)
+        if stored is None or not matches:
             return LoginResult.BAD_CREDENTIALS
-        locked_until = _aware(row.locked_until)
-        if locked_until is not None and locked_until > moment:
-            return LoginResult.LOCKED  # even the right password waits for the lock to end
         async with self._sessions() as session:
-            if matches:
-                await session.execute(
-                    update(patient_accounts)
-                    .where(patient_accounts.c.ssin_hmac == key)
-                    .values(failed_attempts=0, locked_until=None, last_login_at=moment)
-                )
-            else:
-                failures = patient_accounts.c.failed_attempts + 1
-                # One statement: concurrent failures on two instances both count.
-                await session.execute(
-                    update(patient_accounts)
-                    .where(patient_accounts.c.ssin_hmac == key)
-                    .values(failed_attempts=failures, updated_at=moment)
-                )
-                count = await session.scalar(
-                    select(patient_accounts.c.failed_attempts).where(
-                        patient_accounts.c.ssin_hmac == key
-                    )
-                )
-                if count is not None and count >= policy.max_failures:
-                    await session.execute(
-                        update(patient_accounts)
-                        .where(patient_accounts.c.ssin_hmac == key)
-                        .values(failed_attempts=0, locked_until=moment + policy.lockout)
-                    )
+            await session.execute(
+                update(patient_accounts)
+                .where(patient_accounts.c.ssin_hmac == key)
+                .values(last_login_at=moment)
+            )
             await session.commit()
-        if matches:
-            return LoginResult.OK
-        return LoginResult.BAD_CREDENTIALS
+        return LoginResult.OK
 
     async def exists(self, ssin: str) -> bool:
         async with self._sessions() as session:

@@ -16,7 +16,10 @@ grant (SSIN, scope, client, redirect URI, challenge) encrypted with the keyring,
 - is bound to the client, the redirect URI and the code challenge it was issued with.
 
 Refresh tokens rotate (each use returns a new one and retires the old, RFC 9700 section 4.14.2)
-and never outlive the portal session's absolute end (``portal_session_max_seconds``).
+and never outlive the portal session's absolute end (``portal_session_max_seconds``). Each carries
+the session id (``sid``) its access tokens name, the same across rotations, so that revoking the
+session (``revocation.py``) ends both. A request that fails before the grant is redeemed (a bad
+``scope``) leaves the refresh token usable: ``peek_refresh`` reads it without using it.
 """
 
 from __future__ import annotations
@@ -80,9 +83,10 @@ class CodeGrant:
 @dataclass(frozen=True)
 class RefreshGrant:
     ssin: str
-    scope: str
+    scope: str  # what the patient granted at login: every rotation keeps it (RFC 6749 section 6)
     client_id: str
     not_after: float  # epoch seconds: the portal session's absolute end
+    sid: str  # the portal session (tokens.py ``sid`` claim)
 
 
 class GrantStore:
@@ -97,6 +101,15 @@ class GrantStore:
         sealed = self._keyring.encrypt(orjson.dumps(payload), key.encode())
         await self._kv.set(key, sealed, ttl)
 
+    def _open(self, key: str, sealed: bytes | None) -> dict[str, object] | None:
+        if sealed is None:
+            return None
+        try:
+            payload = orjson.loads(self._keyring.decrypt(sealed, key.encode()))
+        except Exception:  # a tampered or foreign entry reads as absent
+            return None
+        return payload if isinstance(payload, dict) else None
+
     async def _take(self, prefix: str, used_prefix: str, value: str) -> dict[str, object] | None:
         """The payload stored under ``value``, at most once ever (the ``used`` marker outlives
         the entry, so a replay after expiry is refused too)."""
@@ -105,14 +118,17 @@ class GrantStore:
             return None
         key = prefix + digest
         sealed = await self._kv.get(key)
-        if sealed is None:
+        if sealed is not None:
+            await self._kv.delete(key)
+        return self._open(key, sealed)
+
+    async def _peek(self, prefix: str, used_prefix: str, value: str) -> dict[str, object] | None:
+        """The payload stored under ``value`` if it is still unused, without using it."""
+        digest = _digest(value)
+        if await self._kv.get(used_prefix + digest) is not None:
             return None
-        await self._kv.delete(key)
-        try:
-            payload = orjson.loads(self._keyring.decrypt(sealed, key.encode()))
-        except Exception:  # a tampered or foreign entry reads as absent
-            return None
-        return payload if isinstance(payload, dict) else None
+        key = prefix + digest
+        return self._open(key, await self._kv.get(key))
 
     async def issue_code(self, grant: CodeGrant, ttl: float) -> str:
         code = secrets.token_urlsafe(32)
@@ -156,10 +172,28 @@ class GrantStore:
         await self._put(_REFRESH_PREFIX, token, asdict(grant), ttl)
         return token
 
+    async def peek_refresh(self, token: str, *, client_id: str) -> RefreshGrant:
+        """The grant of a usable refresh token, leaving it usable; raises ``OAuth2Error``."""
+        return self._check_refresh(
+            await self._peek(_REFRESH_PREFIX, _REFRESH_USED_PREFIX, self._bounded(token)),
+            client_id,
+        )
+
     async def redeem_refresh(self, token: str, *, client_id: str) -> RefreshGrant:
+        """The grant of a refresh token, which is used up (rotation); raises ``OAuth2Error``."""
+        return self._check_refresh(
+            await self._take(_REFRESH_PREFIX, _REFRESH_USED_PREFIX, self._bounded(token)),
+            client_id,
+        )
+
+    @staticmethod
+    def _bounded(token: str) -> str:
         if not token or len(token) > 128:
             raise InvalidRequestError(description="refresh_token is required")
-        payload = await self._take(_REFRESH_PREFIX, _REFRESH_USED_PREFIX, token)
+        return token
+
+    @staticmethod
+    def _check_refresh(payload: dict[str, object] | None, client_id: str) -> RefreshGrant:
         if payload is None:
             raise InvalidGrantError(description="the refresh token is unknown, expired or used")
         try:
@@ -173,7 +207,7 @@ class GrantStore:
         return grant
 
     async def revoke_refresh(self, token: str) -> None:
-        """RFC 7009 in spirit: logout retires the refresh token at once."""
+        """Retire a refresh token at once (logout, RFC 7009)."""
         digest = _digest(token)
         await self._kv.set_if_absent(_REFRESH_USED_PREFIX + digest, 24 * 3600)
         await self._kv.delete(_REFRESH_PREFIX + digest)

@@ -3,7 +3,8 @@
 ``authenticate`` accepts only a bearer access token issued by this gateway (RFC 6750 section 2.1,
 ``Authorization: Bearer``): signed by a key it publishes, of type ``at+jwt``, for this issuer and
 this FHIR base, unexpired, of a client that is still active. It then counts the request against
-the client's rate limit. Any failure is 401 with a ``Bearer`` challenge (``invalid_token``), or
+the client's rate limit. A patient's token whose portal session was ended (logout) is refused too
+(``revocation.py``). Any failure is 401 with a ``Bearer`` challenge (``invalid_token``), or
 429; a valid token that lacks a scope or a role is 403 (``scopes.require_scopes``).
 
 The resulting ``Principal`` (client id, role, NIHDI number, scopes) is what every later access
@@ -71,8 +72,11 @@ async def authenticate(request: Request) -> Principal:
     if claims.role == "patient":
         # Patients' tokens come from the gateway's own portal (tokens.PORTAL_CLIENT_ID), which
         # is not a registered client; the signature proves the gateway issued them.
-        if claims.client_id != tokens.PORTAL_CLIENT_ID or not claims.ssin:
+        if claims.client_id != tokens.PORTAL_CLIENT_ID or not claims.ssin or not claims.sid:
             raise InvalidToken("malformed access token")
+        # Logout (or RFC 7009 revocation) ended the session this token belongs to.
+        if await auth.revocations.is_revoked(claims.sid):
+            raise InvalidToken("access token has been revoked")
     elif not await auth.statuses.is_active(claims.client_id):
         raise InvalidToken("the client of this access token is no longer active")
     structlog.contextvars.bind_contextvars(client_id=claims.client_id)

@@ -8,10 +8,13 @@ every other error goes back to the client's redirect URI with ``error`` and ``st
 ``S256``: RFC 7636 section 4.4.1), ``invalid_scope``.
 
 The page asks for the SSIN and the password. Its form carries a CSRF token that must match a
-cookie set with the page (login CSRF). Wrong credentials and unknown SSINs get the same answer;
-accounts lock after repeated failures and each client address has a budget of attempts per window
-(``accounts.py``, settings ``GATEWAY_LOGIN_*``). On success the browser goes to the redirect URI
-with a single-use code (``codes.py``).
+cookie set with the page (login CSRF). Wrong credentials and unknown SSINs get the same answer.
+Repeated wrong passwords for one SSIN slow down the client address that sends them, with growing
+delays, never the patient's other addresses (``throttle.py``); each client address also has a
+budget of attempts per window (settings ``GATEWAY_LOGIN_*``). The client address is the TCP peer,
+or what a trusted proxy says (uvicorn ``--proxy-headers`` / ``FORWARDED_ALLOW_IPS``,
+docs/portal.md). On success the browser goes to the redirect URI with a single-use code
+(``codes.py``).
 
 A real deployment replaces this page with an OpenID Connect provider (docs/portal.md).
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -30,7 +32,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fhir_profiles import is_valid_ssin, normalise_ssin
 from gateway.auth import scopes, tokens
-from gateway.auth.accounts import LoginResult, Policy
+from gateway.auth.accounts import LoginResult
 from gateway.auth.codes import CHALLENGE, CHALLENGE_METHOD, CodeGrant
 from gateway.auth.state import AUTHORIZE_PATH, AuthState
 from gateway.portal import i18n, render
@@ -237,16 +239,23 @@ async def login(request: Request) -> Response:
         return response
     ssin = normalise_ssin((values.get("ssin") or [""])[0][:32])
     password = (values.get("password") or [""])[0][:256]
-    policy = Policy(settings.login_max_failures, timedelta(seconds=settings.login_lockout_seconds))
+    # Known or not, an SSIN is throttled the same way from this address (no oracle, ASVS V2.2.1);
+    # while the wait runs the password is not even checked, the right one included.
+    wait = await auth.throttle.wait(ssin, address)
+    if wait > 0:
+        log.info("patient_login", outcome="delayed")
+        response = _page(request, authorization, csrf=csrf, error="locked", status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     if is_valid_ssin(ssin):
-        result = await auth.accounts.authenticate(ssin, password, policy)
+        result = await auth.accounts.authenticate(ssin, password)
     else:
         result = LoginResult.BAD_CREDENTIALS
     log.info("patient_login", outcome=result.value)
-    if result is LoginResult.LOCKED:
-        return _page(request, authorization, csrf=csrf, error="locked", status=429)
     if result is not LoginResult.OK:
+        await auth.throttle.failed(ssin, address)
         return _page(request, authorization, csrf=csrf, error="credentials", status=401)
+    await auth.throttle.succeeded(ssin, address)
     code = await auth.grants.issue_code(
         CodeGrant(
             ssin=ssin,

@@ -1,4 +1,5 @@
-"""``POST /oauth/token``, ``GET /oauth/jwks`` and ``GET /.well-known/smart-configuration``."""
+"""``POST /oauth/token``, ``POST /oauth/revoke``, ``GET /oauth/jwks`` and
+``GET /.well-known/smart-configuration``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from gateway.auth.assertion import (
 from gateway.auth.codes import CHALLENGE_METHOD
 from gateway.auth.portal_grant import AUTHORIZATION_CODE, REFRESH_TOKEN
 from gateway.auth.registry import AUTH_METHOD, GRANT_TYPE
-from gateway.auth.state import AUTHORIZE_PATH, JWKS_PATH, TOKEN_PATH, AuthState
+from gateway.auth.state import AUTHORIZE_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH, AuthState
 from gateway.urls import public_base
 
 router = APIRouter()
@@ -43,6 +44,15 @@ async def token(request: Request) -> Response:
     )
 
 
+@router.post(REVOKE_PATH, summary="OAuth 2.0 token revocation (RFC 7009), the portal's tokens")
+async def revoke(request: Request) -> Response:
+    """A portal refresh or access token ends its whole session (docs/auth.md)."""
+    auth: AuthState = request.app.state.auth
+    return await auth.server.revoke_response(
+        request, issuer=state.issuer(request), audience=state.fhir_audience(request)
+    )
+
+
 @router.get(JWKS_PATH, summary="Public keys of access tokens (RFC 7517)")
 async def jwks(request: Request) -> Response:
     auth: AuthState = request.app.state.auth
@@ -64,6 +74,7 @@ def smart_configuration(request: Request) -> dict[str, Any]:
         "jwks_uri": base + JWKS_PATH,
         "authorization_endpoint": base + AUTHORIZE_PATH,
         "token_endpoint": state.token_url(request),
+        "revocation_endpoint": base + REVOKE_PATH,
         # "none": the portal, a public client, with PKCE (docs/portal.md)
         "token_endpoint_auth_methods_supported": [AUTH_METHOD, "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),

@@ -208,6 +208,28 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
                 headers={**dict(ClientCredentialsGrant.TOKEN_RESPONSE_HEADER), **exc.headers},
             )
 
+    async def revoke_response(self, request: Request, *, issuer: str, audience: str) -> Response:
+        """``POST /oauth/revoke`` (RFC 7009): 200 with an empty body whether or not the token
+        was known (section 2.2); 400/401 RFC 6749 section 5.2 errors for a request without a
+        token or from another client than the portal (the only one with revocable tokens)."""
+        headers = dict(ClientCredentialsGrant.TOKEN_RESPONSE_HEADER)
+        try:
+            datalist = await _read_form(request)
+            if any(len(values) > 1 for values in datalist.values()):
+                raise InvalidRequestError(description="a parameter is repeated")
+            if self.portal is None:
+                raise InvalidClientError(description="no client may revoke tokens here")
+            form = {name: values[0] for name, values in datalist.items()}
+            await self.portal.revoke(form, issuer=issuer, audience=audience)
+        except OAuth2Error as error:
+            log.info("revocation_refused", error=error.error, reason=error.description)
+            status = 401 if error.error == "invalid_client" else 400
+            body = {"error": error.error}
+            if error.description:
+                body["error_description"] = error.description
+            return Response(orjson.dumps(body), status_code=status, headers=headers)
+        return Response(b"", status_code=200, headers=headers)
+
     async def _lookup_client(self, oauth: TokenRequest) -> Any:
         """The registered client named by the assertion's ``sub`` (unverified here: the
         signature is checked against this client's certificate by ``PrivateKeyJWT``)."""

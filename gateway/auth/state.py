@@ -19,7 +19,9 @@ from gateway.auth.pki import TrustDirectory
 from gateway.auth.portal_grant import PortalGrant
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.registry import ClientRegistry, ClientStatusCache
+from gateway.auth.revocation import Revocations
 from gateway.auth.server import GatewayAuthorizationServer
+from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import KeyStore
 from gateway.kv import KeyValueStore
 from gateway.settings import Settings
@@ -27,6 +29,7 @@ from gateway.storage.crypto import Keyring
 from gateway.urls import fhir_base, public_base
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a secret
+REVOKE_PATH = "/oauth/revoke"
 JWKS_PATH = "/oauth/jwks"
 AUTHORIZE_PATH = "/oauth/authorize"
 
@@ -39,9 +42,12 @@ class AuthState:
     trust: TrustDirectory
     limiter: RateLimiter
     server: GatewayAuthorizationServer
-    # The portal's login (docs/portal.md): patient accounts, codes and refresh tokens.
+    # The portal's login (docs/portal.md): patient accounts, codes and refresh tokens, the
+    # throttle of wrong passwords and the revoked sessions.
     accounts: PatientAccounts
     grants: GrantStore
+    throttle: LoginThrottle
+    revocations: Revocations
 
 
 def build(
@@ -63,9 +69,11 @@ def build(
         access_token_ttl=settings.access_token_ttl_seconds,
     )
     grants = GrantStore(kv, keyring)
+    revocations = Revocations(kv)
     server.portal = PortalGrant(
         grants,
         keys,
+        revocations,
         access_token_ttl=settings.access_token_ttl_seconds,
         session_max_seconds=settings.portal_session_max_seconds,
     )
@@ -78,6 +86,15 @@ def build(
         server=server,
         accounts=PatientAccounts(sessions, keyring),
         grants=grants,
+        throttle=LoginThrottle(
+            kv,
+            keyring,
+            free_failures=settings.login_max_failures,
+            base_delay=settings.login_delay_base_seconds,
+            max_delay=settings.login_delay_max_seconds,
+            memory_seconds=settings.login_failure_memory_seconds,
+        ),
+        revocations=revocations,
     )
 
 

@@ -5,7 +5,9 @@ Claims (RFC 9068 profile, ``typ: at+jwt``): ``iss`` (the gateway), ``aud`` (the 
 ``exp`` (at most ``access_token_ttl_seconds`` <= 15 min ahead, and never after the client
 certificate's ``notAfter``), ``jti``. A token of role ``patient`` carries the patient's ``ssin``
 instead of a NIHDI number (issued by the gateway's own portal, ``PORTAL_CLIENT_ID``); no other
-role may carry one.
+role may carry one. It also names its portal session (``sid``, OpenID Connect Front-Channel
+Logout 1.0 section 3), so that logout revokes every token of the session (``revocation.py``); a
+patient token without ``sid`` is refused.
 
 Signing keys live in the ``signing_keys`` table, the private half encrypted at rest with the
 gateway's Keyring. ``gateway keys rotate`` adds a key that signs from then on and retires the
@@ -285,6 +287,7 @@ class AccessClaims:
     scope: str
     exp: int
     ssin: str | None = None  # role patient only
+    sid: str | None = None  # role patient only: the portal session (logout revokes it)
 
 
 def issue(
@@ -300,6 +303,7 @@ def issue(
     not_after: datetime,
     now: int | None = None,
     ssin: str | None = None,
+    sid: str | None = None,
 ) -> tuple[str, int]:
     """Sign an access token; returns it and its lifetime in seconds (``expires_in``)."""
     assert key.private is not None
@@ -320,6 +324,8 @@ def issue(
         claims["nihdi"] = nihdi
     if ssin:
         claims["ssin"] = ssin
+    if sid:
+        claims["sid"] = sid
     header = {"alg": ALG, "kid": key.kid, "typ": TOKEN_TYPE}
     return jwt.encode(header, claims, key.private, algorithms=[ALG]), expires - issued
 
@@ -364,12 +370,15 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
         if isinstance(exc, ExpiredTokenError):
             raise TokenRefused("access token has expired") from exc
         raise TokenRefused("access token claims are not valid here") from exc
-    nihdi, ssin = claims.get("nihdi"), claims.get("ssin")
+    nihdi, ssin, sid = claims.get("nihdi"), claims.get("ssin"), claims.get("sid")
     values = (claims["client_id"], claims["role"], claims["scope"])
     if not all(isinstance(v, str) for v in values) or not isinstance(nihdi, str | None):
         raise TokenRefused("malformed access token")
     # A patient token names its patient and nothing else does (PO-4: a patient sees only himself).
     if (claims["role"] == "patient") != isinstance(ssin, str) or (ssin is not None and nihdi):
+        raise TokenRefused("malformed access token")
+    # ... and its session, so that logout can end it (revocation.py).
+    if (claims["role"] == "patient") != isinstance(sid, str) or (sid is not None and not sid):
         raise TokenRefused("malformed access token")
     return AccessClaims(
         client_id=claims["client_id"],
@@ -378,4 +387,5 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
         scope=claims["scope"],
         exp=int(claims["exp"]),
         ssin=ssin,
+        sid=sid,
     )

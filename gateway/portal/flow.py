@@ -5,7 +5,9 @@ own authorization endpoint: a fresh verifier and ``state`` are kept in the key-v
 the state, and the state is also set in a short-lived cookie, so the callback accepts only the
 answer to a request this browser started (RFC 6749 section 10.12). ``/portal/callback`` redeems
 the code at the token endpoint (in-process, over ASGI, as any client would over the network) and
-opens the session. ``/portal/logout`` (a POST with the CSRF token) ends it.
+opens the session. ``/portal/logout`` (a POST with the CSRF token) ends it: it revokes the
+session's tokens at ``/oauth/revoke`` (RFC 7009), so that no access token of the session is
+accepted any more, then deletes the session.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import orjson
+import structlog
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gateway.auth import tokens
 from gateway.auth.codes import CHALLENGE_METHOD, new_verifier, s256
 from gateway.auth.login import CALLBACK_PATH, redirect_uris
-from gateway.auth.state import AUTHORIZE_PATH, TOKEN_PATH
+from gateway.auth.state import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH
 from gateway.portal import api, i18n
 from gateway.portal import session as sessions
 from gateway.portal.context import AnyVisitor, PortalRefusal, redirect, store
@@ -34,6 +37,7 @@ from gateway.portal.security import security_headers
 from gateway.portal.session import PortalSession
 
 router = APIRouter(route_class=PortalRoute)
+log = structlog.get_logger("gateway.portal")
 
 STATE_COOKIE = "portal_login_state"
 _LOGIN_TTL_SECONDS = 600
@@ -149,8 +153,17 @@ async def logout(portal: AnyVisitor) -> Response:
     if portal.session is None:
         return redirect("/portal/")
     await portal.form()  # CSRF
-    if portal.session.refresh_token:
-        await request.app.state.auth.grants.revoke_refresh(portal.session.refresh_token)
+    # RFC 7009, as any client would: each call ends the whole session on the gateway, its access
+    # tokens included. Both are sent, so that a refresh token rotated by a concurrent request
+    # still leaves the access token to name the session.
+    async with api.client(request) as http:
+        for token in (portal.session.access_token, portal.session.refresh_token):
+            if token:
+                answer = await http.post(
+                    REVOKE_PATH, data={"token": token, "client_id": tokens.PORTAL_CLIENT_ID}
+                )
+                if answer.status_code != 200:
+                    log.warning("portal_logout_revocation_failed", status=answer.status_code)
     await store(request).delete(portal.session)
     portal.session = None
     response = redirect("/portal/?signed_out=1")

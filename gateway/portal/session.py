@@ -9,7 +9,8 @@ browser then refuses it from another subdomain or without TLS).
 
 A session ends after ``portal_idle_timeout_seconds`` without a request (the store entry expires
 and ``last_seen`` is checked) and ``portal_session_max_seconds`` after login (absolute), and at
-logout, which deletes it and retires its refresh token.
+logout, which deletes it and revokes its tokens (``flow.logout``: the refresh token and every
+access token issued to the session are refused from then on).
 """
 
 from __future__ import annotations

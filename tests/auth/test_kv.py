@@ -61,3 +61,16 @@ async def test_get_set_delete(kv: KeyValueStore) -> None:
 
 async def test_ping(kv: KeyValueStore) -> None:
     assert await kv.ping()
+
+
+async def test_incr_counts_and_forgets_after_the_last_event(kv: KeyValueStore) -> None:
+    assert [await kv.incr("login-failures:x", 60) for _ in range(3)] == [1, 2, 3]
+    assert await kv.incr("login-failures:y", 60) == 1  # counters are per key
+    assert await kv.incr("login-failures:short", 0.05) == 1
+    await asyncio.sleep(0.12)
+    assert await kv.incr("login-failures:short", 60) == 1
+
+
+async def test_concurrent_incr_loses_no_event(kv: KeyValueStore) -> None:
+    await asyncio.gather(*(kv.incr("login-failures:race", 60) for _ in range(20)))
+    assert await kv.incr("login-failures:race", 60) == 21

@@ -42,10 +42,10 @@ async def accounts(app: FastAPI) -> None:
 async def browser(app: FastAPI, accounts: None) -> AsyncIterator[Browser]:
     clients: list[httpx.AsyncClient] = []
 
-    async def make(**headers: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=headers
-        )
+    async def make(address: str = "127.0.0.1", **headers: str) -> httpx.AsyncClient:
+        """A browser at the client address ``address`` (what the app sees as the TCP peer)."""
+        transport = httpx.ASGITransport(app=app, client=(address, 50123))
+        client = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers)
         clients.append(client)
         return client
 

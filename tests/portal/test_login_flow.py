@@ -1,6 +1,7 @@
 """The portal's login: authorization code + PKCE (RFC 6749 section 4.1, RFC 7636) on the gateway's
 own login page, over HTTP against the app. Edge cases: PKCE missing or wrong, a code used twice,
-a wrong redirect URI, a wrong password, the lockout, the refresh token."""
+a wrong redirect URI, a wrong password, the refresh token (throttling and the end of sessions:
+test_sessions_end.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from fastapi import FastAPI
 
 from gateway.auth import tokens
 from gateway.auth.codes import new_verifier, s256
@@ -157,19 +157,6 @@ async def test_a_bad_password_gives_no_code(browser: Browser) -> None:
     assert unknown.status_code == 401  # an SSIN without account: the same answer
     malformed = await submit_login(client, unknown, "12345", "whatever it is")
     assert malformed.status_code == 401
-
-
-async def test_repeated_failures_lock_the_account(browser: Browser, app: FastAPI) -> None:
-    client = await browser()
-    _, page = await authorize_page(client)
-    for _ in range(app.state.settings.login_max_failures):
-        page = await submit_login(client, page, SSIN, "wrong password")
-        assert page.status_code == 401
-    locked = await submit_login(client, page, SSIN, PASSWORD)  # even the right one waits
-    assert locked.status_code == 429
-    assert "Too many failed attempts" in locked.text
-    await app.state.auth.accounts.set_password(SSIN, PASSWORD)  # the operator's reset unlocks
-    assert (await submit_login(client, locked, SSIN, PASSWORD)).status_code == 303
 
 
 async def test_login_form_without_its_csrf_cookie_is_refused(browser: Browser) -> None:

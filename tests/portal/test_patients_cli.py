@@ -1,20 +1,17 @@
 """``gateway patients set-password``: the password comes from standard input (never the command
-line), the SSIN is checked (ID-2), and a reset unlocks the account."""
+line), and the SSIN is checked (ID-2)."""
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 
-from gateway.auth.accounts import LoginResult, Policy
+from gateway.auth.accounts import LoginResult
 from gateway.cli import main
 from gateway.settings import Settings
 from tests.fhir_profiles.factories import SSIN
-
-POLICY = Policy(max_failures=5, lockout=timedelta(minutes=15))
 
 
 @pytest.fixture
@@ -38,8 +35,8 @@ async def test_set_password_from_stdin(
     assert code == 0
     assert "account created" in capsys.readouterr().out
     accounts = app.state.auth.accounts
-    assert await accounts.authenticate(SSIN, "a good password", POLICY) is LoginResult.OK
-    assert await accounts.authenticate(SSIN, "wrong", POLICY) is LoginResult.BAD_CREDENTIALS
+    assert await accounts.authenticate(SSIN, "a good password") is LoginResult.OK
+    assert await accounts.authenticate(SSIN, "wrong") is LoginResult.BAD_CREDENTIALS
 
 
 def test_ID_2_an_invalid_ssin_or_short_password_is_refused(

@@ -1,8 +1,8 @@
 """KeyValueStore: Redis when ``GATEWAY_REDIS_URL`` is set, in-process otherwise; one contract.
 
-DESIGN.md 2: Redis is optional; without it the same interfaces run in-process with the same
-behaviour (not the same scale: an in-process store is per instance). The contract is small on
-purpose, each operation being one atomic Redis command (or one MULTI):
+docs/architecture.md section 2: Redis is optional; without it the same interfaces run
+in-process with the same behaviour (not the same scale: an in-process store is per instance).
+The contract is small on purpose, each operation being one atomic Redis command (or one MULTI):
 
 * ``set_if_absent(key, ttl)``: true for the first caller only, until the key expires
   (single-use ``jti`` of client assertions, RFC 7523 section 3).

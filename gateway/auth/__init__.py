@@ -1,4 +1,4 @@
-"""OAuth 2.0 for client software (DESIGN.md 1, 4; docs/auth.md).
+"""OAuth 2.0 for client software (docs/architecture.md sections 1 and 4; docs/auth.md).
 
 ``server`` (authlib's authorization server, ``client_credentials``), ``assertion``
 (``private_key_jwt``, RFC 7523), ``pki`` (the trusted CA; ``devpki`` makes a development one),

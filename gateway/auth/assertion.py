@@ -16,7 +16,7 @@ A client proves who it is with a JWT signed by the key of its certificate:
 
 An ``x5c`` header makes the JWS header larger than joserfc's default limit (512 bytes), so
 assertions are parsed with a registry whose header limit is raised to a bounded 8 KiB
-(DESIGN.md 4c), enough for a leaf and an intermediate.
+(docs/architecture.md section 4c), enough for a leaf and an intermediate.
 
 Clock skew of ``CLOCK_SKEW_SECONDS`` is allowed on ``exp``, ``nbf`` and ``iat``.
 """
@@ -58,8 +58,8 @@ _MAX_JTI_LENGTH = 256
 
 
 class AssertionRegistry(JWSRegistry):
-    """joserfc's JWS registry with room for an ``x5c`` header (DESIGN.md 4c), and only the
-    asymmetric algorithms we accept."""
+    """joserfc's JWS registry with room for an ``x5c`` header (docs/architecture.md section 4c),
+    and only the asymmetric algorithms we accept."""
 
     max_header_length = MAX_ASSERTION_HEADER_BYTES
 

@@ -1,8 +1,9 @@
 """Per-client rate limits: a fixed one-minute window counted in the ``KeyValueStore``.
 
-With Redis the count is shared by every instance; in-process it is per instance (DESIGN.md 2:
-same behaviour, not the same scale). A fixed window lets a client burst up to twice its limit
-across a window boundary; that is accepted for its simplicity (one atomic INCR per request).
+With Redis the count is shared by every instance; in-process it is per instance
+(docs/architecture.md section 2: same behaviour, not the same scale). A fixed window lets a client
+burst up to twice its limit across a window boundary; that is accepted for its simplicity (one
+atomic INCR per request).
 The answer to an exhausted limit is 429 with ``Retry-After`` = seconds until the window ends.
 """
 

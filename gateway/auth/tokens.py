@@ -54,7 +54,7 @@ MAX_ACCESS_TOKEN_TTL = 900  # 15 minutes: the ceiling of access_token_ttl_second
 CLOCK_SKEW_SECONDS = 5  # between gateway instances (they sign and verify each other's tokens)
 _MISS_RELOAD_INTERVAL = 1.0
 # The client id in patients' access tokens: the gateway's own portal, not a registered client
-# (DESIGN.md 1: patients log in to the portal: gateway/auth/login.py, portal_grant.py).
+# (docs/architecture.md section 1: patients log in to the portal: login.py, portal_grant.py).
 PORTAL_CLIENT_ID = "gateway-portal"
 
 

@@ -1,6 +1,6 @@
 """tests/auth runs every test against both key-value back ends: in-process always, and Redis when
 ``GATEWAY_TEST_REDIS_URL`` names a database (flushed before each test). Same tests, same
-expectations: DESIGN.md 2 promises the same behaviour."""
+expectations: docs/architecture.md section 2 promises the same behaviour."""
 
 from __future__ import annotations
 

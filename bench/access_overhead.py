@@ -178,7 +178,10 @@ def eid() -> list[dict[str, Any]]:
             "verified": True,
             "verificationDate": read_at,
             "verifiedWith": {
-                "identifier": {"system": "urn:ehealth-gateway:eid-card-number", "value": "592000"}
+                "identifier": {
+                    "system": "urn:ehealth-gateway:eid-card-number",
+                    "value": "592000000182",
+                }
             },
         }
     ]

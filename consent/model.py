@@ -109,6 +109,12 @@ class Reason(StrEnum):
     EXCLUDED = "excluded"  # CO-10, CO-12.3
     NO_RELATIONSHIP = "no-relationship"  # CO-12.4 (and no valid proof of presence, RX-18)
     NO_PRESENCE = "no-presence"  # writing consent or relationships needs the eID read (CO-2)
+    # CO-2, RX-18 (b): the national register says the card read is not the patient's current
+    # card (unknown, another person's, replaced or expired): the proof proves nothing.
+    PRESENCE_NOT_PROVEN = "presence-not-proven"
+    # The national register could not answer in time: the proof cannot be checked, so it does not
+    # count (fail closed, DESIGN.md 5).
+    PRESENCE_CHECK_UNAVAILABLE = "presence-check-unavailable"
     NOT_OPEN = "not-open"  # RX-9, DESIGN.md 5: delivered, archived, revoked, expired
     HIDDEN_BY_PATIENT = "hidden-by-patient"  # RX-13, RX-14
     NOT_AUTHOR = "not-author"  # revoke, set visibility, claims: the author only

@@ -19,11 +19,13 @@ from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
 from gateway.fhir import capability, outcomes
+from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
 from gateway.kv import create_store
 from gateway.logging import RequestIdMiddleware, configure_logging
 from gateway.portal import routes as portal_routes
 from gateway.prescriptions import routes as prescriptions
+from gateway.presence import national_register
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
 from gateway.storage.guard import system_clock
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.claim_worker is not None:
                 await app.state.claim_worker.stop()
                 app.state.claim_worker = None
+            if app.state.national_register is not None:
+                await app.state.national_register.aclose()
         await app.state.kv.aclose()
         await app.state.engine.dispose()
 
@@ -63,12 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The access decision's clock (relationship ends, prescription expiry); tests replace it.
     app.state.clock = system_clock
     app.state.claim_worker = None  # set by the lifespan when the forwarder runs in process
+    # Proofs of presence are checked with the national register when one is configured.
+    app.state.national_register = national_register(settings)
     app.state.auth = auth_state.build(settings, app.state.sessions, app.state.keyring, app.state.kv)
 
     app.include_router(auth_routes.router)
     app.include_router(login_routes.router)
 
-    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
+    # Every /fhir call: an Accept we can answer (406), ids of a FHIR id's shape (404).
+    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept), Depends(check_path_ids)])
     fhir.include_router(capability.router)
     fhir.include_router(prescriptions.router)
     fhir.include_router(dispenses.router)

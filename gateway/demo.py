@@ -30,6 +30,7 @@ from gateway.auth.state import TOKEN_PATH
 from gateway.cli import new_encryption_key
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import DEMO_IDENTIFIER_SYSTEM, PATIENTS, PROFESSIONALS, prescriptions
+from gateway.demo_register import DemoRegister, issue_demo_cards
 from gateway.migrate import upgrade
 from gateway.prescriptions.service import PrescriptionService
 from gateway.settings import Settings
@@ -173,11 +174,13 @@ def write_manifest(
             for p in PROFESSIONALS
         ],
         "portal": f"{base_url}/portal/",
+        "national_register": settings.national_register_url,
         "patients": [
             {
                 "ssin": p.ssin,
                 "name": p.name,
                 "fund_code": p.fund_code,
+                "card_number": p.card_number,  # their eID card, current in the national register
                 "password": (passwords or {}).get(p.ssin),
             }
             for p in PATIENTS
@@ -187,9 +190,13 @@ def write_manifest(
     return path
 
 
-def prepare(*, host: str, port: int, data_dir: Path) -> Settings:
+def prepare(
+    *, host: str, port: int, data_dir: Path, national_register_url: str | None = None
+) -> Settings:
     """Everything but serving: migrate, CA and clients, prescriptions, manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
+    if national_register_url:
+        settings = settings.model_copy(update={"national_register_url": national_register_url})
     upgrade(settings.database_url, keyring=Keyring(settings.key_bytes()))
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
@@ -207,5 +214,14 @@ def prepare(*, host: str, port: int, data_dir: Path) -> Settings:
 
 
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:
-    settings = prepare(host=host, port=port, data_dir=data_dir)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+    # Proofs of presence are checked with a national register: ours, unless one is configured.
+    register = None if os.environ.get("GATEWAY_NATIONAL_REGISTER_URL") else DemoRegister(data_dir)
+    try:
+        url = register.url if register else os.environ["GATEWAY_NATIONAL_REGISTER_URL"]
+        issue_demo_cards(url)
+        settings = prepare(host=host, port=port, data_dir=data_dir, national_register_url=url)
+        app = create_app(settings)
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        if register is not None:
+            register.stop()

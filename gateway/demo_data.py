@@ -15,6 +15,7 @@ class DemoPatient:
     ssin: str
     name: str
     fund_code: str
+    card_number: str  # their current eID card (12 digits, mod-97 check digits: CO-2, RX-18 b)
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,9 @@ class DemoProfessional:
 
 
 PATIENTS = (
-    DemoPatient("85073003328", "Jan Peeters", "100"),
-    DemoPatient("93051822361", "Marie Dubois", "300"),
-    DemoPatient("01010100126", "Lotte Janssens", "500"),
+    DemoPatient("85073003328", "Jan Peeters", "100", "592000000283"),
+    DemoPatient("93051822361", "Marie Dubois", "300", "592000000384"),
+    DemoPatient("01010100126", "Lotte Janssens", "500", "592000000485"),
 )
 
 PROFESSIONALS = (

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     # Settlement feed: polling interval and page size per fund.
     settlement_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     settlement_page_size: int = Field(default=500, ge=1, le=1000)
+    # --- proofs of presence (docs/access.md, "Presence proofs") --------------------------------
+    # The national register that says whether an eID card is the patient's current card (CO-2,
+    # RX-18 b): ``http://127.0.0.1:9200`` (``python -m national_register``). Unset: only the card
+    # number's check digits are checked (the embedded default needs no register).
+    national_register_url: str | None = None
+    # One question to the register, connect to last byte, no retry: no answer in time refuses the
+    # proof (``presence-check-unavailable``) instead of holding the request.
+    national_register_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     # --- patient login and portal (docs/portal.md) ---------------------------------------------
     # RFC 6749 section 4.1.2: an authorization code lives briefly and is used once.
     authorization_code_ttl_seconds: int = Field(default=60, ge=5, le=600)
@@ -124,6 +132,16 @@ class Settings(BaseSettings):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
                 raise ValueError(f"GATEWAY_MUTUALITY_URLS: the URL of fund {code} is not http(s)")
         return {code: url.rstrip("/") for code, url in value.items()}
+
+    @field_validator("national_register_url")
+    @classmethod
+    def _check_national_register_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("GATEWAY_NATIONAL_REGISTER_URL is not an http(s) URL")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _lease_outlives_a_send(self) -> Settings:

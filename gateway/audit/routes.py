@@ -7,18 +7,24 @@ patient's, or all. Parameters: ``patient`` (``<SSIN>``, ``<ssin-system>|<SSIN>``
 whatever their offset, Brussels days; prefixes eq, ne, gt, lt, ge, le, sa, eb; repeatable),
 ``_count``.
 Reading the log is itself audited.
+
+A patient's log holds the events filed under him (``writer.filed_under``): what others did with
+his data, and what he did himself, refused probes of another person's data included. He sees
+each event through ``writer.patient_view``: no other person's SSIN, ever (SEC-6).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from consent import Action, PatientFacts, Resource, ResourceKind
 from gateway.audit.log import AuditLog
-from gateway.audit.writer import RESOURCE_TYPE, SSIN_SYSTEM, safe_query
+from gateway.audit.writer import RESOURCE_TYPE, filed_under_json, patient_view, safe_query
 from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 from gateway.db import DbSession
@@ -27,6 +33,7 @@ from gateway.fhir import bundles, search
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.searching import patient_param
 from gateway.storage.guard import NO_PATIENT, Event, Guard, RequestInfo, request_info
+from gateway.storage.records import StoredVersion
 from gateway.storage.store import ResourceStore
 
 router = APIRouter(prefix=f"/{RESOURCE_TYPE}")
@@ -48,6 +55,14 @@ def _patient(request: Request, caller: Principal) -> str | None:
     if values:
         return patient_param(values[0], "patient")
     return caller.ssin if caller.role == "patient" else None  # PO-4: "who accessed my data"
+
+
+def _as_seen_by(caller: Principal, stored: StoredVersion) -> StoredVersion:
+    """The event as the caller may see it: operators all of it, a patient ``patient_view``."""
+    if caller.role != "patient" or caller.ssin is None:
+        return stored
+    body = orjson.dumps(patient_view(stored.json(), caller.ssin))
+    return replace(stored, body=body)
 
 
 @router.get("")
@@ -76,6 +91,7 @@ async def search_events(
         page = await AuditLog(session, request.app.state.keyring).search(
             patient_ssin=patient, recorded=recorded, count=count, cursor=cursor
         )
+    page.items = [_as_seen_by(caller, stored) for stored in page.items]
     return bundle_response(bundles.searchset(request, RESOURCE_TYPE, page))
 
 
@@ -85,16 +101,9 @@ async def read_event(
 ) -> Response:
     guard = _guard(request, session, caller, info)
     stored = await AuditLog(session, request.app.state.keyring).read(event_id)
-    patient = next(
-        (
-            e["what"]["identifier"]["value"]
-            for e in stored.json().get("entity", [])
-            if e.get("what", {}).get("identifier", {}).get("system") == SSIN_SYSTEM
-        ),
-        None,
-    )
+    patient = filed_under_json(stored.json())  # the log it is in decides who may read it
     target = Resource(ResourceKind.AUDIT, id=event_id, patient_ssin=patient)
     facts = PatientFacts(NO_PATIENT) if patient is None else None
     decision = await guard.decide(guard.request(Action.READ, target), patient, facts)
     async with guard.access(decision, Event("read", RESOURCE_TYPE, event_id, patient)):
-        return resource_response(request, stored)
+        return resource_response(request, _as_seen_by(caller, stored))

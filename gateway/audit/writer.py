@@ -22,6 +22,13 @@ append is two statements. ``gateway.audit.chain`` verifies it.
 
 No SSIN is stored in clear: the patient column is the keyed HMAC ``Keyring.search_hash("ssin",
 ...)``; the clear SSIN (patient, or patient actor) lives only in the encrypted FHIR body.
+
+Whose log an event is in (``filed_under``): the patient the data is about, except when the actor
+is a patient: then it is that patient's own log, always. A patient is only ever permitted his own
+data, so this changes where his *refused* probes of another person's data go: into his log, not
+the target's (SEC-6: a patient's log shows only him; otherwise the target would read the prober's
+SSIN, and could be flooded). The target stays in the encrypted body (``entity`` role Patient)
+for the operator; the patient's view drops every SSIN but his own (``patient_view``).
 """
 
 from __future__ import annotations
@@ -296,6 +303,55 @@ def audit_event_json(record: AuditRecord, event_id: str, recorded_at: datetime) 
     }
 
 
+def filed_under(record: AuditRecord) -> str | None:
+    """The SSIN whose log holds ``record`` (module docstring): a patient actor's own, else the
+    patient the data is about."""
+    if record.actor.role == "patient" and record.actor.ssin:
+        return record.actor.ssin
+    return record.patient_ssin
+
+
+def _ssin_of(reference: Any) -> str | None:
+    """The SSIN a FHIR ``Reference`` (``agent.who``, ``entity.what``) names by identifier."""
+    identifier = reference.get("identifier") if isinstance(reference, dict) else None
+    if isinstance(identifier, dict) and identifier.get("system") == SSIN_SYSTEM:
+        value = identifier.get("value")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def filed_under_json(event: Mapping[str, Any]) -> str | None:
+    """``filed_under`` read back from a stored AuditEvent: the SSIN of a patient agent, else the
+    patient entity's."""
+    for agent in event.get("agent") or ():
+        roles = [c.get("code") for r in agent.get("role") or () for c in r.get("coding") or ()]
+        ssin = _ssin_of(agent.get("who"))
+        if "patient" in roles and ssin:
+            return ssin
+    for entity in event.get("entity") or ():
+        ssin = _ssin_of(entity.get("what"))
+        if ssin:
+            return ssin
+    return None
+
+
+def patient_view(event: Mapping[str, Any], ssin: str) -> dict[str, Any]:
+    """The AuditEvent as patient ``ssin`` may see it: no other person's SSIN anywhere (SEC-6).
+    Drops the entity naming another patient (the target of his own refused probe) and the
+    identifier of an agent who is another patient (events filed before ``filed_under``)."""
+    shown = dict(event)
+    shown["entity"] = [
+        e for e in event.get("entity") or () if _ssin_of(e.get("what")) in (None, ssin)
+    ]
+    agents = []
+    for agent in event.get("agent") or ():
+        if _ssin_of(agent.get("who")) not in (None, ssin):
+            agent = {k: v for k, v in agent.items() if k != "who"}
+        agents.append(agent)
+    shown["agent"] = agents
+    return shown
+
+
 def _check(record: AuditRecord) -> None:
     if record.action not in ACTIONS:
         raise ValueError(f"unknown audit action {record.action!r}")
@@ -365,6 +421,7 @@ def _link(keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str) -> Li
     event_id = uuid.uuid4().hex
     recorded_at = datetime.now(UTC)
     body = orjson.dumps(audit_event_json(record, event_id, recorded_at))
+    subject = filed_under(record)
     return Link(
         seq=seq,
         event_id=event_id,
@@ -374,9 +431,7 @@ def _link(keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str) -> Li
         reason=record.reason[:64],
         resource_type=record.resource_type[:64],
         resource_id=record.resource_id[:64] if record.resource_id else None,
-        patient_hmac=keyring.search_hash("ssin", record.patient_ssin)
-        if record.patient_ssin
-        else None,
+        patient_hmac=keyring.search_hash("ssin", subject) if subject else None,
         client_id=record.actor.client_id,
         role=record.actor.role,
         actor_nihdi=record.actor.nihdi,

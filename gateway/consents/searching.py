@@ -2,7 +2,11 @@
 
 Parameters: ``patient:identifier`` (SSIN; a patient without it means himself), ``actor`` (the
 provider's NIHDI: ``actor=<nihdi>``, ``actor=<system>|<nihdi>`` or ``actor:identifier=...``),
-``category`` (codes of ``urn:ehealth-gateway:consent-kind``, comma = OR) and ``status``.
+``category`` (codes of ``urn:ehealth-gateway:consent-kind``, comma = OR) and ``status``; or
+``identifier=<system>|<value>`` (an identifier the registering software gave the record).
+
+By identifier: at most one match, decided as a read of that record; a match the caller may not
+read answers like no match, an empty Bundle (no existence oracle), its refusal audited.
 
 The search is decided once per category asked for (default: all three). A patient sees all his
 records (PO-4). A provider who shows the patient's presence (eID headers) sees the informed
@@ -19,11 +23,11 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from consent import Action, Decision, Reason
+from consent import Action, Decision, Reason, Resource
 from fhir_profiles import systems
 from gateway.audit.writer import safe_query
 from gateway.consents.facts import CATEGORIES, RELATIONSHIP, RESOURCE
-from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM
+from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM, patient_ssin_of
 from gateway.errors import BadRequest
 from gateway.fhir import search
 from gateway.prescriptions.searching import patient_param
@@ -32,7 +36,16 @@ from gateway.storage.guard import Event, Guard
 from gateway.storage.persons import provider_match
 from gateway.storage.store import Criteria, Page, ResourceStore
 
-SEARCH_PARAMS = ("patient:identifier", "actor", "actor:identifier", "category", "status")
+SEARCH_PARAMS = (
+    "identifier",
+    "patient:identifier",
+    "actor",
+    "actor:identifier",
+    "category",
+    "status",
+)
+# The gateway's own uniqueness tokens (``service.ACTIVE_CONSENT``...) are no client identifiers.
+_INTERNAL_SYSTEMS = "urn:ehealth-gateway:"
 _STATUSES = frozenset({"active", "inactive"})
 _NIHDI = re.compile(r"^[0-9]{8,11}$")
 
@@ -76,6 +89,43 @@ def _statuses(params: QueryParams) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _identifier(params: QueryParams | Any) -> tuple[str, str] | None:
+    value = search.single(params, "identifier")
+    if value is None:
+        return None
+    system, code = search.token(value, "identifier")
+    if not system or system.startswith(_INTERNAL_SYSTEMS):
+        raise BadRequest(
+            "identifier needs the system|value the record was given", expression="identifier"
+        )
+    return system, code
+
+
+async def _by_identifier(
+    store: ResourceStore, guard: Guard, criteria: Criteria, event: Event
+) -> Page:
+    """At most one match (identifiers are unique per type): decided as a read of it."""
+    page = await store.search(RESOURCE, criteria, count=1)
+    if not page.items:
+        await guard.audit_no_match(event)  # nothing found, nothing disclosed
+        return Page(items=[], total=0)
+    stored = page.items[0]
+    ssin = patient_ssin_of(stored.json())
+    target = Resource(
+        KIND_OF_CATEGORY[stored.columns.category or ""],
+        id=stored.logical_id,
+        patient_ssin=ssin,
+        provider_nihdi=stored.columns.actor_nihdi,
+    )
+    decision = await guard.decide(guard.request(Action.READ, target), ssin)
+    event.resource_id, event.patient_ssin = stored.logical_id, ssin
+    if not decision.permit:
+        await guard.audit_unseen(decision, event)  # answered like a miss
+        return Page(items=[], total=0)
+    async with guard.access(decision, event):
+        return Page(items=[stored], total=1)
+
+
 async def search_consents(
     store: ResourceStore, settings: Settings, guard: Guard, params: QueryParams | Any
 ) -> Page:
@@ -83,9 +133,19 @@ async def search_consents(
     ssin = search.single(params, "patient:identifier")
     patient = patient_param(ssin, "patient:identifier") if ssin is not None else None
     caller = guard.caller
-    if patient is None and caller.role == "patient":
-        patient = caller.ssin  # PO-4: "my consents"
+    identifier = _identifier(params)
+    if patient is None and caller.role == "patient" and identifier is None:
+        patient = caller.ssin  # PO-4: "my consents" (by identifier: the read decides)
     event = Event("search", RESOURCE, patient_ssin=patient, query=safe_query(params.multi_items()))
+    if identifier is not None:
+        criteria = Criteria(
+            identifier=identifier,
+            patient_ssin=patient,
+            categories=_categories(params) if params.getlist("category") else (),
+            statuses=_statuses(params),
+            actor_nihdi=_actor(params),
+        )
+        return await _by_identifier(store, guard, criteria, event)
     if patient is None:
         raise BadRequest(
             "patient:identifier=<ssin-system>|<SSIN> is required", expression="patient"

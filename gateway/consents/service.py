@@ -210,7 +210,10 @@ class ConsentService(GuardedService):
             )
         expected = if_match_version(if_match)
         # A provider proves the patient's presence with a fresh eID read in the body or headers.
-        presence = shapes.presence_of(body) or self.info.presence
+        proof = shapes.parse_presence(body)
+        if isinstance(proof, list):
+            raise ProfileViolation(proof)  # CO-2: a proof that is sent must be a proof
+        presence = proof or self.info.presence
         guard, stored, resource, ssin, decision = await self._decided(
             logical_id, caller, Action.UPDATE, presence
         )

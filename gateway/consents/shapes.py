@@ -19,6 +19,7 @@ from fhir.resources.R4B.consent import Consent as ConsentModel
 
 from consent import ByPresence, RelationshipKind, ResourceKind
 from fhir_profiles import Issue, is_valid_ssin, normalise_ssin, systems
+from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.structure import structure_issues
 from gateway.consents.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
@@ -33,7 +34,6 @@ _NIHDI_SYSTEMS: Final = frozenset(
     {systems.NIHDI, systems.NIHDI_PROFESSIONAL, systems.NIHDI_ORGANIZATION}
 )
 _NIHDI: Final = re.compile(r"^[0-9]{8,11}$")
-_CARD: Final = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 KIND_OF_CATEGORY: Final = {
     INFORMED_CONSENT: ResourceKind.CONSENT,
@@ -130,8 +130,14 @@ def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPr
         and read_at is not None
         and identifier.get("system") == EID_CARD_SYSTEM
         and isinstance(card, str)
-        and _CARD.match(card) is not None
     )
+    if ok and not is_valid_card_number(str(card)):
+        # A mistyped or made-up number: refused before the national register is asked.
+        if issues is not None:
+            issues.add(
+                "value", "verification[0].verifiedWith.identifier.value", CARD_NUMBER_TEXT, "CO-2"
+            )
+        return None
     if not ok:
         if issues is not None:
             issues.add(
@@ -145,6 +151,14 @@ def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPr
     assert isinstance(card, str)
     assert read_at is not None
     return ByPresence(card, read_at)
+
+
+def parse_presence(resource: dict[str, Any]) -> ByPresence | list[Issue] | None:
+    """The proof of presence of a body that is otherwise not checked (an update): the proof, its
+    issues (422), or ``None`` when it carries none."""
+    issues = _Issues()
+    presence = presence_of(resource, issues)
+    return issues.found or presence
 
 
 def _actor(provision: dict[str, Any], issues: _Issues, category: str) -> str | None:

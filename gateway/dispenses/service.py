@@ -267,6 +267,9 @@ class DispenseService(GuardedService):
                 return Page(items=[], total=0)
             event.patient_ssin = current.ssin
             decision = await guard.decide(guard.request(Action.READ, current.target), current.ssin)
+            if not decision.permit:  # answered like a miss: no existence oracle (docs/access.md)
+                await guard.audit_unseen(decision, event)
+                return Page(items=[], total=0)
             criteria = Criteria(
                 patient_ssin=ssin, statuses=statuses, based_on=current.stored.logical_id
             )

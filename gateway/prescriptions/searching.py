@@ -152,8 +152,10 @@ async def search_prescriptions(
         facts = await guard.facts_or_none(criteria.patient_ssin)
         if facts is None:
             guard.refuse(Decision(False, Reason.ERROR), event)  # DESIGN.md 5: fail closed
-        rows = search_filter(guard.request(Action.SEARCH, ResourceKind.PRESCRIPTION), facts)
-        async with guard.access(rows.decision, event):
+        asked = guard.request(Action.SEARCH, ResourceKind.PRESCRIPTION)
+        rows = search_filter(asked, facts)
+        decision = await guard.proven(rows.decision, asked.path, facts.ssin)  # the eID read's card
+        async with guard.access(decision, event):
             narrowed = replace(criteria, access=Access(rows, guard.now))
             return _reported(
                 await store.search(RESOURCE, narrowed, count=count, cursor=cursor), guard

@@ -39,12 +39,14 @@ from consent import (
     Visibility,
     decide,
 )
+from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
 from gateway.consents.facts import load_facts
 from gateway.db import DbSession
 from gateway.errors import BadRequest
+from gateway.presence import NationalRegister, Verdict
 from gateway.settings import Settings
 from gateway.storage.records import utc_now
 from gateway.storage.store import ResourceStore
@@ -76,16 +78,22 @@ class RequestInfo:
     request_id: str | None = None
     software: str | None = None  # User-Agent: the client software (SEC-5 HOW)
     presence: ByPresence | None = None
+    # Asked whether an eID read proves the patient's presence (gateway.presence); None: not
+    # configured, the card number's check digits are all that is checked.
+    register: NationalRegister | None = None
 
 
 def presence_from_headers(card: str | None, read_at: str | None) -> ByPresence | None:
     if card is None and read_at is None:
         return None
-    if not card or not read_at or len(card) > 32 or not card.strip().isalnum():
+    if not card or not read_at:
+        missing = "X-eID-Read-At" if card else "X-eID-Card-Number"
         raise BadRequest(
-            "an eID read needs X-eID-Card-Number (letters and digits) and X-eID-Read-At",
-            expression="X-eID-Card-Number",
+            "an eID read needs X-eID-Card-Number and X-eID-Read-At", expression=missing
         )
+    card = card.strip()
+    if not is_valid_card_number(card):  # checked before anyone is asked (fhir_profiles.eid_card)
+        raise BadRequest(f"X-eID-Card-Number: {CARD_NUMBER_TEXT}", expression="X-eID-Card-Number")
     try:
         moment = datetime.fromisoformat(read_at.strip().replace("Z", "+00:00"))
     except ValueError as exc:
@@ -96,7 +104,7 @@ def presence_from_headers(card: str | None, read_at: str | None) -> ByPresence |
         raise BadRequest("X-eID-Read-At needs a time zone", expression="X-eID-Read-At")
     if not is_event_time(moment):  # year 0001 or 9999 cannot even be placed in UTC
         raise BadRequest(f"X-eID-Read-At: a time {RANGE_TEXT}", expression="X-eID-Read-At")
-    return ByPresence(card.strip(), moment)
+    return ByPresence(card, moment)
 
 
 async def request_info(request: Request) -> RequestInfo:  # async: no thread-pool hop
@@ -110,6 +118,7 @@ async def request_info(request: Request) -> RequestInfo:  # async: no thread-poo
         presence=presence_from_headers(
             headers.get(EID_CARD_HEADER), headers.get(EID_READ_AT_HEADER)
         ),
+        register=getattr(request.app.state, "national_register", None),
     )
 
 
@@ -134,6 +143,7 @@ class Guard:
         self.caller = caller
         self.info = info
         self.actor = actor_of(caller)
+        self._verdicts: dict[tuple[str, str], Verdict] = {}  # the register asked once per request
 
     @property
     def now(self) -> datetime:
@@ -173,12 +183,34 @@ class Guard:
             facts = await self.facts_or_none(ssin)
             if facts is None:
                 return Decision(False, Reason.ERROR)
-        return decide(request, facts)
+        return await self.proven(decide(request, facts), request.path, facts.ssin)
+
+    async def proven(self, decision: Decision, path: AccessPath, ssin: str) -> Decision:
+        """CO-2, RX-18 (b): a permit that rests on an eID read (``permit-presence``) stands only if
+        the national register says the card is ``ssin``'s current card; otherwise
+        ``presence-not-proven``, or ``presence-check-unavailable`` when the register gave no answer
+        (fail closed). Without a register configured, the decision is left as it is."""
+        register = self.info.register
+        if (
+            register is None
+            or decision.reason is not Reason.PERMIT_PRESENCE
+            or not isinstance(path, ByPresence)
+        ):
+            return decision
+        key = (ssin, path.card_number)
+        if key not in self._verdicts:
+            self._verdicts[key] = await register.check(ssin, path.card_number)
+        verdict = self._verdicts[key]
+        if verdict is Verdict.PROVEN:
+            return decision
+        if verdict is Verdict.NOT_PROVEN:
+            return Decision(False, Reason.PRESENCE_NOT_PROVEN)
+        return Decision(False, Reason.PRESENCE_CHECK_UNAVAILABLE)
 
     def audit_record(self, decision: Decision, event: Event) -> AuditRecord:
         outcome = "permit" if decision.permit else "deny"
-        if decision.reason is Reason.ERROR:
-            outcome = "error"
+        if decision.reason in (Reason.ERROR, Reason.PRESENCE_CHECK_UNAVAILABLE):
+            outcome = "error"  # a failure on our side, not the caller's lack of a right
         return self._record(outcome, decision.reason.value, event)
 
     def _record(self, outcome: str, reason: str, event: Event) -> AuditRecord:

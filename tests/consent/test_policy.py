@@ -383,5 +383,7 @@ def test_reason_codes_are_stable() -> None:
         "hidden-by-patient",
         "not-author",
         "not-dispenser",
+        "presence-not-proven",
+        "presence-check-unavailable",
         "error",
     }

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from fhir_profiles import systems
 from gateway.storage.tables import audit_events
 from tests.fhir_profiles.factories import SSIN, medication_request, overridden
+from tests.fixtures.eid import card_number
 
 OTHER_SSIN = "90010100123"  # a second synthetic patient
-CARD = "592123456789"
+CARD = card_number("5921234567")  # no register is configured here: only its check digits count
 KIND = "urn:ehealth-gateway:consent-kind"
 URL = "/fhir/Consent"
 RX_URL = "/fhir/MedicationRequest"

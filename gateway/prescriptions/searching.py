@@ -4,7 +4,8 @@ Three kinds of search, each decided and audited once:
 
 - by identifier (a RID, or the prescriber's own id): at most one match, decided as a read of that
   record; a pharmacy holding the RID takes the RID path (RX-17.1: no relationship needed, the
-  visibility flag does not apply);
+  visibility flag does not apply). A match the caller may not read answers like no match, an
+  empty Bundle (no existence oracle), its refusal audited for the operator;
 - by patient (``patient:identifier``; a patient searching without it means himself): the decision
   on the search becomes row conditions (``consent.search_filter`` -> SQL), so a hidden prescription
   is absent from the page and from ``total`` (RX-13, RX-14);
@@ -137,8 +138,9 @@ async def search_prescriptions(
     count = search.page_size(params, settings.default_page_size, settings.max_page_size)
     cursor = search.cursor(params)
     caller = guard.caller
-    if criteria.patient_ssin is None and caller.role == "patient":
-        criteria = replace(criteria, patient_ssin=caller.ssin)  # PO-4: "my prescriptions"
+    if criteria.patient_ssin is None and caller.role == "patient" and criteria.identifier is None:
+        # PO-4: "my prescriptions"; by identifier the read decides (another's: a refused probe)
+        criteria = replace(criteria, patient_ssin=caller.ssin)
     event = Event(
         "search",
         RESOURCE,
@@ -190,6 +192,9 @@ async def _by_identifier(
     target = describe.resource_of(stored, resource, ssin, guard.now)
     decision = await guard.decide(guard.request(Action.READ, target, path=path), ssin)
     event.resource_id, event.patient_ssin = stored.logical_id, ssin
+    if not decision.permit:
+        await guard.audit_unseen(decision, event)
+        return Page(items=[], total=0)
     async with guard.access(decision, event):
         if decision.reason is Reason.PERMIT_RID_STATUS:
             # DESIGN.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content

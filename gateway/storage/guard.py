@@ -250,6 +250,13 @@ class Guard:
             self.store.session, self.store.keyring, self._record("permit", NO_MATCH, event)
         )
 
+    async def audit_unseen(self, decision: Decision, event: Event) -> None:
+        """A search by business identifier found a record the caller may not see: the refusal is
+        written in the request's transaction and the caller gets what a miss gets, an empty
+        Bundle (no "exists but not yours" oracle; docs/access.md)."""
+        assert not decision.permit
+        await record(self.store.session, self.store.keyring, self.audit_record(decision, event))
+
     @asynccontextmanager
     async def access(self, decision: Decision, event: Event, *more: Event) -> AsyncIterator[Event]:
         """Refuse now, or let the change run and then audit it (module docstring): ``event``,

@@ -19,6 +19,7 @@ from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
 from gateway.fhir import capability, outcomes
+from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
 from gateway.kv import create_store
 from gateway.logging import RequestIdMiddleware, configure_logging
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(login_routes.router)
 
-    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept)])
+    # Every /fhir call: an Accept we can answer (406), ids of a FHIR id's shape (404).
+    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept), Depends(check_path_ids)])
     fhir.include_router(capability.router)
     fhir.include_router(prescriptions.router)
     fhir.include_router(dispenses.router)

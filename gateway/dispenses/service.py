@@ -25,6 +25,7 @@ from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
+from gateway.fhir.ids import FHIR_ID
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, transitions
 from gateway.prescriptions.lifecycle import Event as Step
@@ -291,7 +292,7 @@ class DispenseService(GuardedService):
 
     async def _searched_prescription(self, value: str, guard: Guard) -> transitions.Current | None:
         logical_id = value.removeprefix(f"{PRESCRIPTION}/")
-        if not logical_id or "/" in logical_id or len(logical_id) > 64:
+        if not FHIR_ID.fullmatch(logical_id):  # a NUL would reach PostgreSQL (a 500)
             raise BadRequest(
                 "prescription: MedicationRequest/{id} or the id", expression="prescription"
             )

@@ -13,6 +13,7 @@ import orjson
 
 from consent import PrescriptionState, SearchFilter
 from gateway.errors import BadRequest
+from gateway.fhir.ids import FHIR_ID
 from gateway.storage.persons import ProviderMatch
 
 
@@ -124,6 +125,8 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             stamp, logical_id = raw.split("|", 1)
+            if not FHIR_ID.fullmatch(logical_id):  # e.g. a NUL, which PostgreSQL refuses (500)
+                raise ValueError("a cursor's id is a FHIR id")
             moment = datetime.fromisoformat(stamp)
             # An instant, as ``encode`` wrote it: a naive or unplaceable time is no cursor.
             if moment.tzinfo is None:

@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from gateway.db import sync_url
 from national_register.app import RegisterApp, create_app
 from national_register.config import RegisterConfig
+from national_register.store import SCHEMA
+from tests.fixtures.database import PG_URL
 from tests.fixtures.eid import card_number
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -38,7 +42,15 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: Clock) -> AsyncIterator[RegisterApp]:
-    application = create_app(RegisterConfig(data_dir=tmp_path, seed=1), clock=clock)
+    """On the suite's database: a SQLite file, or the schema ``national_register`` of the
+    PostgreSQL test database (dropped first, so the seed starts afresh)."""
+    if PG_URL:
+        engine = create_engine(sync_url(PG_URL))
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        engine.dispose()
+    config = RegisterConfig(data_dir=tmp_path, database_url=PG_URL, seed=1)
+    application = create_app(config, clock=clock)
     yield application
     await application.state.store.close()
 

@@ -11,7 +11,7 @@ patient logs in with the SSIN and a password set by ``gateway demo`` or
 - Brute force is slowed per (account, client address) in the key-value store (``throttle.py``),
   never by locking the account itself (anyone knowing an SSIN could lock its patient out). An
   unknown SSIN costs the same hash as a known one, so timing does not tell which SSINs exist.
-  (The ``failed_attempts`` / ``locked_until`` columns of migration 0006 are no longer used.)
+  (Migration 0008 dropped the lockout columns of 0006.)
 
 Hashing takes tens of milliseconds of CPU: it runs in a worker thread, never on the event loop.
 """

@@ -249,8 +249,8 @@ patient_accounts = Table(
     metadata,
     Column("ssin_hmac", String(64), primary_key=True),
     Column("password_hash", String(255), nullable=False),
-    Column("failed_attempts", Integer, nullable=False, server_default="0"),
-    Column("locked_until", UtcDateTime(), nullable=True),
+    # No lockout columns (migration 0008): login throttling is per (account, address) in the
+    # key-value store, gateway/auth/throttle.py.
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("last_login_at", UtcDateTime(), nullable=True),

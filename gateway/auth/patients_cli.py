@@ -1,5 +1,5 @@
-"""``gateway patients set-password SSIN``: set (or reset, which also unlocks) a patient's password
-for the portal's login page. The password is read from standard input when it is not a terminal
+"""``gateway patients set-password SSIN``: set (or reset) a patient's password for the portal's
+login page. The password is read from standard input when it is not a terminal
 (``echo ... | gateway patients set-password ...``), else asked for twice without echo; it never
 appears on the command line (shell history, process list)."""
 
@@ -45,7 +45,7 @@ def _set_password(args: argparse.Namespace) -> int:
         )
 
     created = _run(set_it, settings)
-    print("account created" if created else "password changed (and account unlocked)")
+    print("account created" if created else "password changed")
     return 0
 
 

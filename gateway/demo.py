@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -209,13 +210,21 @@ def prepare(
         prescriptions_created=created,
         manifest=str(manifest),
         url=f"{public}/fhir",
+        national_register=settings.national_register_url,
     )
     return settings
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     # Proofs of presence are checked with a national register: ours, unless one is configured.
     register = None if os.environ.get("GATEWAY_NATIONAL_REGISTER_URL") else DemoRegister(data_dir)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit, so that the
+    # finally below still stops the register (the default action would kill us before it).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         url = register.url if register else os.environ["GATEWAY_NATIONAL_REGISTER_URL"]
         issue_demo_cards(url)

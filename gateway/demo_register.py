@@ -6,6 +6,7 @@ reaches it."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,8 @@ DEMO_REGISTER_PORT = 9200
 class DemoRegister:
     """A register process this demo started (stopped with the demo)."""
 
-    def __init__(self, data_dir: Path, port: int = DEMO_REGISTER_PORT) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        port = port or _free_port(DEMO_REGISTER_PORT)
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = data_dir / "national_register.log"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +54,7 @@ class DemoRegister:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(
-                    f"the national register did not start (port in use?): see {self.log_path}; "
+                    f"the national register did not start: see {self.log_path}; "
                     "or set GATEWAY_NATIONAL_REGISTER_URL to a register already running"
                 )
             try:
@@ -71,6 +73,20 @@ class DemoRegister:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _free_port(preferred: int) -> int:
+    """``preferred`` when it is free, else any free port: a second demo, or a register left over
+    from a killed one, does not stop this demo (the manifest names the URL in use)."""
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = sock.getsockname()[1]
+            return port
+    raise SystemExit("no free port for the national register")
 
 
 def issue_demo_cards(url: str) -> None:

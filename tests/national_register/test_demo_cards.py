@@ -45,3 +45,17 @@ def test_co2_the_demo_patients_cards_are_current_and_in_the_manifest(
     assert manifest["national_register"] == register.url
     cards = {p["ssin"]: p["card_number"] for p in manifest["patients"]}
     assert cards == {p.ssin: p.card_number for p in PATIENTS}
+
+
+def test_a_second_demo_gets_a_register_of_its_own(tmp_path: Path) -> None:
+    first = DemoRegister(tmp_path / "first")
+    try:
+        second = DemoRegister(tmp_path / "second")  # port 9200 is taken by now: another one
+        try:
+            assert second.url != first.url
+            for register in (first, second):
+                assert httpx.get(f"{register.url}/healthz").status_code == 200
+        finally:
+            second.stop()
+    finally:
+        first.stop()

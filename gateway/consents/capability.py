@@ -32,6 +32,14 @@ def capability_entry() -> dict[str, Any]:
         "conditionalDelete": "not-supported",
         "searchParam": [
             {
+                "name": "identifier",
+                "definition": _FHIR_SP + "clinical-identifier",
+                "type": "token",
+                "documentation": "system|value of an identifier the registering software gave the "
+                "record; one record, decided as a read of it: one the caller may not read is "
+                "answered like an unknown identifier (an empty Bundle)",
+            },
+            {
                 "name": "patient",
                 "definition": _FHIR_SP + "clinical-patient",
                 "type": "reference",

@@ -22,6 +22,7 @@ from gateway.fhir import capability, outcomes
 from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
 from gateway.kv import create_store
+from gateway.limits import BodyDeadline, HeaderLimit, InFlightLimit
 from gateway.logging import RequestIdMiddleware, configure_logging
 from gateway.portal import routes as portal_routes
 from gateway.prescriptions import routes as prescriptions
@@ -56,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="eHealth exchange and e-prescription gateway",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # Off in production unless GATEWAY_API_DOCS (docs/operations.md): the schema maps the API.
+        docs_url="/docs" if settings.api_docs_enabled() else None,
+        redoc_url="/redoc" if settings.api_docs_enabled() else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled() else None,
     )
     app.state.settings = settings
     app.state.keyring = Keyring(settings.key_bytes())
@@ -89,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     outcomes.install(app)
     refusals.install(app)  # after outcomes: refusals are audited (gateway/audit/refusals.py)
     app.state.metrics = ops.Metrics()
+    # Outermost last: request id -> metrics -> header size -> in-flight bound -> body deadline
+    # -> routes, so that 431s, 503s and 408s carry a request id and are counted (gateway/limits.py).
+    app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    app.add_middleware(HeaderLimit, limit=settings.max_header_bytes)
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

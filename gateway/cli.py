@@ -10,6 +10,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
@@ -28,8 +29,28 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=False,  # the request-id middleware logs every request, without query strings
         log_level="warning",
+        **server_limits(),
     )
     return 0
+
+
+def server_limits() -> dict[str, Any]:
+    """What uvicorn bounds for the gateway, from ``GATEWAY_*`` settings (docs/operations.md)."""
+    from gateway.settings import Settings
+
+    settings = Settings()
+    return {
+        # h11, not httptools: h11 enforces a configurable limit on the request line plus headers
+        # (400 beyond it); httptools' limit is fixed in its parser and not configurable.
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # Connections and tasks per process; beyond it uvicorn answers 503 itself.
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        # The client address behind a trusted proxy (login throttling, docs/portal.md).
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -1,8 +1,11 @@
 """Operator endpoints (DESIGN.md 4): liveness, readiness and Prometheus metrics.
 
 ``/readyz`` checks what a request needs (the database, Redis when configured) so a load balancer
-stops sending traffic to an instance that cannot serve. Metrics are per process; with several
-uvicorn workers, scrape each instance (or run one worker per container, as docker/ does).
+stops sending traffic to an instance that cannot serve. Both stay public (they say nothing but
+ok / unavailable). Metrics are per process; with several uvicorn workers, scrape each instance (or
+run one worker per container, as docker/ does). In production ``/metrics`` needs an operator's
+bearer token (role ``admin``), unless ``GATEWAY_METRICS_PUBLIC`` says otherwise
+(docs/operations.md): route names and error counts tell an attacker what is there.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +24,8 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import Forbidden
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,7 +121,19 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+async def operator_only(request: Request) -> None:
+    """Outside the open setting, only an operator's token (role ``admin``) reads the metrics:
+    401 without a valid token, 403 for any other role."""
+    if request.app.state.settings.metrics_open():
+        return
+    from gateway.auth.identity import authenticate  # auth imports ops' neighbours: at call time
+
+    caller = await authenticate(request)
+    if caller.role != "admin":
+        raise Forbidden("wrong-role: the metrics are for operators")
+
+
+@router.get("/metrics", dependencies=[Depends(operator_only)])
 async def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

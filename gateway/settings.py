@@ -110,6 +110,26 @@ class Settings(BaseSettings):
     # Portal sessions: ended after this long without a request, and this long after login.
     portal_idle_timeout_seconds: int = Field(default=900, ge=10, le=86400)
     portal_session_max_seconds: int = Field(default=3600, ge=60, le=86400)
+    # --- limits on slow and many clients, operator surfaces (docs/operations.md) --------------
+    # A request body must arrive completely within this long of its first byte being read (408).
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Requests served at once by one process; beyond it 503 + Retry-After (health checks exempt).
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    # The bytes of a request line plus its headers (beyond: 431; a header block still arriving
+    # is cut by the server at the same figure, 400).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # `gateway serve` only (uvicorn): open connections per process (beyond: uvicorn's own 503)
+    # and how long an idle keep-alive connection is kept.
+    max_connections: int = Field(default=256, ge=1, le=100_000)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the proxy's; CIDR ranges
+    # allowed). Unset: uvicorn's FORWARDED_ALLOW_IPS, else 127.0.0.1.
+    forwarded_allow_ips: str | None = None
+    # /docs, /redoc and /openapi.json: None (default) = on in development, off in production.
+    api_docs: bool | None = None
+    # /metrics: None (default) = open in development; in production an operator's (role admin)
+    # bearer token is required. True opens it (e.g. when the proxy already hides it).
+    metrics_public: bool | None = None
 
     @field_validator("encryption_key")
     @classmethod
@@ -151,6 +171,16 @@ class Settings(BaseSettings):
                 "GATEWAY_CLAIM_LEASE_SECONDS must exceed GATEWAY_CLAIM_SEND_TIMEOUT_SECONDS"
             )
         return self
+
+    def api_docs_enabled(self) -> bool:
+        """/docs, /redoc, /openapi.json: as configured, else only outside production."""
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
+
+    def metrics_open(self) -> bool:
+        """/metrics without a token: as configured, else only outside production."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.environment != "production"
 
     def worker_runs_in_process(self) -> bool:
         """The in-process forwarder: as configured, else only on SQLite (the embedded default)."""

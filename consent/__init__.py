@@ -1,6 +1,6 @@
-"""Access decisions: consent, therapeutic relationships, exclusions, visibility (DESIGN.md 5).
+"""Access decisions: consent, therapeutic relationships, exclusions, visibility (docs/architecture.md 5).
 
-Pure functions over values (STYLE.md "Rules are values"): no I/O, no clock, no logging. The caller
+Pure functions over values (rules are values): no I/O, no clock, no logging. The caller
 loads ``PatientFacts``, asks ``decide``, audits the ``Decision`` and turns a denial into a 403
 whose message is the reason code.
 """

@@ -92,7 +92,7 @@ def names_me(actor: Actor, record: Resource) -> bool:
 
 
 def is_open(prescription: Resource) -> bool:
-    """RX-9, DESIGN.md 5: not delivered, archived, revoked, expired or entered in error."""
+    """RX-9, docs/architecture.md 5: not delivered, archived, revoked, expired or entered in error."""
     return prescription.state in OPEN_STATES
 
 

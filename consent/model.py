@@ -1,7 +1,7 @@
 """The values an access decision is made of: who asks, for what, how, and the patient's facts.
 
 Everything here is a frozen value with no behaviour beyond reading itself; the rules live in
-``consent.policy``. Shapes follow DESIGN.md 4c and domain/belgian-ehealth.md sections 2.5, 2.6 and 3.
+``consent.policy``. Shapes follow docs/architecture.md 4c and domain/belgian-ehealth.md sections 2.5, 2.6 and 3.
 All instants are timezone-aware; a naive one makes the decision fail closed (``Reason.ERROR``).
 """
 
@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 
 class Role(StrEnum):
-    """The authenticated caller's role (DESIGN.md 1). Any other value is refused (CO-12.1)."""
+    """The authenticated caller's role (docs/architecture.md 1). Any other value is refused (CO-12.1)."""
 
     PRESCRIBER = "prescriber"
     PHARMACIST = "pharmacist"
@@ -75,7 +75,7 @@ class PharmacyVisibility(StrEnum):
 
 
 class PrescriberVisibility(StrEnum):
-    """RX-14: whether other prescribers see it (GMF-holder is not offered: DESIGN.md 4c)."""
+    """RX-14: whether other prescribers see it (GMF-holder is not offered: docs/architecture.md 4c)."""
 
     OPEN = "open"
     CLOSED = "closed"
@@ -92,7 +92,7 @@ class RelationshipKind(StrEnum):
 
 
 class Reason(StrEnum):
-    """Stable reason codes: they go into audit events and denied OperationOutcomes (DESIGN.md 5)."""
+    """Stable reason codes: they go into audit events and denied OperationOutcomes (docs/architecture.md 5)."""
 
     PERMIT_AUTHOR = "permit-author"  # own prescription or claim; for a search: own records only
     PERMIT_PATIENT_SELF = "permit-patient-self"  # PO-4
@@ -102,7 +102,7 @@ class Reason(StrEnum):
     PERMIT_PRESENCE = "permit-presence"  # eID read (RX-18, CO-2)
     PERMIT_RELATIONSHIP = "permit-relationship"  # consent + relationship + not excluded (CO-12)
     PERMIT_DISPENSER = "permit-dispenser"  # the pharmacy's own dispense (RX-7 undo)
-    PERMIT_ADMIN = "permit-admin"  # operator reading the audit trail (DESIGN.md 4, 8)
+    PERMIT_ADMIN = "permit-admin"  # operator reading the audit trail (docs/architecture.md 4, 8)
     WRONG_ROLE = "wrong-role"  # CO-12.1: this role may not do this to this kind of data
     NOT_OWN_DATA = "not-own-data"  # PO-4; or a consent-family record naming another provider
     NO_CONSENT = "no-consent"  # CO-12.2
@@ -113,9 +113,9 @@ class Reason(StrEnum):
     # card (unknown, another person's, replaced or expired): the proof proves nothing.
     PRESENCE_NOT_PROVEN = "presence-not-proven"
     # The national register could not answer in time: the proof cannot be checked, so it does not
-    # count (fail closed, DESIGN.md 5).
+    # count (fail closed, docs/architecture.md 5).
     PRESENCE_CHECK_UNAVAILABLE = "presence-check-unavailable"
-    NOT_OPEN = "not-open"  # RX-9, DESIGN.md 5: delivered, archived, revoked, expired
+    NOT_OPEN = "not-open"  # RX-9, docs/architecture.md 5: delivered, archived, revoked, expired
     HIDDEN_BY_PATIENT = "hidden-by-patient"  # RX-13, RX-14
     NOT_AUTHOR = "not-author"  # revoke, set visibility, claims: the author only
     NOT_DISPENSER = "not-dispenser"  # undo: the dispensing pharmacy only
@@ -144,7 +144,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class Visibility:
-    """Per-prescription patient choice (DESIGN.md 4c); the defaults are the Recip-e defaults."""
+    """Per-prescription patient choice (docs/architecture.md 4c); the defaults are the Recip-e defaults."""
 
     pharmacies: PharmacyVisibility = PharmacyVisibility.ALL
     pharmacy: str | None = None  # organisation NIHDI when ``pharmacies`` is ONE
@@ -251,7 +251,7 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class PatientFacts:
-    """What is known about one patient, loaded by the caller (STYLE.md plans ``consent/facts.py``).
+    """What is known about one patient, loaded by the caller (``gateway/consents/facts.py``).
 
     ``consents`` may hold the history: any record active at ``now`` counts (CO-4 keeps one active).
     """

@@ -1,4 +1,4 @@
-"""The access decision: ``decide(request, facts) -> Decision`` (DESIGN.md 5, domain CO-12).
+"""The access decision: ``decide(request, facts) -> Decision`` (docs/architecture.md 5, domain CO-12).
 
 Order, after the inputs are checked for consistency:
 
@@ -71,7 +71,7 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.RELATIONSHIP: _WRITE_TOO,
     },
     Role.PATIENT: {
-        # Revoking is the author's (DESIGN.md 4 $revoke); RX-7's patient deletion is not offered.
+        # Revoking is the author's (docs/architecture.md 4 $revoke); RX-7's patient deletion is not offered.
         ResourceKind.PRESCRIPTION: frozenset(
             {Action.READ, Action.SEARCH, Action.SET_VISIBILITY, Action.RESERVE}
         ),
@@ -82,7 +82,7 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.CLAIM: _LOOK,
         ResourceKind.AUDIT: _LOOK,
     },
-    # The operator reads the audit trail (DESIGN.md 4, 8) and no health content [A].
+    # The operator reads the audit trail (docs/architecture.md 4, 8) and no health content [A].
     Role.ADMIN: {ResourceKind.AUDIT: _LOOK},
     Role.FUND: {},
 }
@@ -97,7 +97,7 @@ def decide(request: AccessRequest, facts: PatientFacts) -> Decision:
     try:
         return _decide(request, facts)
     except Exception:
-        return _deny(Reason.ERROR)  # DESIGN.md 5: fail closed
+        return _deny(Reason.ERROR)  # docs/architecture.md 5: fail closed
 
 
 def _permit(reason: Reason) -> Decision:
@@ -159,7 +159,7 @@ def _role_of(actor: Actor) -> Role | None:
 
 
 def _patient_self(actor: Actor, facts: PatientFacts) -> Decision:
-    """PO-4, DESIGN.md 5: a patient sees and manages everything about themself (visibility,
+    """PO-4, docs/architecture.md 5: a patient sees and manages everything about themself (visibility,
     consent, relationships, exclusions, audit trail), and nothing about anyone else. Mandates
     (PO-4, RX-16) are not modelled: acting for another SSIN is refused."""
     if not actor.ssin or actor.ssin != facts.ssin:
@@ -171,7 +171,7 @@ def _patient_self(actor: Actor, facts: PatientFacts) -> Decision:
 
 
 def _network_rules(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
-    """DESIGN.md 5: a provider reaches a patient's data held by others only with consent, without
+    """docs/architecture.md 5: a provider reaches a patient's data held by others only with consent, without
     exclusion and with a relationship, in the order of CO-12."""
     if not has_consent(facts, req.now):
         return _deny(Reason.NO_CONSENT)  # CO-12.2
@@ -209,7 +209,7 @@ def _on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Dec
 
 
 def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
-    """RX-9, RX-14, DESIGN.md 5: own prescriptions always; others' open and unhidden ones through
+    """RX-9, RX-14, docs/architecture.md 5: own prescriptions always; others' open and unhidden ones through
     the network rules."""
     if isinstance(req.target, ResourceKind):
         # The search itself: own prescriptions always appear; without the network rules, only
@@ -222,7 +222,7 @@ def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
     if is_author(req.actor, prescription):
         return _author_on_own(req, facts, role, prescription)
     if req.action in (Action.REVOKE, Action.SET_VISIBILITY):
-        return _deny(Reason.NOT_AUTHOR)  # DESIGN.md 4: the prescriber who wrote it
+        return _deny(Reason.NOT_AUTHOR)  # docs/architecture.md 4: the prescriber who wrote it
     network = _network_rules(req, facts, role)
     if not network.permit:
         return network
@@ -234,7 +234,7 @@ def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
 
 
 def _author_creates(actor: Actor, record: Resource) -> Decision:
-    """RX-5, DESIGN.md 4: a prescriber writes in their own name only. No consent or relationship:
+    """RX-5, docs/architecture.md 4: a prescriber writes in their own name only. No consent or relationship:
     the consultation itself is the contact (RX-9), and eAttest needs none (CO-9). An exclusion
     bars reading the patient's data, not prescribing for a patient in front of you [A]."""
     return _permit(Reason.PERMIT_AUTHOR) if is_author(actor, record) else _deny(Reason.NOT_AUTHOR)
@@ -243,7 +243,7 @@ def _author_creates(actor: Actor, record: Resource) -> Decision:
 def _author_on_own(
     req: AccessRequest, facts: PatientFacts, role: Role, prescription: Resource
 ) -> Decision:
-    """DESIGN.md 5: the author always reads his prescription and revokes it while it is open,
+    """docs/architecture.md 5: the author always reads his prescription and revokes it while it is open,
     without consent or relationship (RX-9: prescribers always read their own).
 
     [A] An exclusion bars the patient's data held by others, not the author's own act: he still
@@ -284,7 +284,7 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
         return network
     if req.action is not Action.DISPENSE and not is_open(prescription):
         # RX-17.2: the patient's open prescriptions. A dispense is let through to the lifecycle,
-        # which refuses a prescription that is no longer open with 409 (RX-7, DESIGN.md 6).
+        # which refuses a prescription that is no longer open with 409 (RX-7, docs/architecture.md 6).
         return _deny(Reason.NOT_OPEN)
     if not visible_to_pharmacy(prescription, req.actor.nihdi):
         return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-13
@@ -294,7 +294,7 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
 def _by_rid(
     req: AccessRequest, facts: PatientFacts, role: Role, path: ByRid, prescription: Resource
 ) -> Decision:
-    """RX-13, RX-17.1, DESIGN.md 5: the RID stands for the patient's presence and overrides the
+    """RX-13, RX-17.1, docs/architecture.md 5: the RID stands for the patient's presence and overrides the
     visibility flag, with no consent or relationship, while the prescription is open. Once it is
     no longer open the RID still shows its state, not its content (RX-6 getPrescriptionStatus:
     a pharmacist sees that it was revoked); a dispense goes on to the lifecycle, which answers 409.
@@ -327,7 +327,7 @@ def _on_dispense(req: AccessRequest, facts: PatientFacts, role: Role) -> Decisio
         return _permit(Reason.PERMIT_DISPENSER)
     if role is Role.PRESCRIBER and req.action is Action.READ and names_me(req.actor, req.target):
         # Issue 6: the author of the prescription sees whether and when it was dispensed, as he
-        # always reads the prescription itself (DESIGN.md 5).
+        # always reads the prescription itself (docs/architecture.md 5).
         return _permit(Reason.PERMIT_AUTHOR)
     if req.action is Action.UNDO_DISPENSE:
         return _deny(Reason.NOT_DISPENSER)  # RX-7: only the same pharmacy
@@ -343,7 +343,7 @@ def _on_claim(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
 
 
 def _on_consent_record(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
-    """CO-2, CO-5, DESIGN.md 4: a provider registers, reads or ends the informed consent and its
+    """CO-2, CO-5, docs/architecture.md 4: a provider registers, reads or ends the informed consent and its
     own relationship with the patient's proof of presence (the eID read); consent is not needed,
     since registering it is the point. [A] The patient's relationships with other providers are
     not shown (they reveal who else treats the patient); exclusions are the patient's alone."""

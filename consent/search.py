@@ -1,6 +1,6 @@
 """Searches by patient: what may appear, as SQL-ready conditions or as a post-filter.
 
-DESIGN.md 5: a hidden prescription never appears in a search by patient, not even in the total, so
+docs/architecture.md 5: a hidden prescription never appears in a search by patient, not even in the total, so
 the store must filter before counting and paging. ``search_filter`` turns the decision on a search of
 one patient's prescriptions into row conditions for the store's WHERE clause; ``filter_visible``
 post-filters any records by deciding on each. ``SearchFilter.matches`` and ``decide`` agree on every

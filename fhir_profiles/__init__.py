@@ -1,4 +1,4 @@
-"""Belgian FHIR profile rules: pure checks that return ``list[Issue]``; no I/O (DESIGN.md 3)."""
+"""Belgian FHIR profile rules: pure checks that return ``list[Issue]``; no I/O (docs/architecture.md 3)."""
 
 from fhir_profiles import systems
 from fhir_profiles.dates import (

@@ -3,7 +3,7 @@
 ``validate_claim`` parses the body once with fhir.resources (FHIR R4 structure), then runs one small
 function per rule (``fhir_profiles.rules.claim_*``) over the plain dict. On success it returns the
 normalised dict to store and the facts the gateway indexes; the model is discarded, never
-re-serialised (DESIGN.md 9). Elements the eAttest profile fixes (``status``, ``use``, ``priority``,
+re-serialised (docs/architecture.md 9). Elements the eAttest profile fixes (``status``, ``use``, ``priority``,
 ``insurance``) and the FHIR claim category (``type``) are filled in when absent, so a provider sends
 only what the attestation says.
 

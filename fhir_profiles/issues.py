@@ -14,7 +14,7 @@ class Issue:
 
     ``code`` is a FHIR issue-type code (``required``, ``value``, ``invalid``, ``business-rule``...);
     ``expression`` is the FHIRPath of the element (``MedicationRequest.subject.identifier.value``);
-    ``rule`` is the domain rule id from ``shared/domain/belgian-ehealth.md``
+    ``rule`` is the domain rule id from ``docs/domain.md``
     (``ID-2``, ``RX-12``...) so that a client developer can look the rule up. ``diagnostics``
     never repeats the value at fault (it may be an SSIN): it says what is wrong, not what was sent.
     """

@@ -2,7 +2,7 @@
 
 ``validate_medication_request`` parses the body once with fhir.resources (structure), then runs one
 small function per Belgian rule (``fhir_profiles.rules``) over the plain dict. On success it
-returns the normalised dict to store; the model is discarded, never re-serialised (DESIGN.md 9).
+returns the normalised dict to store; the model is discarded, never re-serialised (docs/architecture.md 9).
 The RID is assigned by the gateway, not here (RX-5).
 """
 

@@ -1,4 +1,4 @@
-"""Naming-system and extension URIs of the Belgian FHIR profiles (DESIGN.md 4b, ID-19..ID-22).
+"""Naming-system and extension URIs of the Belgian FHIR profiles (docs/architecture.md 4b, ID-19..ID-22).
 
 The gateway emits the canonical ``/core/`` URIs of ID-20 and accepts the legacy aliases of ID-19
 and ID-22 on input; :func:`normalise_system` is the one place that maps an alias to its canonical.

@@ -11,7 +11,7 @@ refuses the proof:
 - ``Verdict.PROVEN``: the register answered ``valid``;
 - ``Verdict.NOT_PROVEN``: it answered (unknown card, another person's, replaced, expired);
 - ``Verdict.UNAVAILABLE``: no usable answer in time (refused or dropped connection, timeout, 5xx,
-  a body we cannot read): fail closed (DESIGN.md 5).
+  a body we cannot read): fail closed (docs/architecture.md 5).
 
 Logs carry the register's result code and error types, never the SSIN or the card number.
 """

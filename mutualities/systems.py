@@ -1,4 +1,4 @@
-"""The URIs a fund reads and writes (DESIGN.md 4b, domain ID-14, ID-18, ID-20, AT-4..AT-6).
+"""The URIs a fund reads and writes (docs/architecture.md 4b, domain ID-14, ID-18, ID-20, AT-4..AT-6).
 
 The mock funds are another organisation's software: they keep their own copy of these constants and
 never import the gateway's (the two talk only over HTTP).

@@ -1,4 +1,4 @@
-"""Audit: the append-only, hash-chained access log (DESIGN.md 8, domain SEC-5, SEC-9).
+"""Audit: the append-only, hash-chained access log (docs/architecture.md 8, domain SEC-5, SEC-9).
 
 ``writer`` is the only writer of AuditEvents; ``chain`` verifies the chain; ``routes`` serves
 ``GET /fhir/AuditEvent``; ``refusals`` writes denied attempts in their own transaction.

@@ -1,4 +1,4 @@
-"""What the AuditEvent routes implement, for the CapabilityStatement (DESIGN.md 8)."""
+"""What the AuditEvent routes implement, for the CapabilityStatement (docs/architecture.md 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Verifying the audit chain (DESIGN.md 8): ``gateway audit verify``.
+"""Verifying the audit chain (docs/architecture.md 8): ``gateway audit verify``.
 
 Walks ``audit_events`` in ``seq`` order, in batches (the log grows without bound, SEC-8 keeps it
 for years), and checks each link: ``seq`` follows the previous one (a deleted row leaves a gap),
@@ -11,7 +11,7 @@ changed *after* being written; an attacker who can rewrite the whole table and t
 recompute the chain. Anchoring the head hash outside the database (printed by ``verify``, to be
 kept by the operator) closes that gap [A].
 
-Synchronous on purpose: it runs in the CLI (STYLE.md, Async: blocking work in the CLI).
+Synchronous on purpose: it runs in the CLI (blocking work belongs in the CLI, not in a request).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``gateway audit verify``: prove the audit chain intact, or name its first broken link (DESIGN.md 8).
+"""``gateway audit verify``: prove the audit chain intact, or name its first broken link (docs/architecture.md 8).
 
 Exit status 0 when intact, 1 when broken, 2 when the database cannot be read. Registered on the
 main parser by ``gateway.cli.build_parser``.
@@ -42,7 +42,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """Add ``gateway audit ...`` to the main parser's subcommands."""
-    audit = commands.add_parser("audit", help="the audit log (DESIGN.md 8)")
+    audit = commands.add_parser("audit", help="the audit log (docs/architecture.md 8)")
     sub = audit.add_subparsers(dest="audit", required=True)
     verify = sub.add_parser("verify", help="walk the hash chain; name the first broken link")
     verify.add_argument(

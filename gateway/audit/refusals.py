@@ -1,4 +1,4 @@
-"""Refusals on ``/fhir`` are audited here, and only here (DESIGN.md 5, 8; domain CO-12.6, SEC-5).
+"""Refusals on ``/fhir`` are audited here, and only here (docs/architecture.md 5, 8; domain CO-12.6, SEC-5).
 
 Every ``Forbidden`` reaches this handler after the request's transaction has rolled back (the
 session dependency closes before exception handlers run), so the denial is written in a short

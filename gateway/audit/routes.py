@@ -1,4 +1,4 @@
-"""``GET /fhir/AuditEvent``: who accessed a patient's data, when, why, with which outcome (DESIGN.md
+"""``GET /fhir/AuditEvent``: who accessed a patient's data, when, why, with which outcome (docs/architecture.md
 4, 8; domain SEC-5, SEC-6: patients see the accesses in their history).
 
 The patient sees his own events (``patient`` may be left out); operators (role admin) see any

@@ -1,4 +1,4 @@
-"""The only writer of AuditEvents (DESIGN.md 8, domain SEC-5, SEC-9, CO-12.6).
+"""The only writer of AuditEvents (docs/architecture.md 8, domain SEC-5, SEC-9, CO-12.6).
 
 ``record(session, keyring, AuditRecord(...))`` appends one event in the caller's transaction: the
 change and the event that records it commit together or not at all. Call it **last** in the
@@ -119,7 +119,7 @@ class AuditRecord:
 
 
 class AccessDenied(Forbidden):
-    """A refusal to be audited: 403 whose message is the reason code, never health data (DESIGN.md
+    """A refusal to be audited: 403 whose message is the reason code, never health data (docs/architecture.md
     5). ``gateway.audit.refusals`` writes ``record`` in its own transaction."""
 
     def __init__(self, record: AuditRecord) -> None:
@@ -130,7 +130,7 @@ class AccessDenied(Forbidden):
 class RefusedChange(Conflict):
     """A permitted caller asked for a change the record's state forbids (RX-7: a second dispense,
     revoking a delivered prescription, an undo out of its window): 409 with ``message``, audited
-    like a denial (DESIGN.md 6, 8) in its own transaction by ``gateway.audit.refusals``."""
+    like a denial (docs/architecture.md 6, 8) in its own transaction by ``gateway.audit.refusals``."""
 
     def __init__(self, record: AuditRecord, message: str, *, expression: str | None = None) -> None:
         super().__init__(message, expression=expression)

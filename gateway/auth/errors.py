@@ -1,6 +1,6 @@
 """Resource-server refusals (RFC 6750 section 3) as ``GatewayError``s, so that FHIR callers get an
 OperationOutcome with the ``WWW-Authenticate`` challenge. The token endpoint does not use these:
-it answers with authlib's RFC 6749 errors (STYLE.md, Errors)."""
+it answers with authlib's RFC 6749 errors (docs/architecture.md 4)."""
 
 from __future__ import annotations
 

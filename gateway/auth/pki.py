@@ -1,6 +1,6 @@
 """Client certificates: chain to the trusted CA, validity, and the facts the gateway reads in them.
 
-SEC-1 (domain/belgian-ehealth.md): professionals and organisations authenticate with a certificate
+SEC-1 (docs/domain.md): professionals and organisations authenticate with a certificate
 issued by the eHealth CA. The gateway trusts the CA certificates in its trust directory
 (``Settings.trust_dir()``, layout in ``certs_dev/README.md``):
 

@@ -1,3 +1,3 @@
 """Consent resources: informed consent, exclusions and therapeutic relationships as FHIR ``Consent``
-(DESIGN.md 4c, domain CO-1..CO-10). ``facts`` loads a patient's ``consent.PatientFacts`` from the
+(docs/architecture.md 4c, domain CO-1..CO-10). ``facts`` loads a patient's ``consent.PatientFacts`` from the
 store; ``service`` and ``routes`` serve ``/fhir/Consent``."""

@@ -1,4 +1,4 @@
-"""What the Consent routes implement, for the CapabilityStatement (DESIGN.md 4c)."""
+"""What the Consent routes implement, for the CapabilityStatement (docs/architecture.md 4c)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The thin loader of a patient's facts for ``consent.decide`` (STYLE.md: ``facts.py``).
+"""The thin loader of a patient's facts for ``consent.decide``.
 
 One indexed query over the search columns of the patient's current Consent rows; no body is
 decrypted. A row that cannot be read as a fact (an unknown category or relationship kind, a
 relationship without its period) raises: the caller turns any error into ``Reason.ERROR``
-(fail closed, DESIGN.md 5).
+(fail closed, docs/architecture.md 5).
 """
 
 from __future__ import annotations

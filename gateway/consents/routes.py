@@ -1,4 +1,4 @@
-"""HTTP routes for Consent (DESIGN.md 4, 4c): thin, the rules live in ``service``."""
+"""HTTP routes for Consent (docs/architecture.md 4, 4c): thin, the rules live in ``service``."""
 
 from __future__ import annotations
 

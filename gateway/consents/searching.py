@@ -153,7 +153,7 @@ async def search_consents(
     asked = _categories(params)
     facts = await guard.facts_or_none(patient)
     if facts is None:
-        guard.refuse(Decision(False, Reason.ERROR), event)  # DESIGN.md 5: fail closed
+        guard.refuse(Decision(False, Reason.ERROR), event)  # docs/architecture.md 5: fail closed
     decisions = {
         category: await guard.decide(
             guard.request(Action.SEARCH, KIND_OF_CATEGORY[category]), patient, facts

@@ -1,4 +1,4 @@
-"""Consent, exclusions and therapeutic relationships (DESIGN.md 4c; domain CO-1..CO-10).
+"""Consent, exclusions and therapeutic relationships (docs/architecture.md 4c; domain CO-1..CO-10).
 
 - Create: the patient (his own; later through the portal) or a provider who proves the patient's
   presence with the eID read in ``verification[0]`` (CO-2). Exclusions are the patient's alone

@@ -1,4 +1,4 @@
-"""The wire shapes of DESIGN.md 4c: informed consent, exclusion and therapeutic relationship, all
+"""The wire shapes of docs/architecture.md 4c: informed consent, exclusion and therapeutic relationship, all
 FHIR ``Consent`` about one patient, told apart by a ``category`` coding of
 ``urn:ehealth-gateway:consent-kind``.
 
@@ -40,7 +40,7 @@ KIND_OF_CATEGORY: Final = {
     EXCLUSION: ResourceKind.EXCLUSION,
     RELATIONSHIP: ResourceKind.RELATIONSHIP,
 }
-# DESIGN.md 4c: the scope each category carries (exclusions: patient privacy, as consent).
+# docs/architecture.md 4c: the scope each category carries (exclusions: patient privacy, as consent).
 _SCOPE: Final = {
     INFORMED_CONSENT: "patient-privacy",
     EXCLUSION: "patient-privacy",
@@ -114,7 +114,7 @@ def fhir_instant(moment: datetime) -> str:
 
 
 def presence_of(resource: dict[str, Any], issues: _Issues | None = None) -> ByPresence | None:
-    """CO-2, DESIGN.md 4c: ``verification[0]`` = verified, the eID read time, the card number."""
+    """CO-2, docs/architecture.md 4c: ``verification[0]`` = verified, the eID read time, the card number."""
     verifications = resource.get("verification")
     if not verifications:
         return None

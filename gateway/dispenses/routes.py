@@ -24,7 +24,7 @@ Service = Annotated[DispenseService, Depends(service_dependency(DispenseService)
 async def create(
     request: Request, caller: DispenseCreate, body: FhirBody, service: Service
 ) -> Response:
-    """DESIGN.md 4: dispense against a prescription; of two racing dispenses one wins (409)."""
+    """docs/architecture.md 4: dispense against a prescription; of two racing dispenses one wins (409)."""
     expect_resource_type(body, RESOURCE)
     stored = await service.create(body, caller)
     return resource_response(request, stored, status=201, location=True)

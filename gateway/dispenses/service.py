@@ -1,6 +1,6 @@
 """Dispensing (MedicationDispense): deliver exactly once, undo within a window, read, search.
 
-A dispense and the prescription's step to ``completed`` are one transaction (DESIGN.md 6, issue 6):
+A dispense and the prescription's step to ``completed`` are one transaction (docs/architecture.md 6, issue 6):
 the prescription's new version is written first, with compare-and-set on the version read, so of
 two pharmacies dispensing the same prescription at once exactly one wins, on any number of gateway
 instances; the loser gets 409 (``transitions.CONCURRENT_CHANGE``, or ``STATE_CONFLICT`` when it
@@ -78,7 +78,7 @@ class DispenseService(GuardedService):
             guard.request(Action.DISPENSE, current.target, path=path), current.ssin
         )
         audit = Event("create", RESOURCE, patient_ssin=current.ssin)
-        # DESIGN.md 6: the prescription's transition is audited too, in the same append.
+        # docs/architecture.md 6: the prescription's transition is audited too, in the same append.
         step = Event(
             "operation", PRESCRIPTION, current.stored.logical_id, current.ssin, query="dispense"
         )
@@ -93,7 +93,7 @@ class DispenseService(GuardedService):
                 status="completed",
                 authored_on=checked.handed_over,
                 author_nihdi=caller.nihdi,
-                actor_nihdi=current.stored.author_nihdi,  # the prescriber (DESIGN.md 5)
+                actor_nihdi=current.stored.author_nihdi,  # the prescriber (docs/architecture.md 5)
                 based_on=current.stored.logical_id,
             )
             try:

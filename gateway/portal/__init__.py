@@ -1,4 +1,4 @@
-"""The patient portal (DESIGN.md 7; domain PO-1..PO-4): server-rendered pages under ``/portal``.
+"""The patient portal (docs/architecture.md 7; domain PO-1..PO-4): server-rendered pages under ``/portal``.
 
 The portal is an OAuth client of the gateway (authorization code + PKCE, ``gateway/auth/codes.py``)
 and reads and writes only through the gateway's own FHIR API with the patient's access token, so

@@ -19,7 +19,7 @@ USER_AGENT = "gateway-portal"
 
 class ApiError(Exception):
     """A non-2xx answer; ``reason`` is the OperationOutcome's first diagnostics (a reason code for
-    a 403, DESIGN.md 5), never shown raw for other statuses."""
+    a 403, docs/architecture.md 5), never shown raw for other statuses."""
 
     def __init__(self, status: int, reason: str = "") -> None:
         super().__init__(f"{status} {reason}")

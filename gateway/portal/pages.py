@@ -1,4 +1,4 @@
-"""The portal's pages (DESIGN.md 7; domain PO-2): every read and every change is a call to the
+"""The portal's pages (docs/architecture.md 7; domain PO-2): every read and every change is a call to the
 gateway's FHIR API with the patient's token (``api.Fhir``), so a patient who types another
 patient's id into a URL gets the API's 403 (``not-own-data``, PO-4) as a 403 page, and every
 action lands in the audit log the patient can read."""
@@ -126,7 +126,7 @@ async def barcode(portal: Patient, logical_id: str) -> Response:
 
 @router.post("/prescriptions/{logical_id}/visibility")
 async def set_visibility(portal: Patient, logical_id: str) -> Response:
-    """DESIGN.md 4c ``$set-visibility``: all / one named / no pharmacy (RX-13), open / closed to
+    """docs/architecture.md 4c ``$set-visibility``: all / one named / no pharmacy (RX-13), open / closed to
     other prescribers (RX-14)."""
     form = await portal.form()
     logical_id = _id(logical_id)
@@ -199,7 +199,7 @@ async def _records(portal: Portal, category: str) -> list[views.ConsentRecord]:
 
 
 async def _deactivate(portal: Portal, logical_id: str) -> None:
-    """Withdraw, lift, end (DESIGN.md 4c): an update to ``status`` ``inactive``."""
+    """Withdraw, lift, end (docs/architecture.md 4c): an update to ``status`` ``inactive``."""
     body = {"resourceType": "Consent", "id": logical_id, "status": "inactive"}
     await portal.fhir.put(f"Consent/{logical_id}", body)
 
@@ -274,7 +274,7 @@ async def add_exclusion(portal: Patient) -> Response:
     if not _NIHDI.match(nihdi):
         portal.flash(N_("Enter an NIHDI number (8 to 11 digits) or choose a provider."), "error")
         return await portal.redirect("/portal/exclusions")
-    # A professional's number has 11 digits; a pharmacy's (organisation) fewer (DESIGN.md 4b).
+    # A professional's number has 11 digits; a pharmacy's (organisation) fewer (docs/architecture.md 4b).
     system = systems.NIHDI_PROFESSIONAL if len(nihdi) == 11 else systems.NIHDI_ORGANIZATION
     provision = {
         "type": "deny",

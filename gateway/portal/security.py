@@ -1,4 +1,4 @@
-"""Headers on every portal and login response (DESIGN.md 7: strict Content-Security-Policy).
+"""Headers on every portal and login response (docs/architecture.md 7: strict Content-Security-Policy).
 
 No script runs anywhere in the portal and every style comes from the one static stylesheet, so the
 policy allows nothing inline: ``default-src 'none'``, styles and images from the gateway only

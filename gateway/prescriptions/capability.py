@@ -69,7 +69,7 @@ def capability_entry() -> dict[str, Any]:
     }
 
 
-# RX-7, RX-15, DESIGN.md 6 (docs/pharmacy.md): the lifecycle steps a client can ask for.
+# RX-7, RX-15, docs/architecture.md 6 (docs/pharmacy.md): the lifecycle steps a client can ask for.
 _LIFECYCLE = {
     "revoke": "the author withdraws an open or in-process prescription; Parameters: reason "
     "(valueString or valueCodeableConcept), required. Status cancelled with that statusReason.",

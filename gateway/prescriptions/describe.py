@@ -3,7 +3,7 @@
 The state is computed (RX-6, RX-7): the FHIR status, refined by the ``lifecycle`` column (in
 process, archived), and a stored open prescription whose validity has ended is ``expired``
 without any write: ``as_reported`` shows it as ``stopped`` with the status reason ``expired``
-(DESIGN.md 6). The transitions themselves are ``lifecycle`` and ``transitions``. The visibility (RX-13,
+(docs/architecture.md 6). The transitions themselves are ``lifecycle`` and ``transitions``. The visibility (RX-13,
 RX-14) lives in search columns and is shown on the prescription as the extension
 ``VISIBILITY_URL`` once the patient has chosen; without it the Recip-e defaults hold (all
 pharmacies, open to prescribers).
@@ -70,7 +70,7 @@ def state(columns: SearchColumns, now: datetime) -> PrescriptionState:
 
 
 def _expired_view(resource: dict[str, Any]) -> dict[str, Any]:
-    """RX-7 / DESIGN.md 6: an open prescription past its validity is reported ``stopped`` with the
+    """RX-7 / docs/architecture.md 6: an open prescription past its validity is reported ``stopped`` with the
     status reason ``expired``; nothing was written, the stored version stays ``active``."""
     view = with_extension(resource, lifecycle_extension(PrescriptionState.EXPIRED))
     view["status"] = "stopped"
@@ -89,7 +89,7 @@ def as_reported(stored: StoredVersion, now: datetime) -> StoredVersion:
 
 
 def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
-    """RX-6 getPrescriptionStatus, DESIGN.md 5: a pharmacy holding the RID of a prescription that
+    """RX-6 getPrescriptionStatus, docs/architecture.md 5: a pharmacy holding the RID of a prescription that
     is no longer open learns its state (revoked, delivered, expired), not its content."""
     full = as_reported(stored, now).json()
     view: dict[str, Any] = {
@@ -184,7 +184,7 @@ def _dispensed_by(stored: StoredVersion) -> str | None:
 
 
 def visibility_extension(visibility: Visibility) -> dict[str, Any]:
-    """DESIGN.md 4c: the current choice, shown on the prescription."""
+    """docs/architecture.md 4c: the current choice, shown on the prescription."""
     parts: list[dict[str, Any]] = [{"url": "pharmacies", "valueCode": visibility.pharmacies.value}]
     if visibility.pharmacies is PharmacyVisibility.ONE and visibility.pharmacy:
         parts.append(

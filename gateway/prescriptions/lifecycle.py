@@ -1,4 +1,4 @@
-"""The prescription lifecycle of RX-6 / RX-7 as one table (DESIGN.md 6).
+"""The prescription lifecycle of RX-6 / RX-7 as one table (docs/architecture.md 6).
 
 ``TRANSITIONS`` is the whole state machine: (state, event) -> new state. Anything absent is a
 forbidden transition, which the API answers with 409 and the message of ``Forbidden``. Who may ask

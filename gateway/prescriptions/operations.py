@@ -1,4 +1,4 @@
-"""The prescription's lifecycle operations (DESIGN.md 4, 6; RX-7, RX-15; docs/pharmacy.md): for each,
+"""The prescription's lifecycle operations (docs/architecture.md 4, 6; RX-7, RX-15; docs/pharmacy.md): for each,
 its name, the state-machine step it asks for, its parameters, and the access decision's action
 for each role that may call it. ``auth.step_of`` checks role and scope; ``service.change_state``
 decides, checks the state and writes."""
@@ -26,7 +26,7 @@ class Operation:
     actions: tuple[tuple[str, Action], ...] = (("pharmacist", Action.DISPENSE),)
 
 
-# DESIGN.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
+# docs/architecture.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
 OPERATIONS: Final[dict[Step, Operation]] = {
     op.step: op
     for op in (

@@ -83,12 +83,12 @@ async def set_visibility(
     service: Service,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """DESIGN.md 4c: who sees the prescription in searches by patient (RX-13, RX-14)."""
+    """docs/architecture.md 4c: who sees the prescription in searches by patient (RX-13, RX-14)."""
     stored = await service.set_visibility(logical_id, body, caller, if_match=if_match)
     return resource_response(request, stored)
 
 
-# -- the lifecycle (RX-7, RX-15; DESIGN.md 4, 6): $revoke, $take-in-process, $release, $reserve,
+# -- the lifecycle (RX-7, RX-15; docs/architecture.md 4, 6): $revoke, $take-in-process, $release, $reserve,
 # $archive, each a step of gateway.prescriptions.lifecycle (docs/pharmacy.md). Registered after
 # $set-visibility, whose own route wins for that name.
 

@@ -1,4 +1,4 @@
-"""Searching prescriptions under the access rules (DESIGN.md 4, 5; domain RX-9, RX-13, RX-17, RX-18).
+"""Searching prescriptions under the access rules (docs/architecture.md 4, 5; domain RX-9, RX-13, RX-17, RX-18).
 
 Three kinds of search, each decided and audited once:
 
@@ -153,7 +153,8 @@ async def search_prescriptions(
     if criteria.patient_ssin is not None:
         facts = await guard.facts_or_none(criteria.patient_ssin)
         if facts is None:
-            guard.refuse(Decision(False, Reason.ERROR), event)  # DESIGN.md 5: fail closed
+            # docs/architecture.md 5: fail closed
+            guard.refuse(Decision(False, Reason.ERROR), event)
         asked = guard.request(Action.SEARCH, ResourceKind.PRESCRIPTION)
         rows = search_filter(asked, facts)
         decision = await guard.proven(rows.decision, asked.path, facts.ssin)  # the eID read's card
@@ -197,7 +198,7 @@ async def _by_identifier(
         return Page(items=[], total=0)
     async with guard.access(decision, event):
         if decision.reason is Reason.PERMIT_RID_STATUS:
-            # DESIGN.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content
+            # docs/architecture.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content
             return Page(items=[describe.status_only(stored, guard.now)], total=1)
         return Page(items=[describe.as_reported(stored, guard.now)], total=1)
 

@@ -5,7 +5,7 @@
 
 Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do what is
 ``consent.decide``, asked through the request's ``Guard``, which also writes the AuditEvent
-(DESIGN.md 5, 8). The service never builds HTTP responses: routes do.
+(docs/architecture.md 5, 8). The service never builds HTTP responses: routes do.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ class PrescriptionService(GuardedService):
                 same_identifiers=True,  # only the visibility changes
             )
 
-    # -- lifecycle operations (RX-7, RX-15; DESIGN.md 6) ------------------------------------------
+    # -- lifecycle operations (RX-7, RX-15; docs/architecture.md 6) ------------------------------------------
 
     async def change_state(
         self,

@@ -3,7 +3,7 @@
 ``lifecycle`` says whether the state allows the event; this module turns its answer into a new
 version of the MedicationRequest (FHIR status, the lifecycle extension, the status reason) and the
 search columns that make the state searchable, written with compare-and-set on the version read
-(DESIGN.md 6: transitions are atomic across instances). Both refusals are 409s audited as
+(docs/architecture.md 6: transitions are atomic across instances). Both refusals are 409s audited as
 denials: ``state-conflict`` (RX-7 forbids it) and ``concurrent-change`` (another request changed
 the prescription between our read and our write: of two racing dispenses, the loser).
 """

@@ -1,4 +1,4 @@
-"""``$set-visibility`` (DESIGN.md 4c; domain RX-13, RX-14): the body, and the new choice.
+"""``$set-visibility`` (docs/architecture.md 4c; domain RX-13, RX-14): the body, and the new choice.
 
 ``Parameters`` with ``pharmacies`` = ``all`` | ``one`` | ``none``, ``pharmacy`` = the pharmacy's
 organisation NIHDI (an Identifier, or its digits) when ``one``, ``prescribers`` = ``open`` |

@@ -1,4 +1,4 @@
-"""The access decision's search filter as SQL (DESIGN.md 5: hidden prescriptions never appear in
+"""The access decision's search filter as SQL (docs/architecture.md 5: hidden prescriptions never appear in
 a search by patient, not even in its total, so they are filtered before counting and paging).
 
 ``consent.SearchFilter`` says which of a patient's prescriptions a search may return;

@@ -1,11 +1,11 @@
-"""The access-checked door to resources: decide, then act, then audit (DESIGN.md 5, 8).
+"""The access-checked door to resources: decide, then act, then audit (docs/architecture.md 5, 8).
 
-STYLE.md: "the store asks ``consent.decide``, filters searches and writes the audit event". A
+The store asks ``consent.decide``, filters searches and writes the audit event. A
 ``Guard`` wraps the request's ``ResourceStore`` with the caller and the request's facts (request
 id, client software, the clock, an eID read shown in headers). Services ask it:
 
 - ``decide(request, ssin)``: load the patient's facts (``gateway.consents.facts``) and ask
-  ``consent.decide``; any error while loading is ``Reason.ERROR`` (fail closed, DESIGN.md 5);
+  ``consent.decide``; any error while loading is ``Reason.ERROR`` (fail closed, docs/architecture.md 5);
 - ``access(decision, event)``: an async context manager around the change. A denial raises
   ``AccessDenied`` before anything happens (``gateway.audit.refusals`` then writes it in its own
   transaction, the request's having rolled back); a permit runs the change and, when it
@@ -171,7 +171,7 @@ class Guard:
         """The facts, or ``None`` when they cannot be loaded (the caller denies: ``ERROR``)."""
         try:
             return await self.facts(ssin)
-        except Exception as exc:  # DESIGN.md 5: any error while deciding is a deny
+        except Exception as exc:  # docs/architecture.md 5: any error while deciding is a deny
             log.warning("access_facts_unavailable", error_type=type(exc).__name__)
             return None
 
@@ -260,7 +260,7 @@ class Guard:
     @asynccontextmanager
     async def access(self, decision: Decision, event: Event, *more: Event) -> AsyncIterator[Event]:
         """Refuse now, or let the change run and then audit it (module docstring): ``event``,
-        and ``more`` events the same interaction changed (DESIGN.md 6: a dispense is audited with
+        and ``more`` events the same interaction changed (docs/architecture.md 6: a dispense is audited with
         its prescription's transition). The caller may fill in ``event`` (the id of what it
         created) inside the block."""
         if not decision.permit:

@@ -22,7 +22,7 @@ class SearchColumns:
     """What a resource exposes to search; the store hashes the sensitive parts.
 
     ``period_*``, ``category``, ``actor_nihdi``, ``kind`` and the visibility columns are what the
-    access decision reads without decrypting a body (DESIGN.md 4c, 5; migration 0003).
+    access decision reads without decrypting a body (docs/architecture.md 4c, 5; migration 0003).
     """
 
     patient_ssin: str | None = None
@@ -52,7 +52,7 @@ class StoredVersion:
     version_id: int
     last_updated: datetime
     deleted: bool
-    body: bytes  # the JSON as stored, meta included; sent as is (DESIGN.md 9: no re-serialising)
+    body: bytes  # the JSON as stored, meta included; sent as is (docs/architecture.md 9: no re-serialising)
     status: str | None = None
     author_nihdi: str | None = None
     columns: SearchColumns = field(default_factory=SearchColumns)  # without the SSIN

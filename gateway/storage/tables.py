@@ -52,7 +52,7 @@ resource_versions = Table(
     Column("status", String(32), nullable=True),
     Column("authored_on", UtcDateTime(), nullable=True),
     Column("author_nihdi", String(16), nullable=True),
-    # migration 0003 (DESIGN.md 4c, 5): what the access decision and its SQL filter read.
+    # migration 0003 (docs/architecture.md 4c, 5): what the access decision and its SQL filter read.
     # period: a prescription's validity (RX-7 expiry is computed from its end), a relationship's
     # start and legal end (CO-6), a consent's start.
     Column("period_start", UtcDateTime(), nullable=True),
@@ -127,7 +127,7 @@ signing_keys = Table(
 )
 
 # -- audit (gateway/audit, migration 0003) -----------------------------------------------------------
-# Append-only and hash-chained (DESIGN.md 8, SEC-5, SEC-9): ``gateway.audit.writer`` is the only
+# Append-only and hash-chained (docs/architecture.md 8, SEC-5, SEC-9): ``gateway.audit.writer`` is the only
 # code that inserts, nothing updates or deletes (database triggers refuse it), and
 # ``gateway audit verify`` walks the chain. The body (a FHIR AuditEvent) is encrypted like resource
 # bodies; the columns hold what the patient's access log search needs, the SSIN as a keyed HMAC.

@@ -1,4 +1,4 @@
-"""Never a 5xx for anything a client sends (DESIGN.md 4: "unknown or malformed input never gives a
+"""Never a 5xx for anything a client sends (docs/architecture.md 4: "unknown or malformed input never gives a
 500"), at every route the app has, for every kind of caller.
 
 Hypothesis throws generated search parameters, path ids and bodies at the routes enumerated from

@@ -1,6 +1,6 @@
 """Every Belgian prescription rule, sent over HTTP: status 422 and the element's FHIRPath.
 
-Each case id names the domain rule it proves (``../shared/domain/belgian-ehealth.md``); the unit
+Each case id names the domain rule it proves (``docs/domain.md``); the unit
 tests of each rule are in ``tests/fhir_profiles``.
 """
 

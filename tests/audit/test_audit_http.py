@@ -1,4 +1,4 @@
-"""Every read, search, create, update and refusal on /fhir writes an AuditEvent (DESIGN.md 8;
+"""Every read, search, create, update and refusal on /fhir writes an AuditEvent (docs/architecture.md 8;
 domain SEC-5 WHO/WHAT/WHEN/HOW, SEC-9), and the patient reads his own access log."""
 
 from __future__ import annotations

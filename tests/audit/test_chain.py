@@ -1,4 +1,4 @@
-"""The audit chain (DESIGN.md 8, domain SEC-5, SEC-9): append-only, hash-chained, verifiable.
+"""The audit chain (docs/architecture.md 8, domain SEC-5, SEC-9): append-only, hash-chained, verifiable.
 
 ``gateway audit verify`` must name the first broken link when a row is altered, deleted or
 reordered, or rows are cut off the end. Tampering goes around the append-only triggers, as an

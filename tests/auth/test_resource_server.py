@@ -207,7 +207,7 @@ async def test_prescriber_writes_in_own_name(client_for: Any) -> None:
     assert response.status_code == 201, response.text
 
 
-# Routes guarded by ``require_scopes``, as prescription and claim routes will be (STYLE.md).
+# Routes guarded by ``require_scopes``, as prescription and claim routes will be.
 FundWrite = Annotated[Principal, Depends(require_scopes("system/ClaimResponse.c", roles={"fund"}))]
 PrescriptionRead = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.read"))]
 probe = APIRouter()

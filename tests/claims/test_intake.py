@@ -1,6 +1,6 @@
 """POST /fhir/Claim over the real ASGI app: 202 and the outbox, idempotency, the duplicate rule.
 
-Domain AT-3 (content), AT-7 (request key, duplicates), DESIGN.md 4 (202 with Location).
+Domain AT-3 (content), AT-7 (request key, duplicates), docs/architecture.md 4 (202 with Location).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def test_RX_13_patient_sets_any_visibility(choice: Visibility) -> None:
 
 
 def test_DESIGN_4_patient_does_not_revoke() -> None:
-    # $revoke is the author's (DESIGN.md 4); RX-7's deletion by the patient is not offered.
+    # $revoke is the author's (docs/architecture.md 4); RX-7's deletion by the patient is not offered.
     assert decide(request(patient(), prescription(), Action.REVOKE), facts()) == deny(R.WRONG_ROLE)
 
 

@@ -74,7 +74,7 @@ def test_RX_7_rid_in_process_elsewhere_is_still_open() -> None:
 
 @pytest.mark.parametrize("state", NOT_OPEN_STATES)
 def test_RX_6_rid_shows_only_the_state_once_not_open(state: PrescriptionState) -> None:
-    # DESIGN.md 5: no content once it is no longer open; the service answers with the status only.
+    # docs/architecture.md 5: no content once it is no longer open; the service answers with the status only.
     req = request(pharmacist(), prescription(state=state), Action.READ, path=ByRid(RID))
     assert decide(req, facts()) == permit(R.PERMIT_RID_STATUS)
 

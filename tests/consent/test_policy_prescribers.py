@@ -49,7 +49,7 @@ R = Reason
 S = PrescriptionState
 
 
-# --- the author (DESIGN.md 5, RX-9) -------------------------------------------------------------
+# --- the author (docs/architecture.md 5, RX-9) -------------------------------------------------------------
 
 
 def test_RX_9_author_reads_own_without_consent_or_relationship() -> None:

@@ -1,4 +1,4 @@
-"""Consent-family resources as clients send them (DESIGN.md 4c), and helpers to read the audit.
+"""Consent-family resources as clients send them (docs/architecture.md 4c), and helpers to read the audit.
 
 ``informed_consent()``, ``exclusion(nihdi)``, ``relationship(nihdi)`` return valid JSON dicts;
 ``eid(...)`` is the proof of presence (``verification[0]``) and ``eid_headers(...)`` the same
@@ -122,7 +122,7 @@ def rid_of(resource: dict[str, Any]) -> str:
 
 
 def reason_of(response: httpx.Response) -> str:
-    """The reason code of a refusal (DESIGN.md 5): the OperationOutcome's details code."""
+    """The reason code of a refusal (docs/architecture.md 5): the OperationOutcome's details code."""
     assert response.status_code == 403, response.text
     issue = response.json()["issue"][0]
     assert issue["code"] == "forbidden"

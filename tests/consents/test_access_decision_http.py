@@ -1,4 +1,4 @@
-"""The access decision over HTTP, in the order of CO-12 (DESIGN.md 5; domain CO-1..CO-13, RX-9,
+"""The access decision over HTTP, in the order of CO-12 (docs/architecture.md 5; domain CO-1..CO-13, RX-9,
 RX-17, RX-18, SEC-5): each of consent, exclusion and relationship missing gives its reason in a
 403 OperationOutcome, and an audit row is written with that reason."""
 

@@ -1,4 +1,4 @@
-"""Informed consent and exclusions as FHIR Consent (DESIGN.md 4c; domain CO-1..CO-4, CO-10)."""
+"""Informed consent and exclusions as FHIR Consent (docs/architecture.md 4c; domain CO-1..CO-4, CO-10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Patients (DESIGN.md 5; domain PO-4): a patient sees everything about himself and nothing about
+"""Patients (docs/architecture.md 5; domain PO-4): a patient sees everything about himself and nothing about
 anyone else. Patients' tokens carry an ``ssin`` claim and ``patient/`` scopes (the portal issue
 adds the login flow that issues them)."""
 

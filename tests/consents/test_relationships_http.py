@@ -1,4 +1,4 @@
-"""Therapeutic relationships (DESIGN.md 4c; domain CO-5..CO-7, CO-13, RX-9): created with proof of
+"""Therapeutic relationships (docs/architecture.md 4c; domain CO-5..CO-7, CO-13, RX-9): created with proof of
 the patient's presence, the legal end filled in by kind, listed and ended by the patient or the
 provider, and ending on their own (a controlled clock shows it)."""
 

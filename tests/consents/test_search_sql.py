@@ -1,4 +1,4 @@
-"""The SQL form of the search filter agrees with the decision (DESIGN.md 5: hidden prescriptions are
+"""The SQL form of the search filter agrees with the decision (docs/architecture.md 5: hidden prescriptions are
 filtered before counting and paging; domain RX-7, RX-9, RX-13, RX-14).
 
 Over a grid of stored prescriptions (author, status, validity end, both visibility flags), the rows

@@ -1,4 +1,4 @@
-"""Visibility (DESIGN.md 4c; domain RX-13, RX-14, RX-9, RX-17): the patient chooses which
+"""Visibility (docs/architecture.md 4c; domain RX-13, RX-14, RX-9, RX-17): the patient chooses which
 pharmacies and which other prescribers see a prescription in searches by patient. A hidden one is
 absent from those searches and from their total, and stays reachable by its RID."""
 
@@ -150,7 +150,7 @@ async def test_RX_14_closed_is_refused_to_another_physician_with_consent_and_rel
     assert opened.status_code == 200
     assert (await last_audit(app)).reason == "permit-relationship"
     assert await ids(colleague) == (1, {open_one["id"]})
-    # The author always reads his own (DESIGN.md 5).
+    # The author always reads his own (docs/architecture.md 5).
     assert (await author.get(f"{RX_URL}/{closed['id']}")).status_code == 200
     assert await ids(author) == (2, {closed["id"], open_one["id"]})
 

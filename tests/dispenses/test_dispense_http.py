@@ -1,4 +1,4 @@
-"""Dispensing over HTTP (issue 6; DESIGN.md 4, 6; domain RX-7, RX-25): exactly one dispense per
+"""Dispensing over HTTP (issue 6; docs/architecture.md 4, 6; domain RX-7, RX-25): exactly one dispense per
 prescription, undo by the same pharmacy within the window, revoke by the author while open,
 computed expiry, If-Match, and the dispense searches under the access rules."""
 
@@ -66,7 +66,7 @@ async def test_RX_7_dispense_by_rid_completes_the_prescription(
     assert after["status"] == "completed"
     assert after["meta"]["versionId"] == "2"
     assert state_of(after) == "delivered"
-    # DESIGN.md 6, 8: the dispense and the prescription's transition are both audited.
+    # docs/architecture.md 6, 8: the dispense and the prescription's transition are both audited.
     rows = [r for r in await audit_rows(app) if r.role == "pharmacist"]
     assert sorted((r.action, r.resource_type, r.reason, r.resource_id) for r in rows) == [
         ("create", "MedicationDispense", "permit-rid", md["id"]),
@@ -259,7 +259,7 @@ async def test_RX_7_author_revokes_with_a_reason_and_the_pharmacy_sees_it(
     assert state_of(revoked) == "revoked"
     assert (await last_audit(app)).reason == "permit-author"
 
-    # DESIGN.md 5 + RX-6 getPrescriptionStatus: the RID shows the state, not the content.
+    # docs/architecture.md 5 + RX-6 getPrescriptionStatus: the RID shows the state, not the content.
     seen = await pharmacy.get(RX_URL, params={"identifier": rid_of(rx)})
     assert seen.status_code == 200
     shown = seen.json()["entry"][0]["resource"]

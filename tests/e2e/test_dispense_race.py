@@ -1,4 +1,4 @@
-"""Exactly one dispense wins, across gateway instances (issue 6; DESIGN.md 2, 6; domain RX-7).
+"""Exactly one dispense wins, across gateway instances (issue 6; docs/architecture.md 2, 6; domain RX-7).
 
 Two gateway processes (uvicorn, as behind a load balancer) share one database: the PostgreSQL
 test database when ``GATEWAY_TEST_DATABASE_URL`` names one, else a SQLite file. For each of 200

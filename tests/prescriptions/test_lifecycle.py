@@ -1,5 +1,5 @@
 """The RX-7 state machine as a test table: every (state, event) pair, allowed or forbidden, and
-who may cause the holder-only steps (DESIGN.md 6)."""
+who may cause the holder-only steps (docs/architecture.md 6)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Access decisions and audit: search columns for visibility and consent, the audit chain.
 
 ``resource_versions`` gains the columns the access decision and its SQL search filter need
-(DESIGN.md 4c, 5): a period (prescription validity, relationship legal end), the Consent
+(docs/architecture.md 4c, 5): a period (prescription validity, relationship legal end), the Consent
 category, actor and relationship kind, and the prescription's visibility (RX-13, RX-14).
 
-``audit_events`` is append-only (DESIGN.md 8): a trigger refuses UPDATE and DELETE on both
+``audit_events`` is append-only (docs/architecture.md 8): a trigger refuses UPDATE and DELETE on both
 PostgreSQL and SQLite, so that even a bug cannot rewrite the log; ``audit_chain_head`` holds the
 newest link (``gateway.audit.writer``), moved forward by an insert trigger.
 

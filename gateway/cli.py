@@ -1,5 +1,5 @@
 """The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token, audit, worker, claims.
-Operators' entry point (DESIGN.md 1)."""
+Operators' entry point (docs/architecture.md 1)."""
 
 from __future__ import annotations
 

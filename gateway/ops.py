@@ -1,4 +1,4 @@
-"""Operator endpoints (DESIGN.md 4): liveness, readiness and Prometheus metrics.
+"""Operator endpoints (docs/architecture.md 4): liveness, readiness and Prometheus metrics.
 
 ``/readyz`` checks what a request needs (the database, Redis when configured) so a load balancer
 stops sending traffic to an instance that cannot serve. Both stay public (they say nothing but

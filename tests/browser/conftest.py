@@ -50,6 +50,12 @@ class Gateway:
         password: str = found["password"]
         return password
 
+    def card_number(self, ssin: str) -> str:
+        """The patient's current eID card in the demo's national register (the manifest)."""
+        found = next(p for p in self.manifest["patients"] if p["ssin"] == ssin)
+        card: str = found["card_number"]
+        return card
+
     def token(self, client_id: str) -> str:
         """A fresh access token from ``gateway token`` (the CLI signs a private_key_jwt
         assertion with the demo client's key and calls /oauth/token)."""

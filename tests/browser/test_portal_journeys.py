@@ -39,7 +39,8 @@ def pharmacy_search(gateway: Gateway, ssin: str) -> Any:
         return api.get(
             "/MedicationRequest",
             params={"patient:identifier": ssin, "status": "active", "_count": 200},
-            headers=eid_headers(),
+            # The demo checks presence with its national register: the patient's own card.
+            headers=eid_headers(card=gateway.card_number(ssin)),
         )
 
 
@@ -110,7 +111,9 @@ def test_CO_3_withdrawn_consent_refuses_a_providers_read(page: Any, gateway: Gat
     # pharmacy listing at its counter needs no consent (RX-18), so a physician is the witness.
     written = prescribe(gateway, MARIE)
     with gateway.api("demo-gp-2") as api:
-        related = api.post("/Consent", json=relationship(GP2, MARIE))
+        related = api.post(
+            "/Consent", json=relationship(GP2, MARIE, card=gateway.card_number(MARIE))
+        )
     assert related.status_code == 201, related.text
 
     def colleague_reads() -> Any:
@@ -143,7 +146,9 @@ def test_CO_10_adding_an_exclusion(page: Any, gateway: Gateway, screenshots: Pat
     page.get_by_role("link", name="My consent").first.click()
     page.get_by_role("button", name="Give my consent").click()
     with gateway.api("demo-gp-2") as api:
-        refused = api.post("/Consent", json=relationship(GP2, LOTTE))
+        refused = api.post(
+            "/Consent", json=relationship(GP2, LOTTE, card=gateway.card_number(LOTTE))
+        )
     assert refused.status_code == 403, refused.text
     assert refused.json()["issue"][0]["diagnostics"] == "excluded"
 
@@ -152,7 +157,9 @@ def test_CO_5_ending_a_therapeutic_relationship(
     page: Any, gateway: Gateway, screenshots: Path
 ) -> None:
     with gateway.api("demo-gp-1") as api:
-        created = api.post("/Consent", json=relationship(GP1, LOTTE))
+        created = api.post(
+            "/Consent", json=relationship(GP1, LOTTE, card=gateway.card_number(LOTTE))
+        )
     assert created.status_code == 201, created.text
     log_in(page, gateway, LOTTE)
     page.get_by_role("link", name="My therapeutic relationships").click()
@@ -163,7 +170,9 @@ def test_CO_5_ending_a_therapeutic_relationship(
     expect(page.get_by_role("status")).to_contain_text("The relationship has ended.")
     expect(page.get_by_role("row").filter(has_text="Dr. An Claes")).to_contain_text("Ended")
     with gateway.api("demo-gp-1") as api:
-        ended = api.get(f"/Consent/{created.json()['id']}", headers=eid_headers())
+        ended = api.get(
+            f"/Consent/{created.json()['id']}", headers=eid_headers(card=gateway.card_number(LOTTE))
+        )
     assert ended.json()["status"] == "inactive"
 
 

@@ -85,6 +85,7 @@ def relationship(
     pharmacy: bool = False,
     read_at: datetime | None = None,
     proof: bool = True,
+    card: str = CARD,
     **overrides: Any,
 ) -> dict[str, Any]:
     system = systems.NIHDI_ORGANIZATION if pharmacy else systems.NIHDI_PROFESSIONAL
@@ -95,7 +96,7 @@ def relationship(
     }
     body = _consent("therapeutic-relationship", ssin, provision=provision, **overrides)
     if proof:
-        body["verification"] = eid(read_at)
+        body["verification"] = eid(read_at, card)
     return body
 
 

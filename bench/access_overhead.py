@@ -366,9 +366,9 @@ def components(url: str, key: str, ssin: str, rounds: int = 300) -> dict[str, fl
     from consent import AccessRequest, Action, Actor, ByRelationship, search_filter
     from consent import ResourceKind as Kind
     from consent import decide as pure_decide
+    from gateway.access.facts import load_facts
     from gateway.audit.writer import AuditRecord, record
     from gateway.auth.identity import Principal
-    from gateway.consents.facts import load_facts
     from gateway.db import create_engine, session_factory
     from gateway.settings import decode_key
     from gateway.storage.crypto import Keyring

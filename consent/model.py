@@ -251,7 +251,7 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class PatientFacts:
-    """What is known about one patient, loaded by the caller (``gateway/consents/facts.py``).
+    """What is known about one patient, loaded by the caller (``gateway/access/facts.py``).
 
     ``consents`` may hold the history: any record active at ``now`` counts (CO-4 keeps one active).
     """

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from gateway import __version__, ops
+from gateway.access.guard import system_clock
 from gateway.audit import refusals
 from gateway.audit import routes as audit_routes
 from gateway.auth import login as login_routes
@@ -29,7 +30,6 @@ from gateway.prescriptions import routes as prescriptions
 from gateway.presence import national_register
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
-from gateway.storage.guard import system_clock
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from consent import Action, PatientFacts, Resource, ResourceKind
+from gateway.access.guard import NO_PATIENT, Event, Guard, RequestInfo, request_info
 from gateway.audit.log import AuditLog
 from gateway.audit.writer import RESOURCE_TYPE, filed_under_json, patient_view, safe_query
 from gateway.auth.identity import Principal
@@ -32,7 +33,6 @@ from gateway.errors import BadRequest
 from gateway.fhir import bundles, search
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.searching import patient_param
-from gateway.storage.guard import NO_PATIENT, Event, Guard, RequestInfo, request_info
 from gateway.storage.records import StoredVersion
 from gateway.storage.store import ResourceStore
 

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
+from gateway.access.facts import RESOURCE
+from gateway.access.guard import service_dependency
 from gateway.consents.auth import ConsentCreate, ConsentRead, ConsentSearch, ConsentUpdate
-from gateway.consents.facts import RESOURCE
 from gateway.consents.service import ConsentService
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 

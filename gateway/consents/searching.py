@@ -25,14 +25,14 @@ from starlette.datastructures import QueryParams
 
 from consent import Action, Decision, Reason, Resource
 from fhir_profiles import systems
+from gateway.access.facts import CATEGORIES, RELATIONSHIP, RESOURCE
+from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
-from gateway.consents.facts import CATEGORIES, RELATIONSHIP, RESOURCE
 from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM, patient_ssin_of
 from gateway.errors import BadRequest
 from gateway.fhir import search
 from gateway.prescriptions.searching import patient_param
 from gateway.settings import Settings
-from gateway.storage.guard import Event, Guard
 from gateway.storage.persons import provider_match
 from gateway.storage.store import Criteria, Page, ResourceStore
 

@@ -28,13 +28,13 @@ from consent import (
 )
 from fhir_profiles import Issue
 from fhir_profiles.dates import BRUSSELS
+from gateway.access.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
+from gateway.access.guard import Event, Guard, GuardedService
 from gateway.auth.identity import Principal
 from gateway.consents import shapes
-from gateway.consents.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 from gateway.consents.searching import search_consents
 from gateway.errors import BadRequest, Conflict, ProfileViolation
 from gateway.fhir.preconditions import if_match_version
-from gateway.storage.guard import Event, Guard, GuardedService
 from gateway.storage.store import (
     IdentifierTaken,
     Page,

@@ -22,7 +22,7 @@ from fhir_profiles import Issue, is_valid_ssin, normalise_ssin, systems
 from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from fhir_profiles.structure import structure_issues
-from gateway.consents.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
+from gateway.access.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 
 KIND_SYSTEM: Final = "urn:ehealth-gateway:consent-kind"
 RELATIONSHIP_KIND_SYSTEM: Final = "urn:ehealth-gateway:relationship-kind"

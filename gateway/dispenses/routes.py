@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
+from gateway.access.guard import service_dependency
 from gateway.dispenses.auth import DispenseCreate, DispenseRead, DispenseSearch, DispenseUndo
 from gateway.dispenses.service import RESOURCE, DispenseService
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 

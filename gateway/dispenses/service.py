@@ -21,6 +21,7 @@ from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.product import ProductKind, product_kind
+from gateway.access.guard import Event, Guard, GuardedService
 from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
@@ -31,7 +32,6 @@ from gateway.prescriptions import describe, transitions
 from gateway.prescriptions.lifecycle import Event as Step
 from gateway.prescriptions.searching import RESOURCE as PRESCRIPTION
 from gateway.prescriptions.searching import patient_param
-from gateway.storage.guard import Event, Guard, GuardedService
 from gateway.storage.store import Criteria, Page, SearchColumns, StoredVersion
 
 RESOURCE: Final = "MedicationDispense"

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
+from gateway.access.guard import service_dependency
 from gateway.auth.identity import Principal, authenticate
 from gateway.errors import NotFound
 from gateway.fhir import bundles
@@ -21,7 +22,6 @@ from gateway.prescriptions.auth import (
     step_of,
 )
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
-from gateway.storage.guard import service_dependency
 
 router = APIRouter(prefix=f"/{RESOURCE}")
 

@@ -12,7 +12,7 @@ Three kinds of search, each decided and audited once:
 - neither: a prescriber lists his own prescriptions (``permit-author``); any other role is refused.
 
 A pharmacy shows the patient's presence for a search by patient with the ``X-eID-Card-Number`` and
-``X-eID-Read-At`` headers (RX-18 b), or relies on a registered relationship (``gateway.storage.guard``).
+``X-eID-Read-At`` headers (RX-18 b), or relies on a registered relationship (``gateway.access.guard``).
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from consent import (
     search_filter,
 )
 from fhir_profiles import is_valid_ssin, normalise_rid, normalise_ssin, systems
+from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
 from gateway.errors import BadRequest
 from gateway.fhir import search
 from gateway.prescriptions import describe
 from gateway.settings import Settings
-from gateway.storage.guard import Event, Guard
 from gateway.storage.persons import SamePerson
 from gateway.storage.store import Access, Criteria, Page, ResourceStore
 

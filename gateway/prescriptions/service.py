@@ -32,6 +32,14 @@ from fhir_profiles import (
     systems,
     validate_medication_request,
 )
+from gateway.access.guard import (
+    NO_PATIENT,
+    Event,
+    Guard,
+    GuardedService,
+    RequestInfo,
+    system_clock,
+)
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
@@ -42,14 +50,6 @@ from gateway.prescriptions.operations import OPERATIONS
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
 from gateway.prescriptions.visibility import parse_change
 from gateway.settings import Settings
-from gateway.storage.guard import (
-    NO_PATIENT,
-    Event,
-    Guard,
-    GuardedService,
-    RequestInfo,
-    system_clock,
-)
 from gateway.storage.store import (
     Criteria,
     IdentifierTaken,

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from consent import PrescriptionState, Resource
+from gateway.access.guard import Event, Guard
 from gateway.errors import PreconditionFailed
 from gateway.prescriptions import describe, lifecycle
 from gateway.prescriptions.searching import RESOURCE
-from gateway.storage.guard import Event, Guard
 from gateway.storage.store import ResourceStore, StoredVersion
 
 STATE_CONFLICT: Final = "state-conflict"

@@ -352,7 +352,7 @@ class ResourceStore:
         self, resource_type: str, patient_ssin: str
     ) -> list[tuple[str, SearchColumns]]:
         """The search columns of a patient's current ``resource_type`` rows, bodies untouched
-        (``gateway.consents.facts`` builds the access decision's facts from them)."""
+        (``gateway.access.facts`` builds the access decision's facts from them)."""
         params = {"resource_type": resource_type, "patient_hmac": self._patient_hash(patient_ssin)}
         rows = (await self.session.execute(_CURRENT_COLUMNS, params)).all()
         return [(row.logical_id, columns_of_row(row)) for row in rows]

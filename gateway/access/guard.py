@@ -4,7 +4,7 @@ The store asks ``consent.decide``, filters searches and writes the audit event. 
 ``Guard`` wraps the request's ``ResourceStore`` with the caller and the request's facts (request
 id, client software, the clock, an eID read shown in headers). Services ask it:
 
-- ``decide(request, ssin)``: load the patient's facts (``gateway.consents.facts``) and ask
+- ``decide(request, ssin)``: load the patient's facts (``gateway.access.facts``) and ask
   ``consent.decide``; any error while loading is ``Reason.ERROR`` (fail closed, docs/architecture.md 5);
 - ``access(decision, event)``: an async context manager around the change. A denial raises
   ``AccessDenied`` before anything happens (``gateway.audit.refusals`` then writes it in its own
@@ -41,9 +41,9 @@ from consent import (
 )
 from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
+from gateway.access.facts import load_facts
 from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
-from gateway.consents.facts import load_facts
 from gateway.db import DbSession
 from gateway.errors import BadRequest
 from gateway.presence import NationalRegister, Verdict

@@ -82,7 +82,10 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.CLAIM: _LOOK,
         ResourceKind.AUDIT: _LOOK,
     },
-    # The operator reads the audit trail (docs/architecture.md 4, 8) and no health content [A].
+    # The operator reads the audit trail (docs/architecture.md 4, 8) and no health content [A]:
+    # no Claim or ClaimResponse either (what the care was, for whom, what was paid). He runs the
+    # claim queue with ``gateway claims list|retry``, which shows ids, funds, states and reason
+    # codes, never a patient (docs/claims.md "Who sees what").
     Role.ADMIN: {ResourceKind.AUDIT: _LOOK},
     Role.FUND: {},
 }
@@ -335,11 +338,18 @@ def _on_dispense(req: AccessRequest, facts: PatientFacts, role: Role) -> Decisio
 
 
 def _on_claim(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
-    """eAttest (AT, CO-9): no consent or relationship; a provider sends, reads and cancels only
-    their own claims. For a search the reason ``permit-author`` means "own claims only"."""
+    """eAttest (AT-1, CO-9): no consent, relationship or exclusion applies; a claim is the
+    provider's own record of the care he gave and billed, so he sends, reads and cancels (UPDATE)
+    only his own: the provider named in the claim, the person under any competence code (ID-7).
+    A claim and its ClaimResponse are decided alike. For a search the reason ``permit-author``
+    means "own claims only" (the caller narrows the rows to the author's)."""
     if isinstance(req.target, ResourceKind):
         return _permit(Reason.PERMIT_AUTHOR)
-    return _author_creates(req.actor, req.target)
+    return (
+        _permit(Reason.PERMIT_AUTHOR)
+        if is_author(req.actor, req.target)
+        else _deny(Reason.NOT_AUTHOR)
+    )
 
 
 def _on_consent_record(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:

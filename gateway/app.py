@@ -41,7 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The embedded default delivers claims from the API process itself (docs/claims.md).
         if settings.worker_runs_in_process() and settings.mutuality_urls:
-            app.state.claim_worker = ClaimWorker(settings, app.state.sessions, app.state.keyring)
+            app.state.claim_worker = ClaimWorker(
+                settings,
+                app.state.sessions,
+                app.state.keyring,
+                clock=lambda: app.state.clock(),  # the app's clock, read at each use
+            )
             await app.state.claim_worker.start()
         try:
             yield

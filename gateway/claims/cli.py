@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway.auth.cli import settings_for
@@ -48,6 +47,7 @@ def _with_database(settings: Any, work: Callable[[Any, Any], Awaitable[T]]) -> T
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from gateway.access.guard import system_clock
     from gateway.claims.worker import ClaimWorker, run_until_signalled
     from gateway.logging import configure_logging
 
@@ -64,7 +64,7 @@ def _worker(args: argparse.Namespace) -> int:
 
         async with sessions() as session:  # fail now, not in every round, if not migrated
             await Outbox(session).jobs(limit=1)
-        await run_until_signalled(ClaimWorker(settings, sessions, keyring))
+        await run_until_signalled(ClaimWorker(settings, sessions, keyring, clock=system_clock))
 
     _with_database(settings, work)
     return 0
@@ -113,6 +113,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     """Requeue failed jobs by job id or claim id; a failed claim shows ``queued`` again."""
+    from gateway.access.guard import system_clock
     from gateway.claims.answers import Answers
     from gateway.claims.funds import route
     from gateway.claims.model import JobKind, JobState, State
@@ -120,7 +121,7 @@ def _retry(args: argparse.Namespace) -> int:
     settings = settings_for(args.data_dir)
 
     async def work(sessions: Any, keyring: Any) -> list[str]:
-        now = datetime.now(UTC)
+        now = system_clock()
         done: list[str] = []
         async with sessions() as session, session.begin():
             answers = Answers(session, keyring)

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -45,10 +45,6 @@ from gateway.storage.store import ResourceStore
 Clock = Callable[[], datetime]
 log = structlog.get_logger("gateway.claims.forwarder")
 _ORPHANS_PER_TICK = 50
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def retry_policy(settings: Settings) -> tenacity.Retrying:
@@ -78,7 +74,7 @@ class Forwarder:
         settings: Settings,
         funds: FundClient,
         *,
-        clock: Clock = utc_now,
+        clock: Clock,  # the app's (``app.state.clock``) or the worker process's: one source of now
     ) -> None:
         self.sessions = sessions
         self.keyring = keyring

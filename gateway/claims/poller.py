@@ -13,7 +13,7 @@ after the fund committed): it is then the first answer stored, and the submissio
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -27,10 +27,6 @@ from gateway.storage.crypto import Keyring
 Clock = Callable[[], datetime]
 log = structlog.get_logger("gateway.claims.poller")
 _PAGES_PER_POLL = 20
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _claim_of(event: dict[str, Any]) -> str | None:
@@ -49,7 +45,7 @@ class SettlementPoller:
         settings: Settings,
         funds: FundClient,
         *,
-        clock: Clock = utc_now,
+        clock: Clock,  # the same clock as the forwarder's (``worker.ClaimWorker``)
     ) -> None:
         self.sessions = sessions
         self.keyring = keyring

@@ -20,7 +20,8 @@ from gateway.claims.model import (
 from gateway.storage.store import SearchColumns, StoredVersion
 
 
-def _patient_ssin(resource: dict[str, Any]) -> str | None:
+def patient_ssin(resource: dict[str, Any]) -> str | None:
+    """The SSIN a Claim (or its ClaimResponse) is about: ``patient.identifier.value``, if any."""
     identifier = (resource.get("patient") or {}).get("identifier") or {}
     value = identifier.get("value")
     return value if isinstance(value, str) else None
@@ -42,7 +43,7 @@ def request_keys(resource: dict[str, Any], system: str) -> list[tuple[str, str]]
 
 def claim_columns(resource: dict[str, Any], state: State, key_system: str) -> SearchColumns:
     return SearchColumns(
-        patient_ssin=_patient_ssin(resource),
+        patient_ssin=patient_ssin(resource),
         status=state.value,
         author_nihdi=_provider_nihdi(resource),
         identifiers=request_keys(resource, key_system),
@@ -80,7 +81,7 @@ def response_columns(resource: dict[str, Any], claim: StoredVersion, state: Stat
     if number is not None:
         tokens.append((ATTESTATION, number))
     return SearchColumns(
-        patient_ssin=_patient_ssin(claim.json()),
+        patient_ssin=patient_ssin(claim.json()),
         status=state.value,
         author_nihdi=claim.author_nihdi,
         identifiers=tokens,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-from gateway.auth.identity import Principal
+from gateway.access.guard import service_dependency
 from gateway.claims.auth import (
     ClaimCancel,
     ClaimCreate,
@@ -18,34 +18,20 @@ from gateway.claims.auth import (
     ClaimSearch,
 )
 from gateway.claims.model import CLAIM, CLAIM_RESPONSE
-from gateway.claims.service import ClaimService, Context, Outcome
-from gateway.db import DbSession
+from gateway.claims.service import ClaimService, Outcome
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.storage.store import ResourceStore
 
 router = APIRouter()
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def get_service(request: Request, session: DbSession) -> ClaimService:
-    return ClaimService(
-        ResourceStore(session, request.app.state.keyring), request.app.state.settings
-    )
-
-
-Service = Annotated[ClaimService, Depends(get_service)]
-
-
-def context(request: Request, caller: Principal) -> Context:
-    return Context(
-        caller=caller,
-        request_id=getattr(request.state, "request_id", None),
-        software=(request.headers.get("user-agent") or "")[:200] or None,
-    )
+# An async dependency (no thread-pool hop) with the request's Guard facts: clock, request id,
+# client software (gateway.access.guard.request_info).
+Service = Annotated[ClaimService, Depends(service_dependency(ClaimService))]
 
 
 def _accepted(request: Request, outcome: Outcome) -> Response:
@@ -70,7 +56,7 @@ async def create(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     expect_resource_type(body, CLAIM)
-    outcome = await service.create(body, context(request, caller), idempotency_key=idempotency_key)
+    outcome = await service.create(body, caller, idempotency_key=idempotency_key)
     return _accepted(request, outcome)
 
 
@@ -79,13 +65,13 @@ async def cancel(
     request: Request, logical_id: str, caller: ClaimCancel, body: FhirBody, service: Service
 ) -> Response:
     expect_resource_type(body, "Parameters")
-    outcome = await service.cancel(logical_id, body, context(request, caller))
+    outcome = await service.cancel(logical_id, body, caller)
     return _accepted(request, outcome)
 
 
 @router.get(f"/{CLAIM}")
 async def search_claims(request: Request, caller: ClaimSearch, service: Service) -> Response:
-    page = await service.search(CLAIM, request.query_params, context(request, caller))
+    page = await service.search(CLAIM, request.query_params, caller)
     return bundle_response(bundles.searchset(request, CLAIM, page))
 
 
@@ -93,9 +79,7 @@ async def search_claims(request: Request, caller: ClaimSearch, service: Service)
 async def read_claim(
     request: Request, logical_id: str, caller: ClaimRead, service: Service
 ) -> Response:
-    return resource_response(
-        request, await service.read(CLAIM, logical_id, context(request, caller))
-    )
+    return resource_response(request, await service.read(CLAIM, logical_id, caller))
 
 
 @router.get(f"/{CLAIM}/{{logical_id}}/_history/{{version_id}}")
@@ -105,7 +89,7 @@ async def vread_claim(
     version = version_number(version_id)
     if version is None:
         raise NotFound(f"{CLAIM}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(CLAIM, logical_id, version, context(request, caller))
+    stored = await service.vread(CLAIM, logical_id, version, caller)
     return resource_response(request, stored)
 
 
@@ -113,7 +97,7 @@ async def vread_claim(
 async def search_responses(
     request: Request, caller: ClaimResponseSearch, service: Service
 ) -> Response:
-    page = await service.search(CLAIM_RESPONSE, request.query_params, context(request, caller))
+    page = await service.search(CLAIM_RESPONSE, request.query_params, caller)
     return bundle_response(bundles.searchset(request, CLAIM_RESPONSE, page))
 
 
@@ -121,7 +105,7 @@ async def search_responses(
 async def read_response(
     request: Request, logical_id: str, caller: ClaimResponseRead, service: Service
 ) -> Response:
-    stored = await service.read(CLAIM_RESPONSE, logical_id, context(request, caller))
+    stored = await service.read(CLAIM_RESPONSE, logical_id, caller)
     return resource_response(request, stored)
 
 
@@ -132,5 +116,5 @@ async def vread_response(
     version = version_number(version_id)
     if version is None:
         raise NotFound(f"{CLAIM_RESPONSE}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(CLAIM_RESPONSE, logical_id, version, context(request, caller))
+    stored = await service.vread(CLAIM_RESPONSE, logical_id, version, caller)
     return resource_response(request, stored)

@@ -6,28 +6,31 @@ It is idempotent on the provider's request key (AT-7): the ``Idempotency-Key`` h
 Claim's own identifier. A second attestation of the same service within the duplicate window
 needs the provider's explicit override. Delivery is the forwarder's (``gateway.claims.forwarder``).
 
-The service never builds HTTP responses: routes do. Every interaction is audited last in its
-transaction (``gateway.audit.writer``); a refusal is ``AccessDenied``, audited on its own.
+Who may do what is ``consent.decide`` (``consent.policy._on_claim``: the provider who sent the
+claim, the patient it is about; CO-9: no consent or relationship), asked through the request's
+``Guard`` (``gateway.access.guard``), which also writes the AuditEvent: last in the transaction
+for a permitted interaction, on its own for a refusal (docs/architecture.md 5, 8). "Now" is the
+request's clock (``app.state.clock``). The service never builds HTTP responses: routes do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from starlette.datastructures import QueryParams
 
-from consent import same_provider
+from consent import Action, Decision, PatientFacts, Reason, Resource, ResourceKind
 from fhir_profiles import is_valid_ssin, normalise_ssin, systems
 from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.claim_codes import ATTESTATION
 from fhir_profiles.rules.claim_items import Service
-from gateway.audit.writer import AccessDenied, AuditRecord, record, safe_query
+from gateway.access.guard import NO_PATIENT, Event, Guard, GuardedService, RequestInfo
+from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
-from gateway.claims import access
 from gateway.claims.funds import route
 from gateway.claims.model import (
     CLAIM,
@@ -40,10 +43,11 @@ from gateway.claims.model import (
 )
 from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
-from gateway.claims.resources import claim_columns
+from gateway.claims.resources import claim_columns, patient_ssin
 from gateway.errors import BadRequest, Conflict, ProfileViolation
 from gateway.fhir import search
 from gateway.settings import Settings
+from gateway.storage.persons import provider_match
 from gateway.storage.store import (
     Criteria,
     IdentifierTaken,
@@ -56,15 +60,6 @@ CLAIM_SEARCH_PARAMS = ("patient:identifier", "state")
 RESPONSE_SEARCH_PARAMS = ("request", "patient:identifier", "identifier", "state")
 _KEY_MAX = 255
 _VOLATILE = frozenset({"id", "meta", "text", "created"})
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who asks, and how (for the audit: SEC-5 WHO and HOW)."""
-
-    caller: Principal
-    request_id: str | None = None
-    software: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,69 +156,40 @@ def request_key(checked: ValidatedClaim, header: str | None) -> tuple[str, str]:
     )
 
 
-class ClaimService:
-    def __init__(self, store: ResourceStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
+class ClaimService(GuardedService):
+    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
+        super().__init__(store, settings, info)
         self.records = ClaimRecords(store.session)
         self.outbox = Outbox(store.session)
 
-    async def _audit(
-        self,
-        ctx: Context,
-        action: str,
-        resource_type: str,
-        resource_id: str | None,
-        patient_ssin: str | None,
-        *,
-        query: str | None = None,
-        reason: str = "permit-author",
-    ) -> None:
-        await record(
-            self.store.session,
-            self.store.keyring,
-            AuditRecord(
-                action=action,
-                outcome="permit",
-                reason=reason,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                patient_ssin=patient_ssin,
-                actor=ctx.caller,
-                request_id=ctx.request_id,
-                query=query,
-                software=ctx.software,
-            ),
-        )
+    async def _decide(
+        self, guard: Guard, action: Action, target: Resource | ResourceKind, ssin: str | None
+    ) -> Decision:
+        """``consent.decide`` on a claim, or on a search of claims, about the patient ``ssin``.
 
-    def _deny(
-        self, ctx: Context, action: str, resource_type: str, resource_id: str | None, reason: str
-    ) -> AccessDenied:
-        return AccessDenied(
-            AuditRecord(
-                action=action,
-                outcome="deny",
-                reason=reason,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                patient_ssin=None,
-                actor=ctx.caller,
-                request_id=ctx.request_id,
-                software=ctx.software,
-            )
-        )
+        CO-9: eAttest needs no consent or therapeutic relationship, and the claim rules read none
+        of the patient's facts, so none are loaded: the facts only name the patient (PO-4)."""
+        facts = PatientFacts(ssin or NO_PATIENT)
+        return await guard.decide(guard.request(action, target), ssin, facts)
 
     # -- intake ----------------------------------------------------------------------------------
 
     async def create(
-        self, body: dict[str, Any], ctx: Context, *, idempotency_key: str | None
+        self, body: dict[str, Any], caller: Principal, *, idempotency_key: str | None
     ) -> Outcome:
-        now = datetime.now(UTC)
+        guard = self.guard(caller)
+        now = guard.now
         checked = validate_claim(body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit)
         if isinstance(checked, list):
             raise ProfileViolation(checked)
-        if not same_provider(checked.provider_nihdi, ctx.caller.nihdi, ctx.caller.role):
-            raise self._deny(ctx, "create", CLAIM, None, "not-author")
+        ssin = checked.patient_ssin
+        target = Resource(
+            ResourceKind.CLAIM, patient_ssin=ssin, author_nihdi=checked.provider_nihdi
+        )
+        decision = await self._decide(guard, Action.CREATE, target, ssin)
+        event = Event("create", CLAIM, patient_ssin=ssin)
+        if not decision.permit:
+            guard.refuse(decision, event)  # not-author: a provider sends in his own name only
         fund = route(self.settings.mutuality_urls, checked.fund_code)
         if fund is None:
             message = "no sickness fund with this code (or its union's) is reachable from here"
@@ -235,51 +201,55 @@ class ClaimService:
         key_hash = self.store.identifier_hash(system, key)
         fingerprint = content_fingerprint(self.store, checked.resource)
 
-        # Concurrent intakes for one provider and patient take turns from here on, so a request
-        # with the same key that committed meanwhile is seen: it is a replay, not a duplicate.
-        pair = self.store.keyring.search_hash(
-            "claim-pair", f"{checked.provider_nihdi}|{checked.patient_ssin}"
-        )
-        await self.records.serialise_services(pair)
-        replay = await self._replay(key_hash, fingerprint, key_source)
-        if replay is not None:
-            await self._audit(ctx, "create", CLAIM, replay.logical_id, checked.patient_ssin)
-            return Outcome(replay, replayed=True)
-
-        hashes = [
-            service_hash(self.store, checked.provider_nihdi, checked.patient_ssin, s)
-            for s in checked.services
-        ]
-        if not checked.duplicate_override:
-            await self._check_duplicates(hashes, now)
-
-        resource = dict(checked.resource)
-        resource["identifier"] = [*resource.get("identifier", []), {"system": system, "value": key}]
-        resource = with_state(resource, State.QUEUED)
-        try:
-            stored = await self.store.create(
-                CLAIM, resource, claim_columns(resource, State.QUEUED, system)
+        async with guard.access(decision, event):  # audited once it is stored (or replayed)
+            # Concurrent intakes for one provider and patient take turns from here on, so a
+            # request with the same key that committed meanwhile is seen: a replay, not a duplicate.
+            pair = self.store.keyring.search_hash(
+                "claim-pair", f"{checked.provider_nihdi}|{checked.patient_ssin}"
             )
-        except IdentifierTaken:
-            # A request with the same key committed meanwhile (it names another patient, so it
-            # did not wait for our lock): a replay if it is the same claim, else a reused key.
+            await self.records.serialise_services(pair)
             replay = await self._replay(key_hash, fingerprint, key_source)
-            if replay is None:
-                raise
-            await self._audit(ctx, "create", CLAIM, replay.logical_id, checked.patient_ssin)
-            return Outcome(replay, replayed=True)
-        await self.records.insert(
-            stored.logical_id,
-            provider_nihdi=checked.provider_nihdi,
-            request_key=key_hash,
-            fund_code=checked.fund_code,
-            fingerprint=fingerprint,
-            now=now,
-        )
-        await self.records.add_services(stored.logical_id, hashes, now)
-        await self.outbox.enqueue(stored.logical_id, JobKind.SUBMIT, fund, now, fresh=True)
-        await self._audit(ctx, "create", CLAIM, stored.logical_id, checked.patient_ssin)
-        return Outcome(stored)
+            if replay is not None:
+                event.resource_id = replay.logical_id
+                return Outcome(replay, replayed=True)
+
+            hashes = [
+                service_hash(self.store, checked.provider_nihdi, checked.patient_ssin, s)
+                for s in checked.services
+            ]
+            if not checked.duplicate_override:
+                await self._check_duplicates(hashes, now)
+
+            resource = dict(checked.resource)
+            resource["identifier"] = [
+                *resource.get("identifier", []),
+                {"system": system, "value": key},
+            ]
+            resource = with_state(resource, State.QUEUED)
+            try:
+                stored = await self.store.create(
+                    CLAIM, resource, claim_columns(resource, State.QUEUED, system)
+                )
+            except IdentifierTaken:
+                # A request with the same key committed meanwhile (it names another patient, so
+                # it did not wait for our lock): a replay if it is the same claim, else a reused key.
+                replay = await self._replay(key_hash, fingerprint, key_source)
+                if replay is None:
+                    raise
+                event.resource_id = replay.logical_id
+                return Outcome(replay, replayed=True)
+            event.resource_id = stored.logical_id
+            await self.records.insert(
+                stored.logical_id,
+                provider_nihdi=checked.provider_nihdi,
+                request_key=key_hash,
+                fund_code=checked.fund_code,
+                fingerprint=fingerprint,
+                now=now,
+            )
+            await self.records.add_services(stored.logical_id, hashes, now)
+            await self.outbox.enqueue(stored.logical_id, JobKind.SUBMIT, fund, now, fresh=True)
+            return Outcome(stored)
 
     async def _replay(
         self, key_hash: str, fingerprint: str, key_source: str
@@ -304,95 +274,116 @@ class ClaimService:
 
     # -- cancel (AT-6) ---------------------------------------------------------------------------
 
-    async def cancel(self, logical_id: str, body: dict[str, Any], ctx: Context) -> Outcome:
+    async def cancel(self, logical_id: str, body: dict[str, Any], caller: Principal) -> Outcome:
         """Queue the cancellation of an acknowledged attestation; cancelling twice answers as the
         first time (AT-7). The fund's confirmation arrives as the ClaimResponse's next version."""
         reason = validate_cancel(body)
         if isinstance(reason, list):
             raise ProfileViolation(reason)
+        guard = self.guard(caller)
         row = await self.records.get(logical_id, lock=True)
         stored = await self.store.read(CLAIM, logical_id)
-        if row is None or not same_provider(stored.author_nihdi, ctx.caller.nihdi, ctx.caller.role):
-            raise self._deny(ctx, "operation", CLAIM, logical_id, "not-author")
-        patient = _patient_of(stored)
-        if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
-            await self._audit(ctx, "operation", CLAIM, logical_id, patient)
-            return Outcome(stored, replayed=True)
-        if row.state is State.REFUSED:
-            raise Conflict("not-attested: the fund refused this claim; there is nothing to cancel")
-        if row.state in (State.QUEUED, State.FAILED) or row.attestation is None:
-            raise Conflict(
-                "not-acknowledged: an attestation can be cancelled once its fund has "
-                "acknowledged it"
+        target = _target_of(stored)
+        decision = await self._decide(guard, Action.UPDATE, target, target.patient_ssin)
+        event = Event("operation", CLAIM, logical_id, target.patient_ssin)
+        async with guard.access(decision, event):  # the author only (not-author)
+            if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
+                return Outcome(stored, replayed=True)
+            if row is not None and row.state is State.REFUSED:
+                raise Conflict(
+                    "not-attested: the fund refused this claim; there is nothing to cancel"
+                )
+            if row is None or row.state in (State.QUEUED, State.FAILED) or row.attestation is None:
+                raise Conflict(
+                    "not-acknowledged: an attestation can be cancelled once its fund has "
+                    "acknowledged it"
+                )
+            submission = await self.outbox.find(logical_id, JobKind.SUBMIT)
+            fund = submission.fund_code if submission is not None else row.fund_code
+            await self.outbox.enqueue(
+                logical_id, JobKind.CANCEL, fund, guard.now, cancel_reason=reason
             )
-        submission = await self.outbox.find(logical_id, JobKind.SUBMIT)
-        fund = submission.fund_code if submission is not None else row.fund_code
-        await self.outbox.enqueue(
-            logical_id, JobKind.CANCEL, fund, datetime.now(UTC), cancel_reason=reason
-        )
-        await self._audit(ctx, "operation", CLAIM, logical_id, patient)
-        return Outcome(stored)
+            return Outcome(stored)
 
     # -- reads -----------------------------------------------------------------------------------
 
-    async def read(self, resource_type: str, logical_id: str, ctx: Context) -> StoredVersion:
+    async def _checked(
+        self, guard: Guard, resource_type: str, logical_id: str
+    ) -> tuple[StoredVersion, Decision, Event]:
+        """The current version and the decision on reading it (not yet audited)."""
         stored = await self.store.read(resource_type, logical_id)
-        reason = self._may_read(ctx, resource_type, stored)
-        await self._audit(
-            ctx, "read", resource_type, logical_id, _patient_of(stored), reason=reason
-        )
-        return stored
+        target = _target_of(stored)
+        decision = await self._decide(guard, Action.READ, target, target.patient_ssin)
+        return stored, decision, Event("read", resource_type, logical_id, target.patient_ssin)
+
+    async def read(self, resource_type: str, logical_id: str, caller: Principal) -> StoredVersion:
+        guard = self.guard(caller)
+        stored, decision, event = await self._checked(guard, resource_type, logical_id)
+        async with guard.access(decision, event):
+            return stored
 
     async def vread(
-        self, resource_type: str, logical_id: str, version_id: int, ctx: Context
+        self, resource_type: str, logical_id: str, version_id: int, caller: Principal
     ) -> StoredVersion:
-        current = await self.store.read(resource_type, logical_id)
-        reason = self._may_read(ctx, resource_type, current)
-        stored = await self.store.vread(resource_type, logical_id, version_id)
-        await self._audit(
-            ctx, "read", resource_type, logical_id, _patient_of(current), reason=reason
-        )
-        return stored
+        """An earlier version, decided on the current one (its author and patient never change)."""
+        guard = self.guard(caller)
+        _current, decision, event = await self._checked(guard, resource_type, logical_id)
+        async with guard.access(decision, event):
+            return await self.store.vread(resource_type, logical_id, version_id)
 
-    def _may_read(self, ctx: Context, resource_type: str, stored: StoredVersion) -> str:
-        permit, reason = access.read_decision(ctx.caller, stored)
-        if not permit:
-            raise self._deny(ctx, "read", resource_type, stored.logical_id, reason)
-        return reason
-
-    async def search(self, resource_type: str, params: QueryParams, ctx: Context) -> Page:
+    async def search(self, resource_type: str, params: QueryParams, caller: Principal) -> Page:
         known = CLAIM_SEARCH_PARAMS if resource_type == CLAIM else RESPONSE_SEARCH_PARAMS
         search.check_known(params, known)
+        guard = self.guard(caller)
         patient = _opt(params, "patient:identifier", _patient_param)
+        if patient is None and caller.role == "patient":
+            patient = caller.ssin  # PO-4: "my claims"
         criteria = Criteria(
             patient_ssin=patient,
             statuses=_states(params),
             identifier=_response_identifier(params) if resource_type == CLAIM_RESPONSE else None,
         )
-        narrowed, reason = access.narrow_search(ctx.caller, criteria)
-        if narrowed is None:
-            raise self._deny(ctx, "search", resource_type, None, reason)
         count = search.page_size(
             params, self.settings.default_page_size, self.settings.max_page_size
         )
-        page = await self.store.search(
-            resource_type, narrowed, count=count, cursor=search.cursor(params)
+        cursor = search.cursor(params)
+        event = Event(
+            "search", resource_type, patient_ssin=patient, query=safe_query(params.multi_items())
         )
-        await self._audit(
-            ctx,
-            "search",
-            resource_type,
-            None,
-            narrowed.patient_ssin,
-            query=safe_query(params.multi_items()),
-            reason=reason,
-        )
-        return page
+        decision = await self._decide(guard, Action.SEARCH, ResourceKind.CLAIM, patient)
+        narrowed = _visible(criteria, decision, caller)
+        if narrowed is None:
+            decision = Decision(False, Reason.ERROR)  # a permit we cannot narrow: fail closed
+        async with guard.access(decision, event):
+            assert narrowed is not None
+            return await self.store.search(resource_type, narrowed, count=count, cursor=cursor)
 
 
-def _patient_of(stored: StoredVersion) -> str | None:
-    value = access.patient_of(stored.json())
-    return value if value is not None and is_valid_ssin(value) else None
+def _target_of(stored: StoredVersion) -> Resource:
+    """What ``consent.decide`` needs of a stored Claim or ClaimResponse: its provider (the
+    ``author_nihdi`` column; a ClaimResponse carries its Claim's) and its patient."""
+    value = patient_ssin(stored.json())
+    ssin = value if value is not None and is_valid_ssin(value) else None
+    return Resource(
+        ResourceKind.CLAIM,
+        id=stored.logical_id,
+        patient_ssin=ssin,
+        author_nihdi=stored.author_nihdi,
+    )
+
+
+def _visible(criteria: Criteria, decision: Decision, caller: Principal) -> Criteria | None:
+    """A permitted claim search as row conditions, so ``total`` and paging count only what the
+    caller may see: ``permit-author`` his own claims (the person under any competence code, ID-7),
+    ``permit-patient-self`` the patient's, already the criteria's patient. ``None``: a permit
+    this function does not know (the caller fails closed)."""
+    if not decision.permit:
+        return criteria  # refused before any row is read
+    if decision.reason is Reason.PERMIT_AUTHOR and caller.nihdi:
+        return replace(criteria, author_nihdi=provider_match(caller.role, caller.nihdi))
+    if decision.reason is Reason.PERMIT_PATIENT_SELF and criteria.patient_ssin == caller.ssin:
+        return criteria
+    return None
 
 
 def _opt(params: QueryParams, name: str, parse: Any) -> Any:

@@ -4,6 +4,10 @@ It runs in ``gateway worker`` (any number of processes on PostgreSQL) or as task
 process (``GATEWAY_WORKER_IN_PROCESS``; by default on SQLite only: docs/claims.md). It owns one
 ``httpx.AsyncClient`` for the funds. Stopping lets the sends in flight finish; a process that is
 killed instead leaves leases that expire, and its jobs are taken again.
+
+The worker is not a request: its "now" is the clock it is given, ``app.state.clock`` in the API
+process (read at each use, so a test that moves it moves the worker too), the system clock in
+``gateway worker``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.claims.forwarder import Forwarder
+from gateway.claims.forwarder import Clock, Forwarder
 from gateway.claims.funds import FundClient
 from gateway.claims.poller import SettlementPoller
 from gateway.settings import Settings
@@ -44,14 +48,15 @@ class ClaimWorker:
         sessions: async_sessionmaker[AsyncSession],
         keyring: Keyring,
         *,
+        clock: Clock,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = settings
         self._own_http = http is None
         self.http = http or http_client(settings)
         funds = FundClient(self.http, settings.mutuality_urls, settings.claim_send_timeout_seconds)
-        self.forwarder = Forwarder(sessions, keyring, settings, funds)
-        self.poller = SettlementPoller(sessions, keyring, settings, funds)
+        self.forwarder = Forwarder(sessions, keyring, settings, funds, clock=clock)
+        self.poller = SettlementPoller(sessions, keyring, settings, funds, clock=clock)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

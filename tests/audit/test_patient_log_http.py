@@ -154,11 +154,10 @@ async def test_sec_patient_log_shows_only_the_patient_operator_sees_every_refusa
     for event in refusals:
         [agent] = patient_agents(event)
         assert agent["who"]["identifier"]["value"] == P2
-    # The target is kept for the operator (entity role Patient); the claims service names no
-    # patient on its refusals (its two probes show the claim or the search, without P1).
+    # The target is kept for the operator (entity role Patient), claims included: they are
+    # refused through the same Guard as everything else.
     targets = [ssins_in(e) - {P2} for e in refusals]
-    assert targets.count({P1}) == probes - 2
-    assert all(t in ({P1}, set()) for t in targets)
+    assert targets == [{P1}] * probes
     # Filed under the prober: the operator finds them in P2's log.
     under_p2 = events_of(await admin.get(AUDIT, params={"patient": P2, "_count": "200"}))
     assert len([e for e in under_p2 if e["outcomeDesc"] == "not-own-data"]) == probes

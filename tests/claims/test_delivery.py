@@ -24,6 +24,7 @@ from tests.claims.conftest import (
     state_of,
 )
 from tests.claims.factories import JAN, MARIE, OTHER_GP, cancel_params, claim, item
+from tests.consents.factories import reason_of
 from tests.fixtures.app import ClientFactory
 
 ATTESTATION = "https://www.mycarenet.be/eattest"
@@ -194,8 +195,33 @@ async def test_providers_see_only_their_own(
     assert (await other.get(f"/fhir/ClaimResponse/{answer['id']}")).status_code == 403
     assert (await other.get("/fhir/Claim")).json()["total"] == 0
     assert await response_for(other, claim_id) == []
-    admin = await client_for("admin")
-    assert (await admin.get(f"/fhir/ClaimResponse/{answer['id']}")).status_code == 200
+
+
+async def test_DESIGN_4_operator_reads_no_claim_or_its_answer(
+    provider: httpx.AsyncClient, worker: Worker, client_for: ClientFactory
+) -> None:
+    """The operator runs the claim queue with ``gateway claims list|retry`` (ids, funds, states,
+    reason codes: test_cli.py); over FHIR he reads neither the claim nor the fund's answer, which
+    say what care a patient had and what was paid. Each attempt is refused and audited."""
+    claim_id = (await post_claim(provider, claim())).json()["id"]
+    await worker.deliver()
+    [answer] = await response_for(provider, claim_id)
+    operator = await client_for("admin")
+
+    attempts = [
+        await operator.get(f"/fhir/Claim/{claim_id}"),
+        await operator.get(f"/fhir/Claim/{claim_id}/_history/1"),
+        await operator.get("/fhir/Claim", params={"state": "delivered"}),
+        await operator.get("/fhir/Claim", params={"patient:identifier": JAN}),
+        await operator.get(f"/fhir/ClaimResponse/{answer['id']}"),
+        await operator.get("/fhir/ClaimResponse", params={"request": f"Claim/{claim_id}"}),
+    ]
+    assert [reason_of(r) for r in attempts] == ["wrong-role"] * len(attempts)
+    assert all(JAN not in r.text for r in attempts)
+
+    log = await operator.get("/fhir/AuditEvent", params={"_count": "100"})
+    refused = [e for e in log.json()["entry"] if e["resource"]["outcomeDesc"] == "wrong-role"]
+    assert len(refused) == len(attempts)
 
 
 async def test_a_patient_sees_the_claims_about_them(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import respx
 from fastapi import FastAPI
 
 from gateway.settings import Settings
-from tests.claims.conftest import FUND_URLS, post_claim, response_for
+from tests.claims.conftest import FUND_URLS, job_rows, post_claim, response_for
 from tests.claims.factories import claim
 from tests.claims.test_forwarder import ack, feed
 
@@ -56,6 +57,25 @@ async def test_intake_wakes_the_in_process_worker(
         [answer] = await response_for(provider, claim_id)
         assert answer["outcome"] == "complete"
     assert app.state.claim_worker is None
+
+
+async def test_intake_and_the_in_process_worker_read_the_app_clock(
+    app: FastAPI, provider: httpx.AsyncClient, funds_mock: respx.MockRouter
+) -> None:
+    # The app's "now" is six hours ahead of the system's: the claim is queued at that time, and
+    # only a worker reading the same clock finds it due (with the system clock it would wait).
+    ahead = datetime.now(UTC) + timedelta(hours=6)
+    app.state.clock = lambda: ahead
+    async with app.router.lifespan_context(app):
+        claim_id = (await post_claim(provider, claim())).json()["id"]
+        for _ in range(100):
+            if await response_for(provider, claim_id):
+                break
+            await asyncio.sleep(0.05)
+        [answer] = await response_for(provider, claim_id)
+        assert answer["outcome"] == "complete"
+    [job] = await job_rows(app, claim_id)
+    assert (job.created_at, job.finished_at) == (ahead, ahead)
 
 
 def test_in_process_by_default_on_sqlite_only() -> None:

@@ -124,11 +124,22 @@ def test_DESIGN_8_admin_reads_the_audit_trail(action: Action) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind",
-    [ResourceKind.PRESCRIPTION, ResourceKind.DISPENSE, ResourceKind.CONSENT, ResourceKind.CLAIM],
+    "kind", [ResourceKind.PRESCRIPTION, ResourceKind.DISPENSE, ResourceKind.CONSENT]
 )
 def test_admin_reads_no_health_content(kind: ResourceKind) -> None:
     assert decide(request(admin(), record(kind, state=S.OPEN)), facts()) == deny(R.WRONG_ROLE)
+
+
+def test_DESIGN_4_operator_reads_no_claim_or_its_answer() -> None:
+    # A claim (and its ClaimResponse) says what care the patient had and what was paid: the
+    # operator runs the queue with `gateway claims list|retry`, not through FHIR (docs/claims.md).
+    claim = record(ResourceKind.CLAIM, author_nihdi=AUTHOR)
+    for req in (
+        request(admin(), claim, Action.READ),
+        request(admin(), ResourceKind.CLAIM, Action.SEARCH),
+        request(admin(), claim, Action.UPDATE),
+    ):
+        assert decide(req, facts(consent=False)) == deny(R.WRONG_ROLE)
 
 
 # --- the patient (PO-4) -------------------------------------------------------------------------

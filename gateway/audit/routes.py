@@ -32,7 +32,6 @@ from gateway.db import DbSession
 from gateway.errors import BadRequest
 from gateway.fhir import bundles, search
 from gateway.fhir.responses import bundle_response, resource_response
-from gateway.prescriptions.searching import patient_param
 from gateway.storage.records import StoredVersion
 from gateway.storage.store import ResourceStore
 
@@ -53,7 +52,7 @@ def _patient(request: Request, caller: Principal) -> str | None:
     if len(values) > 1:
         raise BadRequest("patient may be given once", expression="patient")
     if values:
-        return patient_param(values[0], "patient")
+        return search.patient_param(values[0], "patient")
     return caller.ssin if caller.role == "patient" else None  # PO-4: "who accessed my data"
 
 

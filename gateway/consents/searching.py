@@ -31,7 +31,6 @@ from gateway.audit.writer import safe_query
 from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM, patient_ssin_of
 from gateway.errors import BadRequest
 from gateway.fhir import search
-from gateway.prescriptions.searching import patient_param
 from gateway.settings import Settings
 from gateway.storage.persons import provider_match
 from gateway.storage.store import Criteria, Page, ResourceStore
@@ -83,7 +82,7 @@ def _categories(params: QueryParams) -> tuple[str, ...]:
 
 
 def _statuses(params: QueryParams) -> tuple[str, ...]:
-    values = [v for raw in params.getlist("status") for v in raw.split(",") if v]
+    values = search.codes(params, "status")
     if any(v not in _STATUSES for v in values):
         raise BadRequest("status: active or inactive", expression="status")
     return tuple(values)
@@ -131,7 +130,7 @@ async def search_consents(
 ) -> Page:
     search.check_known(params, SEARCH_PARAMS)
     ssin = search.single(params, "patient:identifier")
-    patient = patient_param(ssin, "patient:identifier") if ssin is not None else None
+    patient = search.patient_param(ssin, "patient:identifier") if ssin is not None else None
     caller = guard.caller
     identifier = _identifier(params)
     if patient is None and caller.role == "patient" and identifier is None:

@@ -19,6 +19,7 @@ from starlette.datastructures import QueryParams
 
 from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
+from fhir_profiles.ids import FHIR_ID
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.product import ProductKind, product_kind
 from gateway.access.guard import Event, Guard, GuardedService
@@ -26,18 +27,16 @@ from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
-from gateway.fhir.ids import FHIR_ID
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, transitions
 from gateway.prescriptions.lifecycle import Event as Step
-from gateway.prescriptions.searching import RESOURCE as PRESCRIPTION
-from gateway.prescriptions.searching import patient_param
 from gateway.storage.store import Criteria, Page, SearchColumns, StoredVersion
 
 RESOURCE: Final = "MedicationDispense"
 SEARCH_PARAMS: Final = ("prescription", "patient:identifier", "status")
 STATUSES: Final = frozenset({"completed", "entered-in-error"})
 UNDO_WINDOW_PASSED: Final = "undo-window-passed"
+PRESCRIPTION: Final = "MedicationRequest"  # the resource a dispense is of
 _PRESCRIPTION_PATH: Final = "MedicationDispense.authorizingPrescription[0]"
 
 
@@ -257,7 +256,7 @@ class DispenseService(GuardedService):
         prescription = search.single(params, "prescription")
         ssin = search.single(params, "patient:identifier")
         if ssin is not None:
-            ssin = patient_param(ssin, "patient:identifier")
+            ssin = search.patient_param(ssin, "patient:identifier")
         elif prescription is None and caller.role == "patient":
             ssin = caller.ssin  # PO-4: "my dispenses"
         event = Event("search", RESOURCE, patient_ssin=ssin, query=safe_query(params.multi_items()))
@@ -303,7 +302,7 @@ class DispenseService(GuardedService):
 
 
 def _statuses(params: QueryParams) -> tuple[str, ...]:
-    values = [v for raw in params.getlist("status") for v in raw.split(",") if v]
+    values = search.codes(params, "status")
     if any(v not in STATUSES for v in values):
         raise BadRequest("status: completed or entered-in-error", expression="status")
     return tuple(values)

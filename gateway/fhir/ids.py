@@ -7,14 +7,13 @@ whatever a client typed. The message never repeats it.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from fastapi import Request
 
+from fhir_profiles.ids import FHIR_ID
 from gateway.errors import NotFound
 
-FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # The path parameters that name a stored resource, on every /fhir route.
 ID_PARAMETERS: Final = frozenset({"logical_id", "event_id"})
 

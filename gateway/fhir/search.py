@@ -7,15 +7,17 @@ that misspells ``status`` must not silently get every prescription.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from starlette.datastructures import QueryParams
 
+from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS
 from fhir_profiles.event_time import FIRST_YEAR, LAST_YEAR, RANGE_TEXT
+from fhir_profiles.identifiers import is_valid_ssin, normalise_ssin
 from gateway.errors import BadRequest
 from gateway.storage.store import Cursor, Range
 
@@ -36,6 +38,8 @@ _DATE: Final = re.compile(
 )
 _CLOCK: Final = re.compile(r"\d{2}:\d{2}(?P<seconds>:\d{2}(\.(?P<fraction>\d+))?)?")
 _MAX_OFFSET: Final = timedelta(hours=14)
+
+_T = TypeVar("_T")
 
 
 def check_known(params: QueryParams, known: Iterable[str]) -> None:
@@ -66,6 +70,28 @@ def token(value: str, name: str) -> tuple[str | None, str]:
     if not value:
         raise BadRequest(f"{name} needs a value", expression=name)
     return None, value
+
+
+def optional(params: QueryParams, name: str, parse: Callable[[str, str], _T]) -> _T | None:
+    """A parameter given at most once, parsed by ``parse(value, name)``; None when absent."""
+    value = single(params, name)
+    return None if value is None else parse(value, name)
+
+
+def codes(params: QueryParams, name: str) -> list[str]:
+    """Every code given for a token parameter, comma-separated or in repeats, empty ones dropped
+    (the searches that use it take their union: ``status=active,completed``)."""
+    return [v for raw in params.getlist(name) for v in raw.split(",") if v]
+
+
+def patient_param(value: str, name: str) -> str:
+    """``patient:identifier`` (or AuditEvent ``patient``): an SSIN, with or without its system."""
+    system, code = token(value, name)
+    if system is not None and systems.normalise_system(system) != systems.SSIN:
+        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
+    if not is_valid_ssin(code):
+        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
+    return normalise_ssin(code)
 
 
 def _precision(text: str) -> timedelta:

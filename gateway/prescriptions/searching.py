@@ -32,7 +32,7 @@ from consent import (
     ResourceKind,
     search_filter,
 )
-from fhir_profiles import is_valid_ssin, normalise_rid, normalise_ssin, systems
+from fhir_profiles import normalise_rid, systems
 from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
 from gateway.errors import BadRequest
@@ -86,20 +86,6 @@ def _identifier_param(value: str, name: str) -> tuple[str, str]:
     return system, code
 
 
-def patient_param(value: str, name: str) -> str:
-    system, code = search.token(value, name)
-    if system is not None and systems.normalise_system(system) != systems.SSIN:
-        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
-    if not is_valid_ssin(code):
-        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
-    return normalise_ssin(code)
-
-
-def _opt(params: QueryParams, name: str, parse: Any) -> Any:
-    value = search.single(params, name)
-    return None if value is None else parse(value, name)
-
-
 # RX-6: the FHIR status a client searches for -> the gateway states reported with it. Statuses the
 # gateway never reports (draft, on-hold, unknown) match nothing.
 _REPORTED_AS: Final[dict[str, tuple[PrescriptionState, ...]]] = {
@@ -112,9 +98,7 @@ _REPORTED_AS: Final[dict[str, tuple[PrescriptionState, ...]]] = {
 
 
 def _states(params: QueryParams) -> tuple[PrescriptionState, ...]:
-    values: list[str] = []
-    for raw in params.getlist("status"):
-        values.extend(v for v in raw.split(",") if v)
+    values = search.codes(params, "status")
     unknown = [v for v in values if v not in STATUSES]
     if unknown:
         raise BadRequest("status: unknown code", expression="status")
@@ -129,8 +113,8 @@ async def search_prescriptions(
 ) -> Page:
     search.check_known(params, SEARCH_PARAMS)
     criteria = Criteria(
-        identifier=_opt(params, "identifier", _identifier_param),
-        patient_ssin=_opt(params, "patient:identifier", patient_param),
+        identifier=search.optional(params, "identifier", _identifier_param),
+        patient_ssin=search.optional(params, "patient:identifier", search.patient_param),
         states=_states(params),
         states_at=guard.now,
         authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),

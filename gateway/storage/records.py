@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from consent import PrescriptionState, SearchFilter
+from fhir_profiles.ids import FHIR_ID
 from gateway.errors import BadRequest
-from gateway.fhir.ids import FHIR_ID
 from gateway.storage.persons import ProviderMatch
 
 

@@ -21,19 +21,16 @@ from fhir_profiles.dates import brussels_date, default_validity_end, parse_fhir_
 from fhir_profiles.identifiers import normalise_ssin
 from fhir_profiles.issues import Issue
 from fhir_profiles.prescriber import NihdiFound, locate_prescriber
-from fhir_profiles.rules import (
+from fhir_profiles.rules.dosage import rule_dosage
+from fhir_profiles.rules.order import (
     rule_authored_on,
-    rule_dosage,
     rule_identifier,
     rule_intent,
-    rule_medication,
-    rule_quantity,
-    rule_requester,
     rule_status,
-    rule_subject,
-    rule_substitution,
     rule_validity,
 )
+from fhir_profiles.rules.parties import rule_requester, rule_subject
+from fhir_profiles.rules.product import rule_medication, rule_quantity, rule_substitution
 from fhir_profiles.structure import structure_issues
 
 _MR: Final = "MedicationRequest"

@@ -7,11 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from gateway import __version__, ops
+from gateway import __version__, capability, ops
 from gateway.access.guard import system_clock
 from gateway.audit import refusals
-from gateway.audit import routes as audit_routes
-from gateway.auth import login as login_routes
+from gateway.audit_events import routes as audit_routes
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
 from gateway.claims import routes as claims
@@ -19,13 +18,14 @@ from gateway.claims.worker import ClaimWorker
 from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
-from gateway.fhir import capability, outcomes
+from gateway.fhir import outcomes
 from gateway.fhir.headers import FhirResponseHeaders
 from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
 from gateway.kv import create_store
 from gateway.limits import BodyDeadline, HeaderLimit, InFlightLimit
 from gateway.logging import RequestIdMiddleware, configure_logging
+from gateway.portal import login as login_routes
 from gateway.portal import routes as portal_routes
 from gateway.prescriptions import routes as prescriptions
 from gateway.presence import national_register

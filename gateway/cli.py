@@ -4,9 +4,7 @@ Operators' entry point (docs/architecture.md 1)."""
 from __future__ import annotations
 
 import argparse
-import base64
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
 from gateway.auth.patients_cli import register as register_patient_commands
 from gateway.claims.cli import register as register_claims_commands
+from gateway.storage.crypto import new_encryption_key
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -76,10 +75,6 @@ def _db_downgrade(args: argparse.Namespace) -> int:
     downgrade(Settings().database_url, args.revision)
     print(f"database downgraded to {args.revision}")
     return 0
-
-
-def new_encryption_key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _keys_new_encryption_key(_args: argparse.Namespace) -> int:

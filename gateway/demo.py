@@ -28,14 +28,13 @@ from gateway.auth.accounts import PatientAccounts
 from gateway.auth.identity import Principal
 from gateway.auth.registry import ClientRegistry, RegistrationError
 from gateway.auth.state import TOKEN_PATH
-from gateway.cli import new_encryption_key
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import DEMO_IDENTIFIER_SYSTEM, PATIENTS, PROFESSIONALS, prescriptions
 from gateway.demo_register import DemoRegister, issue_demo_cards
 from gateway.migrate import upgrade
 from gateway.prescriptions.service import PrescriptionService
 from gateway.settings import Settings
-from gateway.storage.crypto import Keyring
+from gateway.storage.crypto import Keyring, new_encryption_key
 from gateway.storage.store import ResourceStore
 
 log = structlog.get_logger("gateway.demo")

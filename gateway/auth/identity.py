@@ -14,20 +14,31 @@ decision uses (SEC-9: the assertion carries role and NIHDI).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import structlog
 from fastapi import Depends, Request
 
 from gateway.auth import tokens
 from gateway.auth.errors import InvalidToken
-
-if TYPE_CHECKING:
-    from gateway.auth.state import AuthState
+from gateway.auth.issuer import fhir_audience, issuer
+from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.registry import ClientStatusCache
+from gateway.auth.revocation import Revocations
 
 Role = Literal["prescriber", "pharmacist", "fund", "admin", "patient"]
 ROLES: frozenset[str] = frozenset({"prescriber", "pharmacist", "fund", "admin", "patient"})
 _MAX_TOKEN_BYTES = 4096
+
+
+class TokenChecks(Protocol):
+    """What ``authenticate`` uses of ``state.AuthState``, which sits above it (it builds the
+    authorization server, whose scope checks depend on this module)."""
+
+    keys: tokens.KeyStore
+    statuses: ClientStatusCache
+    revocations: Revocations
+    limiter: RateLimiter
 
 
 @dataclass(frozen=True)
@@ -57,13 +68,11 @@ def bearer_token(request: Request) -> str:
 
 
 async def authenticate(request: Request) -> Principal:
-    from gateway.auth import state  # state -> server -> scopes -> identity: import at call time
-
-    auth: AuthState = request.app.state.auth
+    auth: TokenChecks = request.app.state.auth
     token = bearer_token(request)
     try:
         claims = await tokens.verify(
-            token, auth.keys, issuer=state.issuer(request), audience=state.fhir_audience(request)
+            token, auth.keys, issuer=issuer(request), audience=fhir_audience(request)
         )
     except tokens.TokenRefused as exc:
         raise InvalidToken(str(exc)) from exc

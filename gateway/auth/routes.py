@@ -16,6 +16,7 @@ from gateway.auth.assertion import (
     MAX_ASSERTION_HEADER_BYTES,
 )
 from gateway.auth.codes import CHALLENGE_METHOD
+from gateway.auth.issuer import fhir_audience, issuer
 from gateway.auth.portal_grant import AUTHORIZATION_CODE, REFRESH_TOKEN
 from gateway.auth.registry import AUTH_METHOD, GRANT_TYPE
 from gateway.auth.state import AUTHORIZE_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH, AuthState
@@ -39,8 +40,8 @@ async def token(request: Request) -> Response:
     return await auth.server.token_response(
         request,
         token_url=state.token_url(request),
-        issuer=state.issuer(request),
-        audience=state.fhir_audience(request),
+        issuer=issuer(request),
+        audience=fhir_audience(request),
     )
 
 
@@ -49,7 +50,7 @@ async def revoke(request: Request) -> Response:
     """A portal refresh or access token ends its whole session (docs/auth.md)."""
     auth: AuthState = request.app.state.auth
     return await auth.server.revoke_response(
-        request, issuer=state.issuer(request), audience=state.fhir_audience(request)
+        request, issuer=issuer(request), audience=fhir_audience(request)
     )
 
 
@@ -70,7 +71,7 @@ def smart_configuration(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
     base = public_base(request)
     return {
-        "issuer": state.issuer(request),
+        "issuer": issuer(request),
         "jwks_uri": base + JWKS_PATH,
         "authorization_endpoint": base + AUTHORIZE_PATH,
         "token_endpoint": state.token_url(request),
@@ -95,7 +96,7 @@ def smart_configuration(request: Request) -> dict[str, Any]:
             "client_assertion_max_lifetime_seconds": settings.assertion_max_lifetime_seconds,
             "client_assertion_max_header_bytes": MAX_ASSERTION_HEADER_BYTES,
             "access_token_lifetime_seconds": settings.access_token_ttl_seconds,
-            "access_token_audience": state.fhir_audience(request),
+            "access_token_audience": fhir_audience(request),
             "access_token_signing_alg": "ES256",
             "role_scope_ceilings": {role: list(c) for role, c in scopes.ROLE_CEILINGS.items()},
             "default_scope": "the whole ceiling of the client's role",

@@ -26,7 +26,7 @@ from gateway.auth.tokens import KeyStore
 from gateway.kv import KeyValueStore
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
-from gateway.urls import fhir_base, public_base
+from gateway.urls import public_base
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a secret
 REVOKE_PATH = "/oauth/revoke"
@@ -100,13 +100,3 @@ def build(
 
 def token_url(request: Request) -> str:
     return public_base(request) + TOKEN_PATH
-
-
-def issuer(request: Request) -> str:
-    configured: str | None = request.app.state.settings.issuer
-    return configured.rstrip("/") if configured else public_base(request)
-
-
-def fhir_audience(request: Request) -> str:
-    """The ``aud`` of access tokens: the FHIR base URL."""
-    return fhir_base(request)

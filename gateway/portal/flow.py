@@ -25,12 +25,12 @@ from fastapi.responses import Response
 
 from gateway.auth import tokens
 from gateway.auth.codes import CHALLENGE_METHOD, new_verifier, s256
-from gateway.auth.login import CALLBACK_PATH, redirect_uris
 from gateway.auth.state import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH
 from gateway.portal import api, i18n
 from gateway.portal import session as sessions
 from gateway.portal.context import AnyVisitor, PortalRefusal, redirect, store
 from gateway.portal.i18n import N_
+from gateway.portal.login import CALLBACK_PATH, redirect_uris
 from gateway.portal.pages import overview
 from gateway.portal.routing import PortalRoute
 from gateway.portal.security import security_headers

@@ -7,15 +7,22 @@ row fails to decrypt instead of silently showing the wrong patient's data.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
+import secrets
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NONCE_BYTES = 12
+
+
+def new_encryption_key() -> str:
+    """A fresh master key as ``GATEWAY_ENCRYPTION_KEY`` takes it (32 random bytes, base64url)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _derive(master: bytes, purpose: bytes) -> bytes:

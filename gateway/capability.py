@@ -1,7 +1,8 @@
 """``GET /fhir/metadata``: a CapabilityStatement that lists exactly what is implemented.
 
 Each resource family declares its own entry beside its routes (``capability_entry``); this module
-only assembles them, so adding a route and forgetting to declare it shows up in one place.
+only assembles them, so adding a route and forgetting to declare it shows up in one place. It sits
+at the top with the app (docs/architecture.md 3b), since it imports every family.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway import __version__
-from gateway.audit.capability import capability_entry as audit_event_entry
+from gateway.audit_events.capability import capability_entry as audit_event_entry
 from gateway.auth.state import TOKEN_PATH
 from gateway.claims.capability import claim_entry, claim_response_entry
 from gateway.consents.capability import capability_entry as consent_entry

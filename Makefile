@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml (docs/architecture.md 3b)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

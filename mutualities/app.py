@@ -19,10 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.types import ASGIApp
 
+from mock_services.faults import FaultState
 from mutualities import responses
 from mutualities.config import FundsConfig
 from mutualities.errors import ProtocolError
-from mutualities.faults import FaultInjection, FaultState, FaultUpdate
+from mutualities.faults import FundFaultUpdate, fault_layer, fund_faults
 from mutualities.fund import Answer, Clock, Fund, utc_now
 from mutualities.members import load_members
 from mutualities.store import Stores, open_stores
@@ -36,10 +37,10 @@ MAX_PAGE = 1000
 
 
 class MutualityApp(FastAPI):
-    """FastAPI with :class:`FaultInjection` outside its whole middleware stack (see faults.py)."""
+    """FastAPI with the fault layer outside its whole middleware stack (see faults.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultInjection(super().build_middleware_stack(), self.state.faults)
+        return fault_layer(super().build_middleware_stack(), self.state.faults)
 
 
 class _ProtocolFailure(Exception):
@@ -77,7 +78,9 @@ def create_app(config: FundsConfig, *, clock: Clock = utc_now) -> MutualityApp:
         )
         for code in config.codes
     }
-    app.state.faults = {code: FaultState(code, config.faults, config.seed) for code in config.codes}
+    app.state.faults = {
+        code: fund_faults(code, config.faults, config.seed) for code in config.codes
+    }
     app.include_router(fund_router)
     app.include_router(admin_router)
 
@@ -205,7 +208,7 @@ async def get_faults(state: FaultDep) -> dict[str, Any]:
 
 
 @fund_router.post("/admin/faults")
-async def set_faults(state: FaultDep, update: FaultUpdate) -> dict[str, Any]:
+async def set_faults(state: FaultDep, update: FundFaultUpdate) -> dict[str, Any]:
     state.apply(update)
     return state.snapshot()
 
@@ -237,7 +240,7 @@ async def get_all_faults(request: Request) -> dict[str, Any]:
 
 
 @admin_router.post("/admin/faults")
-async def set_all_faults(request: Request, update: FaultUpdate) -> dict[str, Any]:
+async def set_all_faults(request: Request, update: FundFaultUpdate) -> dict[str, Any]:
     """Apply the same change to every fund of the process."""
     states: dict[str, FaultState] = request.app.state.faults
     for state in states.values():

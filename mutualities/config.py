@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from mutualities.faults import FaultSettings
+from mock_services.faults import FaultSettings
 
 FUND_CODE = re.compile(r"^\d{3}$")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, func, insert, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mock_services.store import create_tables, in_schema, postgres_engine, sqlite_engine
 from mutualities.records import Attestation, Line, Status
 from mutualities.rules import Service
 from mutualities.tables import attestations, claim_requests, events, fund_state, metadata, services
@@ -57,14 +57,7 @@ class FundStore:
             if self._ready:
                 return
             async with self._engine.begin() as conn:
-                if self._schema is not None:
-                    # Several processes may open the same schema at once: DDL takes turns.
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:schema))"),
-                        {"schema": self._schema},
-                    )
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
-                await conn.run_sync(metadata.create_all)
+                await create_tables(conn, metadata, self._schema)
                 exists = await conn.scalar(
                     select(fund_state.c.fund).where(fund_state.c.fund == self.fund)
                 )
@@ -344,34 +337,15 @@ def open_stores(codes: Iterable[str], *, data_dir: Path, database_url: str | Non
     """A SQLite file per fund under ``data_dir``, or one PostgreSQL schema per fund at ``database_url``."""
     codes = list(codes)
     if database_url is not None:
-        url = make_url(database_url)
-        if url.get_backend_name() != "postgresql":
-            raise ValueError("--database-url must be a PostgreSQL URL; SQLite uses --data-dir")
-        engine = create_async_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        engine = postgres_engine(database_url)
         stores = {
             code: FundStore(
-                code,
-                engine.execution_options(schema_translate_map={None: f"mutuality_{code}"}),
-                schema=f"mutuality_{code}",
+                code, in_schema(engine, f"mutuality_{code}"), schema=f"mutuality_{code}"
             )
             for code in codes
         }
         return Stores(stores, [engine])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    engines = {code: _sqlite_engine(data_dir / f"mutuality_{code}.db") for code in codes}
+    engines = {code: sqlite_engine(data_dir / f"mutuality_{code}.db") for code in codes}
     return Stores(
         {code: FundStore(code, engine) for code, engine in engines.items()}, list(engines.values())
     )
-
-
-def _sqlite_engine(path: Path) -> AsyncEngine:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    return engine

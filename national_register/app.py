@@ -12,18 +12,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from starlette.types import ASGIApp
 
+from mock_services.faults import FaultState, FaultUpdate
 from national_register.cards import Card, brussels_today, is_card_number, is_ssin_shape, verdict
 from national_register.config import RegisterConfig, load_persons
-from national_register.faults import FaultInjection, FaultState, FaultUpdate
+from national_register.faults import fault_layer, register_faults
 from national_register.store import CardTaken, RegisterStore, open_store
 
 Clock = Callable[[], datetime]
@@ -37,10 +38,10 @@ def utc_now() -> datetime:
 
 
 class RegisterApp(FastAPI):
-    """FastAPI with :class:`FaultInjection` outside its whole middleware stack."""
+    """FastAPI with the fault layer outside its whole middleware stack (see faults.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultInjection(super().build_middleware_stack(), self.state.faults)
+        return fault_layer(super().build_middleware_stack(), self.state.faults)
 
 
 def _card_number(value: str) -> str:
@@ -55,40 +56,24 @@ def _ssin(value: str) -> str:
     return value
 
 
+Ssin = Annotated[str, AfterValidator(_ssin)]
+CardNumber = Annotated[str, AfterValidator(_card_number)]
+
+
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    ssin: str
-    card_number: str
-
-    @field_validator("ssin")
-    @classmethod
-    def check_ssin(cls, value: str) -> str:
-        return _ssin(value)
-
-    @field_validator("card_number")
-    @classmethod
-    def check_card_number(cls, value: str) -> str:
-        return _card_number(value)
+    ssin: Ssin
+    card_number: CardNumber
 
 
 class IssueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ssin: str
-    card_number: str
+    ssin: Ssin
+    card_number: CardNumber
     valid_from: date | None = None
     valid_until: date | None = None
-
-    @field_validator("ssin")
-    @classmethod
-    def check_ssin(cls, value: str) -> str:
-        return _ssin(value)
-
-    @field_validator("card_number")
-    @classmethod
-    def check_card_number(cls, value: str) -> str:
-        return _card_number(value)
 
 
 def create_app(config: RegisterConfig, *, clock: Clock = utc_now) -> RegisterApp:
@@ -107,7 +92,7 @@ def create_app(config: RegisterConfig, *, clock: Clock = utc_now) -> RegisterApp
     app.state.store = store
     app.state.seed = seed
     app.state.clock = clock
-    app.state.faults = FaultState(config.faults, config.seed)
+    app.state.faults = register_faults(config.faults, config.seed)
     app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from mock_services.faults import FaultSettings
 from national_register.cards import Card, is_card_number, is_ssin_shape
-from national_register.faults import FaultSettings
 
 BUILT_IN_PERSONS = Path(__file__).parent / "data" / "persons.json"
 # The seed is loaded once; a replaced card's replacement time is this instant (any past one does).

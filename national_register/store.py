@@ -17,15 +17,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    event,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mock_services.store import create_tables, in_schema, postgres_engine, sqlite_engine
 from national_register.cards import Card
 
 SCHEMA = "national_register"
@@ -59,13 +57,7 @@ class RegisterStore:
         if self._ready:
             return
         async with self._lock, self._engine.begin() as conn:
-            if self._schema is not None:
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:schema))"),
-                    {"schema": self._schema},
-                )
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
-            await conn.run_sync(metadata.create_all)
+            await create_tables(conn, metadata, self._schema)
             for card in seed:
                 if await _find(conn, card.card_number) is None:
                     await conn.execute(insert(cards).values(**_row(card)))
@@ -122,20 +114,7 @@ async def _find(
 def open_store(*, data_dir: Path, database_url: str | None = None) -> RegisterStore:
     """The SQLite file under ``data_dir``, or the schema ``national_register`` at ``database_url``."""
     if database_url is not None:
-        url = make_url(database_url)
-        if url.get_backend_name() != "postgresql":
-            raise ValueError("--database-url must be a PostgreSQL URL; SQLite uses --data-dir")
-        engine = create_async_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
-        translated = engine.execution_options(schema_translate_map={None: SCHEMA})
-        return RegisterStore(translated, engine, schema=SCHEMA)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(f"sqlite+aiosqlite:///{data_dir / 'national_register.db'}")
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
+        engine = postgres_engine(database_url)
+        return RegisterStore(in_schema(engine, SCHEMA), engine, schema=SCHEMA)
+    engine = sqlite_engine(data_dir / "national_register.db")
     return RegisterStore(engine, engine)

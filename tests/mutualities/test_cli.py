@@ -21,7 +21,7 @@ def test_options_become_a_config() -> None:
     assert config.database_url is None
     assert config.settle_after == timedelta(0)
     assert (config.faults.latency_ms, config.faults.error_rate) == (20, 0.2)
-    assert config.faults.drop_after_commit_rate == 0.1
+    assert config.faults.drop_rate == 0.1
     assert not config.faults.down
     assert (config.seed, config.members_file) == (3, Path("m.csv"))
     assert args.port == 9100
@@ -45,3 +45,12 @@ def test_bad_codes_are_refused(codes: list[str]) -> None:
     args = parse_args([arg for code in codes for arg in ("--code", code)])
     with pytest.raises(ValueError):
         config_from(args)
+
+
+def test_the_drop_option_is_named_after_commit() -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--code", "100", "--drop-rate", "0.1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--code", "100", "--drop-after-commit-rate", "1.1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--code", "100", "--settle-after-seconds", "-1"])

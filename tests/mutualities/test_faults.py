@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from mutualities.faults import ConnectionDropped, FaultSettings
+from mock_services.faults import ConnectionDropped, FaultSettings
 from tests.mutualities.conftest import AppFactory, ClientFactory
 from tests.mutualities.factories import MARIE, claim, submit
 
@@ -111,3 +111,20 @@ async def test_process_wide_admin(client: httpx.AsyncClient) -> None:
     received = (await client.get("/admin/received")).json()["funds"]
     assert received["100"]["counts"]["accepted"] == 1
     assert received["300"]["counts"]["claims"] == 0
+
+
+async def test_at7_the_funds_switch_speaks_of_drops_after_commit(client: httpx.AsyncClient) -> None:
+    """The fund's drop is the AT-7 case (committed, unanswered): its switch and counters say so,
+    and the register's generic ``drop_rate`` is not a field here."""
+    response = await client.post("/funds/100/admin/faults", json={"drop_rate": 1.0})
+    assert response.status_code == 400
+    assert "drop_rate" in orjson.loads(response.content)["issue"][0]["diagnostics"]
+    snapshot = await set_faults(client, drop_after_commit_rate=0.5)
+    assert snapshot == {
+        "fund": "100",
+        "latency_ms": 0,
+        "error_rate": 0.0,
+        "drop_after_commit_rate": 0.5,
+        "down": False,
+        "counters": {"requests": 0, "unavailable": 0, "dropped_after_commit": 0, "down": 0},
+    }

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway.db import sync_url
+from mock_services.faults import ConnectionDropped
 from national_register.app import RegisterApp, create_app
 from national_register.config import RegisterConfig
 from national_register.store import SCHEMA
@@ -145,3 +146,33 @@ async def test_faults_answer_checks_but_never_the_switches(client: httpx.AsyncCl
     assert faults["counters"]["unavailable"] == 1
     await client.post("/admin/faults", json={"error_rate": 0.0})
     assert await result(client, JAN, JAN_CARD) == "valid"
+
+
+async def test_co2_a_dropped_check_is_closed_unanswered_and_the_switches_keep_their_names(
+    client: httpx.AsyncClient,
+) -> None:
+    """The gateway must treat a check that never answers as unavailable (CO-2): the register's
+    drop closes the connection without handling the question; its switch says ``drop_rate``."""
+    refused = await client.post("/admin/faults", json={"drop_after_commit_rate": 1.0})
+    assert refused.status_code == 400  # the funds' name, not the register's
+    switched = await client.post("/admin/faults", json={"drop_rate": 1.0})
+    assert switched.json()["drop_rate"] == 1.0
+    with pytest.raises(ConnectionDropped):
+        await client.post("/checks", json={"ssin": JAN, "card_number": JAN_CARD})
+    # The switches and the card desk are never dropped.
+    new = card_number("6000000003")
+    issued = await client.post("/admin/cards", json={"ssin": MARIE, "card_number": new})
+    assert issued.status_code == 201
+    faults = (await client.post("/admin/faults", json={"drop_rate": 0.0})).json()
+    assert faults["counters"] == {"requests": 1, "unavailable": 0, "dropped": 1, "down": 0}
+    assert await result(client, MARIE, new) == "valid"
+
+
+async def test_issuing_a_malformed_card_is_400_naming_the_field_not_the_value(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"ssin": MARIE, "card_number": "592000000299"}  # wrong check digits
+    response = await client.post("/admin/cards", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "INVALID_REQUEST", "detail": "invalid: card_number"}
+    assert await result(client, MARIE, MARIE_CARD) == "valid"

@@ -197,7 +197,7 @@ async def test_providers_see_only_their_own(
     assert await response_for(other, claim_id) == []
 
 
-async def test_DESIGN_4_operator_reads_no_claim_or_its_answer(
+async def test_architecture_4_operator_reads_no_claim_or_its_answer(
     provider: httpx.AsyncClient, worker: Worker, client_for: ClientFactory
 ) -> None:
     """The operator runs the claim queue with ``gateway claims list|retry`` (ids, funds, states,

@@ -109,7 +109,7 @@ def test_CO_10_only_the_patient_manages_exclusions(actor: Actor, action: Action)
 
 
 @pytest.mark.parametrize("actor", [author(), pharmacist()], ids=["prescriber", "pharmacist"])
-def test_DESIGN_8_providers_do_not_read_the_audit_trail(actor: Actor) -> None:
+def test_architecture_8_providers_do_not_read_the_audit_trail(actor: Actor) -> None:
     req = replace(request(author(), record(ResourceKind.AUDIT)), actor=actor)
     assert decide(req, facts(related=(AUTHOR, PHARMACY))) == deny(R.WRONG_ROLE)
 
@@ -118,7 +118,7 @@ def test_DESIGN_8_providers_do_not_read_the_audit_trail(actor: Actor) -> None:
 
 
 @pytest.mark.parametrize("action", [Action.READ, Action.SEARCH])
-def test_DESIGN_8_admin_reads_the_audit_trail(action: Action) -> None:
+def test_architecture_8_admin_reads_the_audit_trail(action: Action) -> None:
     target = record(ResourceKind.AUDIT) if action is Action.READ else ResourceKind.AUDIT
     assert decide(request(admin(), target, action), facts(consent=False)) == permit(R.PERMIT_ADMIN)
 
@@ -130,7 +130,7 @@ def test_admin_reads_no_health_content(kind: ResourceKind) -> None:
     assert decide(request(admin(), record(kind, state=S.OPEN)), facts()) == deny(R.WRONG_ROLE)
 
 
-def test_DESIGN_4_operator_reads_no_claim_or_its_answer() -> None:
+def test_architecture_4_operator_reads_no_claim_or_its_answer() -> None:
     # A claim (and its ClaimResponse) says what care the patient had and what was paid: the
     # operator runs the queue with `gateway claims list|retry`, not through FHIR (docs/claims.md).
     claim = record(ResourceKind.CLAIM, author_nihdi=AUTHOR)
@@ -199,7 +199,7 @@ def test_RX_13_patient_sets_any_visibility(choice: Visibility) -> None:
     assert decide(req, facts()) == permit(R.PERMIT_PATIENT_SELF)
 
 
-def test_DESIGN_4_patient_does_not_revoke() -> None:
+def test_architecture_4_patient_does_not_revoke() -> None:
     # $revoke is the author's (docs/architecture.md 4); RX-7's deletion by the patient is not offered.
     assert decide(request(patient(), prescription(), Action.REVOKE), facts()) == deny(R.WRONG_ROLE)
 

@@ -59,7 +59,7 @@ def test_RX_9_author_reads_own_without_consent_or_relationship() -> None:
 
 
 @pytest.mark.parametrize("state", list(S))
-def test_DESIGN_5_author_always_reads_own(state: PrescriptionState) -> None:
+def test_architecture_5_author_always_reads_own(state: PrescriptionState) -> None:
     closed = prescription(
         state=state, visibility=visibility(prescribers=PrescriberVisibility.CLOSED)
     )
@@ -67,7 +67,7 @@ def test_DESIGN_5_author_always_reads_own(state: PrescriptionState) -> None:
 
 
 @pytest.mark.parametrize("state", list(S))
-def test_DESIGN_5_author_may_try_to_revoke_in_any_state(state: PrescriptionState) -> None:
+def test_architecture_5_author_may_try_to_revoke_in_any_state(state: PrescriptionState) -> None:
     # Only the author; whether the state still allows it is the lifecycle's 409 (RX-7).
     req = request(author(), prescription(state=state), Action.REVOKE)
     assert decide(req, facts(consent=False)) == permit(R.PERMIT_AUTHOR)
@@ -104,7 +104,7 @@ def test_CO_10_excluded_author_cannot_set_visibility() -> None:
 
 
 @pytest.mark.parametrize("action", [Action.REVOKE, Action.SET_VISIBILITY])
-def test_DESIGN_4_only_the_author_revokes_or_sets_visibility(action: Action) -> None:
+def test_architecture_4_only_the_author_revokes_or_sets_visibility(action: Action) -> None:
     req = request(prescriber(), prescription(), action, new_visibility=visibility())
     assert decide(req, facts(related=(PRESCRIBER,))) == deny(R.NOT_AUTHOR)
 

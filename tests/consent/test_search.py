@@ -81,7 +81,7 @@ def _search(actor: Actor, path: AccessPath) -> AccessRequest:
 
 
 @pytest.mark.parametrize("known", FACTS, ids=lambda f: f"facts-{FACTS.index(f)}")
-def test_DESIGN_5_filter_agrees_with_decide_on_every_record(known: PatientFacts) -> None:
+def test_architecture_5_filter_agrees_with_decide_on_every_record(known: PatientFacts) -> None:
     for actor, path in itertools.product(ACTORS, PATHS):
         search = _search(actor, path)
         plan = search_filter(search, known)

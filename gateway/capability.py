@@ -20,6 +20,7 @@ from gateway.auth.state import TOKEN_PATH
 from gateway.claims.capability import claim_entry, claim_response_entry
 from gateway.consents.capability import capability_entry as consent_entry
 from gateway.dispenses.capability import capability_entry as medication_dispense_entry
+from gateway.fhir.media import FHIR_JSON
 from gateway.prescriptions.capability import capability_entry as medication_request_entry
 from gateway.urls import fhir_base, public_base
 
@@ -64,7 +65,7 @@ def capability_statement(base: str, public: str) -> dict[str, Any]:
         "software": {"name": "ehealth-gateway", "version": __version__},
         "implementation": {"description": "Belgian eHealth exchange gateway", "url": base},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": [FHIR_JSON, "json"],
         "rest": [
             {
                 "mode": "server",
@@ -85,4 +86,4 @@ def capability_statement(base: str, public: str) -> dict[str, Any]:
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
     body = orjson.dumps(capability_statement(fhir_base(request), public_base(request)))
-    return Response(body, media_type="application/fhir+json")
+    return Response(body, media_type=FHIR_JSON)

@@ -29,7 +29,8 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_profiles.issues import Issue
-from gateway.fhir.outcomes import FHIR_JSON, operation_outcome
+from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.outcomes import operation_outcome
 
 log = structlog.get_logger("gateway.http")
 

@@ -35,7 +35,8 @@ from gateway.audit.writer import (
 )
 from gateway.auth.identity import Principal
 from gateway.errors import Forbidden
-from gateway.fhir.outcomes import FHIR_JSON, outcome_response
+from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.outcomes import outcome_response
 
 log = structlog.get_logger("gateway.audit")
 

@@ -23,8 +23,8 @@ import httpx
 import orjson
 
 from fhir_profiles.rules.claim_codes import ATTESTATION, CANCEL_REASON, union_of
+from gateway.fhir.media import FHIR_JSON
 
-FHIR_JSON = "application/fhir+json"
 _RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 

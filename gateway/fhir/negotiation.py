@@ -22,11 +22,12 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.fhir import json_rules
+from gateway.fhir.media import FHIR_JSON
 
-ACCEPTED_BODY_TYPES = frozenset({"application/fhir+json", "application/json"})
+ACCEPTED_BODY_TYPES = frozenset({FHIR_JSON, "application/json"})
 # What an Accept header may name for us to answer in FHIR JSON (`_format` values included).
 _ACCEPTABLE = frozenset(
-    {"application/fhir+json", "application/json", "application/*", "*/*", "json", "fhir+json"}
+    {FHIR_JSON, "application/json", "application/*", "*/*", "json", "fhir+json"}
 )
 log = structlog.get_logger("gateway.http")
 

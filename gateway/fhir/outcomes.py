@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhir_profiles.issues import Issue
 from gateway.errors import GatewayError
+from gateway.fhir.media import FHIR_JSON
 
-FHIR_JSON = "application/fhir+json"
 log = structlog.get_logger("gateway.errors")
 
 _HTTP_CODES = {

@@ -7,10 +7,9 @@ from email.utils import format_datetime
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.fhir.media import FHIR_JSON
 from gateway.storage.store import StoredVersion
 from gateway.urls import fhir_base
-
-FHIR_JSON = "application/fhir+json"
 
 
 def resource_response(

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from gateway.fhir.media import FHIR_JSON
 from gateway.urls import public_base
 
-FHIR_JSON = "application/fhir+json"
 USER_AGENT = "gateway-portal"
 
 

@@ -13,11 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
 from babel.core import negotiate_locale
 from babel.support import NullTranslations, Translations
+
+from fhir_profiles.dates import BRUSSELS
 
 LOCALES = ("fr", "nl", "en")
 DEFAULT_LOCALE = "en"
@@ -25,7 +26,6 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGE_COOKIE = "portal_lang"
 # Formatting follows Belgian conventions in each language (CLDR fr_BE, nl_BE, en_BE).
 _FORMAT_LOCALE = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_BE"}
-BRUSSELS = ZoneInfo("Europe/Brussels")
 _MAX_HEADER = 512
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -27,9 +26,9 @@ from consent import (
     Visibility,
 )
 from fhir_profiles import is_valid_ssin, normalise_ssin, systems
+from fhir_profiles.dates import BRUSSELS
 from gateway.storage.store import SearchColumns, StoredVersion
 
-BRUSSELS: Final = ZoneInfo("Europe/Brussels")
 VISIBILITY_URL: Final = "urn:ehealth-gateway:extension:visibility"
 # The gateway state of RX-6 on the prescription: ``state`` (valueCode), and while a pharmacy holds
 # it (in process, delivered) ``pharmacy`` (its organisation NIHDI) and ``reservation``.

@@ -29,7 +29,7 @@ from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, Profi
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, transitions
-from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.lifecycle import Step
 from gateway.storage.store import Criteria, Page, SearchColumns, StoredVersion
 
 RESOURCE: Final = "MedicationDispense"

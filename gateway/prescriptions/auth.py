@@ -11,7 +11,7 @@ from gateway.auth.errors import InsufficientScope
 from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 from gateway.errors import Forbidden, NotFound
-from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.lifecycle import Step
 from gateway.prescriptions.operations import OPERATION_NAMES
 
 PrescriptionCreate = Annotated[

@@ -1,8 +1,8 @@
 """The prescription lifecycle of RX-6 / RX-7 as one table (docs/architecture.md 6).
 
-``TRANSITIONS`` is the whole state machine: (state, event) -> new state. Anything absent is a
-forbidden transition, which the API answers with 409 and the message of ``Forbidden``. Who may ask
-for an event at all is the access decision's business (``consent.decide``); this module says
+``TRANSITIONS`` is the whole state machine: (state, step) -> new state. Anything absent is a
+forbidden transition, which the API answers with 409 and the message of ``TransitionRefused``. Who may ask
+for a step at all is the access decision's business (``consent.decide``); this module says
 whether the prescription's state allows it, including which pharmacy holds it:
 
 - ``IN_PROCESS`` is held by one pharmacy (it took the prescription in process, RX-7
@@ -27,7 +27,9 @@ from consent import PrescriptionState
 State = PrescriptionState
 
 
-class Event(StrEnum):
+class Step(StrEnum):
+    """A lifecycle step someone asks for (RX-7); the audit log's events are ``access.guard.Event``."""
+
     TAKE_IN_PROCESS = "take-in-process"  # RX-7 putRidsInProcess (a pharmacy)
     RESERVE = "reserve"  # RX-15 createReservation (the patient, at one pharmacy)
     RELEASE = (
@@ -39,28 +41,28 @@ class Event(StrEnum):
     REVOKE = "revoke"  # RX-7 revokePrescription (the author, with a reason)
 
 
-S, E = State, Event
+S = State
 
 # RX-7, one line per allowed transition.
-TRANSITIONS: Final[dict[tuple[State, Event], State]] = {
-    (S.OPEN, E.TAKE_IN_PROCESS): S.IN_PROCESS,
-    (S.OPEN, E.RESERVE): S.IN_PROCESS,
-    (S.IN_PROCESS, E.RELEASE): S.OPEN,
-    (S.OPEN, E.DISPENSE): S.DELIVERED,
-    (S.IN_PROCESS, E.DISPENSE): S.DELIVERED,  # by the holder only (HOLDER_ONLY)
-    (S.DELIVERED, E.UNDO_DISPENSE): S.OPEN,  # same pharmacy, before archiving
-    (S.DELIVERED, E.ARCHIVE): S.ARCHIVED,
-    (S.OPEN, E.REVOKE): S.REVOKED,
-    (S.IN_PROCESS, E.REVOKE): S.REVOKED,
+TRANSITIONS: Final[dict[tuple[State, Step], State]] = {
+    (S.OPEN, Step.TAKE_IN_PROCESS): S.IN_PROCESS,
+    (S.OPEN, Step.RESERVE): S.IN_PROCESS,
+    (S.IN_PROCESS, Step.RELEASE): S.OPEN,
+    (S.OPEN, Step.DISPENSE): S.DELIVERED,
+    (S.IN_PROCESS, Step.DISPENSE): S.DELIVERED,  # by the holder only (HOLDER_ONLY)
+    (S.DELIVERED, Step.UNDO_DISPENSE): S.OPEN,  # same pharmacy, before archiving
+    (S.DELIVERED, Step.ARCHIVE): S.ARCHIVED,
+    (S.OPEN, Step.REVOKE): S.REVOKED,
+    (S.IN_PROCESS, Step.REVOKE): S.REVOKED,
 }
 
-# Events that, from these states, only the holding pharmacy may cause (RX-7, RX-15).
-HOLDER_ONLY: Final[frozenset[tuple[State, Event]]] = frozenset(
+# Steps that, from these states, only the holding pharmacy may cause (RX-7, RX-15).
+HOLDER_ONLY: Final[frozenset[tuple[State, Step]]] = frozenset(
     {
-        (S.IN_PROCESS, E.RELEASE),
-        (S.IN_PROCESS, E.DISPENSE),
-        (S.DELIVERED, E.UNDO_DISPENSE),
-        (S.DELIVERED, E.ARCHIVE),
+        (S.IN_PROCESS, Step.RELEASE),
+        (S.IN_PROCESS, Step.DISPENSE),
+        (S.DELIVERED, Step.UNDO_DISPENSE),
+        (S.DELIVERED, Step.ARCHIVE),
     }
 )
 
@@ -78,33 +80,37 @@ _WHY: Final[dict[State, str]] = {
 }
 
 
-class Forbidden(Exception):
+class TransitionRefused(Exception):
     """A transition RX-7 does not allow from the current state (HTTP 409)."""
 
-    def __init__(self, event: Event, state: State, message: str) -> None:
+    def __init__(self, step: Step, state: State, message: str) -> None:
         super().__init__(message)
-        self.event, self.state, self.message = event, state, message
+        self.step, self.state, self.message = step, state, message
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StepResult:
     state: State
     holder: str | None  # organisation NIHDI of the pharmacy holding it afterwards
 
 
-def transition(state: State, event: Event, *, holder: str | None, by: str | None) -> Outcome:
-    """The state after ``event`` caused by pharmacy ``by`` (``None``: the author or the patient),
-    or ``Forbidden``. ``holder`` is the pharmacy that holds the prescription now, if any."""
-    new = TRANSITIONS.get((state, event))
+def transition(state: State, step: Step, *, holder: str | None, by: str | None) -> StepResult:
+    """The state after ``step`` caused by pharmacy ``by`` (``None``: the author or the patient),
+    or ``TransitionRefused``. ``holder`` is the pharmacy that holds the prescription now, if any."""
+    new = TRANSITIONS.get((state, step))
     if new is None:
-        raise Forbidden(event, state, f"cannot {event.value} this prescription: {_WHY[state]}")
-    if (state, event) in HOLDER_ONLY and by is not None and by != holder:
+        raise TransitionRefused(
+            step, state, f"cannot {step.value} this prescription: {_WHY[state]}"
+        )
+    if (state, step) in HOLDER_ONLY and by is not None and by != holder:
         where = (
             "in process at another pharmacy"
             if state is S.IN_PROCESS
             else "delivered by another pharmacy"
         )
-        raise Forbidden(event, state, f"cannot {event.value} this prescription: it is {where}")
+        raise TransitionRefused(
+            step, state, f"cannot {step.value} this prescription: it is {where}"
+        )
     if new in HELD:
-        return Outcome(new, holder if state in HELD else by)
-    return Outcome(new, None)
+        return StepResult(new, holder if state in HELD else by)
+    return StepResult(new, None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from consent import Action
-from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.lifecycle import Step
 
 _RID: Final = frozenset({"rid"})
 

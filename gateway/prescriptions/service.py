@@ -45,7 +45,7 @@ from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, server_managed, timing, transitions
-from gateway.prescriptions.lifecycle import Event as Step
+from gateway.prescriptions.lifecycle import Step
 from gateway.prescriptions.operations import OPERATIONS
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
 from gateway.prescriptions.visibility import parse_change

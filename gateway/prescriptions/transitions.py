@@ -1,6 +1,6 @@
-"""Applying a lifecycle event to a stored prescription: check, then write the new version.
+"""Applying a lifecycle step to a stored prescription: check, then write the new version.
 
-``lifecycle`` says whether the state allows the event; this module turns its answer into a new
+``lifecycle`` says whether the state allows the step; this module turns its answer into a new
 version of the MedicationRequest (FHIR status, the lifecycle extension, the status reason) and the
 search columns that make the state searchable, written with compare-and-set on the version read
 (docs/architecture.md 6: transitions are atomic across instances). Both refusals are 409s audited as
@@ -61,21 +61,21 @@ async def load(store: ResourceStore, logical_id: str, now: datetime) -> Current:
 
 
 def check(
-    guard: Guard, current: Current, event: lifecycle.Event, *, by: str | None, audit: Event
-) -> lifecycle.Outcome:
-    """The state after ``event``, or a 409 (audited) naming why RX-7 forbids it."""
+    guard: Guard, current: Current, step: lifecycle.Step, *, by: str | None, audit: Event
+) -> lifecycle.StepResult:
+    """The state after ``step``, or a 409 (audited) naming why RX-7 forbids it."""
     try:
         return lifecycle.transition(
-            current.state, event, holder=current.stored.columns.holder_nihdi, by=by
+            current.state, step, holder=current.stored.columns.holder_nihdi, by=by
         )
-    except lifecycle.Forbidden as refused:
+    except lifecycle.TransitionRefused as refused:
         guard.refuse_change(STATE_CONFLICT, audit, refused.message)
 
 
 async def write(
     guard: Guard,
     current: Current,
-    outcome: lifecycle.Outcome,
+    outcome: lifecycle.StepResult,
     *,
     audit: Event,
     expected_version: int | None = None,

@@ -8,11 +8,15 @@ import pytest
 from gateway.prescriptions.lifecycle import (
     HELD,
     TRANSITIONS,
-    Event,
-    Forbidden,
-    Outcome,
     State,
     transition,
+)
+from gateway.prescriptions.lifecycle import Step as Event
+from gateway.prescriptions.lifecycle import (
+    StepResult as Outcome,
+)
+from gateway.prescriptions.lifecycle import (
+    TransitionRefused as Forbidden,
 )
 
 A, B = "06012345", "06054321"  # two pharmacies

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.auth",
     "tests.fixtures.app",
     "tests.fixtures.access",
+    "tests.fixtures.clock",
 ]

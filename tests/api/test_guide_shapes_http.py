@@ -32,8 +32,8 @@ from tests.fhir_profiles.guide_examples import (
     practitioner_role,
     vmp_group,
 )
-from tests.fixtures.access import Clock
 from tests.fixtures.app import ClientFactory
+from tests.fixtures.clock import Clock
 
 IMPORTED_NAME = "Midodrine 5 mg 20 tabl. (import)"
 PSEUDONYMIZATION = systems.PSEUDONYMIZATION_EXTENSION

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mutualities.app import create_app as create_funds
 from mutualities.config import FundsConfig
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PRESCRIBER_NIHDI
+from tests.fixtures.clock import Clock
 
 FUND_URLS = {"100": "http://funds.test/funds/100", "300": "http://funds.test/funds/300"}
 
@@ -55,21 +56,10 @@ async def provider(client_for: ClientFactory) -> httpx.AsyncClient:
     return await client_for("prescriber", nihdi=PRESCRIBER_NIHDI)
 
 
-@dataclass
-class Clock:
-    """The real time, moved forward by what the test ``advance``-d (intake uses the real time)."""
-
-    offset: timedelta = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
+    """The worker's clock: the real time, moved forward by what the test ``advance``-s. The app's
+    own clock stays the real one here (intake stamps claims with the real time)."""
     return Clock()
 
 

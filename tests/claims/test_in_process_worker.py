@@ -15,6 +15,7 @@ from gateway.settings import Settings
 from tests.claims.conftest import FUND_URLS, job_rows, post_claim, response_for
 from tests.claims.factories import claim
 from tests.claims.test_forwarder import ack, feed
+from tests.fixtures.clock import Clock
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ async def test_intake_and_the_in_process_worker_read_the_app_clock(
     # The app's "now" is six hours ahead of the system's: the claim is queued at that time, and
     # only a worker reading the same clock finds it due (with the system clock it would wait).
     ahead = datetime.now(UTC) + timedelta(hours=6)
-    app.state.clock = lambda: ahead
+    app.state.clock = Clock(ahead)
     async with app.router.lifespan_context(app):
         claim_id = (await post_claim(provider, claim())).json()["id"]
         for _ in range(100):

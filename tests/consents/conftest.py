@@ -1,5 +1,5 @@
 """The access fixtures live in ``tests/fixtures/access.py`` (shared with tests/audit)."""
 
-from tests.fixtures.access import OTHER_PHARMACY_NIHDI, Clock
+from tests.fixtures.access import OTHER_PHARMACY_NIHDI
 
-__all__ = ["OTHER_PHARMACY_NIHDI", "Clock"]
+__all__ = ["OTHER_PHARMACY_NIHDI"]

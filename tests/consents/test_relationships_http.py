@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from consent import add_months
 from fhir_profiles.dates import BRUSSELS
-from tests.consents.conftest import Clock
 from tests.consents.factories import (
     RX_URL,
     SSIN,
@@ -28,6 +27,7 @@ from tests.consents.factories import (
     relationship,
 )
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI, PRESCRIBER_NIHDI
+from tests.fixtures.clock import Clock
 
 BY_PATIENT = {"patient:identifier": SSIN}
 PUT = {"content-type": "application/fhir+json"}

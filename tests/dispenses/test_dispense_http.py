@@ -36,8 +36,9 @@ from tests.dispenses.factories import (
     revoke,
     state_of,
 )
-from tests.fixtures.access import OTHER_PHARMACY_NIHDI, Clock
+from tests.fixtures.access import OTHER_PHARMACY_NIHDI
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI
+from tests.fixtures.clock import Clock
 
 JSON = {"content-type": "application/fhir+json"}
 

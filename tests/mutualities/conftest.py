@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,26 +18,16 @@ from sqlalchemy import create_engine, text
 
 from mutualities.app import MutualityApp, close_app, create_app
 from mutualities.config import FundsConfig
+from tests.fixtures.clock import Clock
 
 PG_URL = os.environ.get("MUTUALITIES_TEST_DATABASE_URL")
 FUNDS = ("100", "300", "500")
 
 
-@dataclass
-class FakeClock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> Clock:
     # 10:30 in Brussels on 14 March 2025 (factories.TODAY).
-    return FakeClock(datetime(2025, 3, 14, 9, 30, tzinfo=UTC))
+    return Clock(datetime(2025, 3, 14, 9, 30, tzinfo=UTC))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if PG_URL else ["sqlite"])
@@ -58,9 +47,7 @@ AppFactory = Callable[..., Awaitable[MutualityApp]]
 
 
 @pytest.fixture
-async def make_app(
-    tmp_path: Path, clock: FakeClock, backend: str | None
-) -> AsyncIterator[AppFactory]:
+async def make_app(tmp_path: Path, clock: Clock, backend: str | None) -> AsyncIterator[AppFactory]:
     """``await make_app(settle_after=timedelta(0), ...)``: FundsConfig overrides, same store each call."""
     apps: list[MutualityApp] = []
 

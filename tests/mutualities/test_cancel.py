@@ -9,7 +9,7 @@ import orjson
 from fhir.resources.R4B.claimresponse import ClaimResponse
 
 from mutualities import systems
-from tests.mutualities.conftest import FakeClock
+from tests.fixtures.clock import Clock
 from tests.mutualities.factories import cancel, claim, error_codes, submit
 
 
@@ -27,7 +27,7 @@ async def post_cancel(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.
 
 
 async def test_cancel_is_idempotent_and_the_attestation_never_settles(
-    client: httpx.AsyncClient, clock: FakeClock
+    client: httpx.AsyncClient, clock: Clock
 ) -> None:
     number = await accepted(client)
     first = await post_cancel(client, cancel(number, "B"))
@@ -53,7 +53,7 @@ async def test_cancel_is_idempotent_and_the_attestation_never_settles(
 
 
 async def test_a_settled_attestation_can_be_cancelled(
-    client: httpx.AsyncClient, clock: FakeClock
+    client: httpx.AsyncClient, clock: Clock
 ) -> None:
     number = await accepted(client)
     clock.advance(minutes=2)

@@ -13,7 +13,7 @@ from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from mutualities import systems
-from tests.mutualities.conftest import FakeClock
+from tests.fixtures.clock import Clock
 from tests.mutualities.factories import (
     GP,
     JAN,
@@ -93,7 +93,7 @@ async def test_refuses_a_date_in_the_future(client: httpx.AsyncClient) -> None:
     assert error_codes(answer) == [("FUTURE_DATE", "Claim.item[0].servicedDate")]
 
 
-async def test_today_is_a_brussels_date(client: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_today_is_a_brussels_date(client: httpx.AsyncClient, clock: Clock) -> None:
     # 23:30 UTC on 14 March is already 15 March in Brussels.
     clock.now = datetime(2025, 3, 14, 23, 30, tzinfo=UTC)
     answer = _valid((await submit(client, claim(items=[item(serviced="2025-03-15")]), "k")).content)
@@ -140,7 +140,7 @@ async def test_a_create_carries_no_attestation_number(client: httpx.AsyncClient)
 
 
 async def test_replay_of_a_key_is_byte_identical_and_attested_once(
-    client: httpx.AsyncClient, clock: FakeClock
+    client: httpx.AsyncClient, clock: Clock
 ) -> None:
     first = await submit(client, claim(), "same-key")
     clock.advance(seconds=5)
@@ -157,7 +157,7 @@ async def test_replay_of_a_key_is_byte_identical_and_attested_once(
 
 
 async def test_replay_of_a_refusal_is_identical_too(
-    client: httpx.AsyncClient, clock: FakeClock
+    client: httpx.AsyncClient, clock: Clock
 ) -> None:
     first = await submit(client, claim(items=[item(serviced="2025-03-15")]), "k")
     clock.advance(days=2)  # the date is no longer in the future, the answer stays the same

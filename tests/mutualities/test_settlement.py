@@ -10,7 +10,8 @@ import orjson
 from fhir.resources.R4B.bundle import Bundle
 
 from mutualities import systems
-from tests.mutualities.conftest import AppFactory, ClientFactory, FakeClock
+from tests.fixtures.clock import Clock
+from tests.mutualities.conftest import AppFactory, ClientFactory
 from tests.mutualities.factories import ANNE, adjudication, claim, item, submit
 
 
@@ -36,7 +37,7 @@ def next_cursor(bundle: dict[str, Any]) -> int:
     return int(httpx.URL(url).params["since"])
 
 
-async def test_settles_after_the_delay(client: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_settles_after_the_delay(client: httpx.AsyncClient, clock: Clock) -> None:
     ack = orjson.loads((await submit(client, claim(items=[item(count=2)]), "k")).content)
     number = ack["identifier"][0]["value"]
     clock.advance(seconds=59)
@@ -61,7 +62,7 @@ async def test_settles_after_the_delay(client: httpx.AsyncClient, clock: FakeClo
 
 
 async def test_preferential_status_lowers_the_patient_share(
-    client: httpx.AsyncClient, clock: FakeClock
+    client: httpx.AsyncClient, clock: Clock
 ) -> None:
     await submit(client, claim(), "standard")
     await submit(client, claim(patient=ANNE), "preferential")
@@ -75,7 +76,7 @@ async def test_preferential_status_lowers_the_patient_share(
     )
 
 
-async def test_the_feed_pages_with_a_cursor(client: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_the_feed_pages_with_a_cursor(client: httpx.AsyncClient, clock: Clock) -> None:
     for index, code in enumerate(("101032", "101076", "103132")):
         await submit(client, claim(items=[item(code)]), f"k{index}")
         clock.advance(seconds=1)
@@ -93,7 +94,7 @@ async def test_the_feed_pages_with_a_cursor(client: httpx.AsyncClient, clock: Fa
     assert resources(await feed(client)) == resources(await feed(client))
 
 
-async def test_the_current_answer_per_key(client: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_the_current_answer_per_key(client: httpx.AsyncClient, clock: Clock) -> None:
     ack = (await submit(client, claim(), "k")).content
 
     async def current(key: str) -> list[dict[str, Any]]:
@@ -121,7 +122,7 @@ async def test_settle_after_zero_settles_at_once(
 
 
 async def test_settlement_and_answers_survive_a_restart(
-    make_app: AppFactory, client_for: ClientFactory, clock: FakeClock
+    make_app: AppFactory, client_for: ClientFactory, clock: Clock
 ) -> None:
     before = await client_for(await make_app())
     ack = await submit(before, claim(), "k")

@@ -18,6 +18,7 @@ from mock_services.faults import ConnectionDropped
 from national_register.app import RegisterApp, create_app
 from national_register.config import RegisterConfig
 from national_register.store import SCHEMA
+from tests.fixtures.clock import Clock
 from tests.fixtures.database import PG_URL
 from tests.fixtures.eid import card_number
 
@@ -28,17 +29,9 @@ MARIE, MARIE_CARD = "93051822361", "592000000384"
 EXPIRED_HOLDER, EXPIRED_CARD = "90010100123", "592000000586"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

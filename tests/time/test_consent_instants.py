@@ -18,8 +18,8 @@ from tests.consents.factories import (
     reason_of,
     relationship,
 )
-from tests.fixtures.access import Clock
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI
+from tests.fixtures.clock import Clock
 from tests.time.moments import (
     BEFORE_SPRING_CHANGE,
     DST_INSTANTS,

@@ -12,7 +12,7 @@ import pytest
 from tests.consents.factories import FHIR_JSON, RX_URL, rid_of
 from tests.dispenses.factories import dispense_rid, fetch, outcome_text
 from tests.fhir_profiles.factories import medication_request
-from tests.fixtures.access import Clock
+from tests.fixtures.clock import Clock
 from tests.time.moments import DST_DAYS, OFFSETS, brussels, brussels_midnight_after, written
 
 MINUTE = timedelta(minutes=1)

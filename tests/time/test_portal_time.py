@@ -11,7 +11,7 @@ import httpx
 
 from tests.consents.factories import FHIR_JSON, RX_URL
 from tests.fhir_profiles.factories import medication_request
-from tests.fixtures.access import Clock
+from tests.fixtures.clock import Clock
 from tests.portal.conftest import Browser, log_in
 from tests.time.moments import AUTUMN, BRUSSELS, brussels, brussels_midnight_after
 

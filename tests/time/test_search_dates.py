@@ -13,8 +13,8 @@ import pytest
 
 from tests.consents.factories import FHIR_JSON, RX_URL, SSIN
 from tests.fhir_profiles.factories import medication_request
-from tests.fixtures.access import Clock
 from tests.fixtures.app import ClientFactory
+from tests.fixtures.clock import Clock
 from tests.time.moments import DST_DAYS, OFFSETS, brussels_midnight_after, written
 
 AUDIT = "/fhir/AuditEvent"

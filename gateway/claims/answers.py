@@ -24,7 +24,7 @@ from gateway.claims.model import (
     CLAIM_RESPONSE,
     RANK,
     STATE_OF,
-    Event,
+    FundEvent,
     JobKind,
     State,
     attestation_number,
@@ -47,12 +47,12 @@ class Applied:
     state: State | None = None
 
 
-def answer_event(answer: dict[str, Any]) -> Event:
+def answer_event(answer: dict[str, Any]) -> FundEvent:
     """The event an answer stands for: its fund tag, else its outcome (a refusal is an error)."""
     event = event_of(answer)
     if event is not None:
         return event
-    return Event.REJECTED if answer.get("outcome") == "error" else Event.ACKNOWLEDGED
+    return FundEvent.REJECTED if answer.get("outcome") == "error" else FundEvent.ACKNOWLEDGED
 
 
 class Answers:

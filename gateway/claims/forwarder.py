@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.claims.answers import Answers, answer_event
 from gateway.claims.funds import FundClient, Permanent, Transient, for_fund
-from gateway.claims.model import CLAIM, Event, JobKind, State
+from gateway.claims.model import CLAIM, FundEvent, JobKind, State
 from gateway.claims.outbox import Job, Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.errors import GatewayError
@@ -202,7 +202,7 @@ class Forwarder:
         async with self.sessions() as session, session.begin():
             answers = Answers(session, self.keyring)
             await answers.records.get(job.claim_id, lock=True)  # lock order: the claim first
-            if job.kind is JobKind.CANCEL and event is Event.REJECTED:
+            if job.kind is JobKind.CANCEL and event is FundEvent.REJECTED:
                 # AT-6: the fund refused the cancellation; the attestation stands.
                 codes = ",".join(_error_codes(answer)) or "refused"
                 await answers.outbox.finish(job, "refused", now, error=f"CANCEL_REFUSED: {codes}")

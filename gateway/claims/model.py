@@ -51,7 +51,7 @@ DISPLAY: Final = {
 }
 
 
-class Event(StrEnum):
+class FundEvent(StrEnum):
     """The fund's answers and feed events (its ``meta.tag`` in ``FUND_EVENT``)."""
 
     ACKNOWLEDGED = "acknowledged"
@@ -62,12 +62,17 @@ class Event(StrEnum):
 
 # A later event supersedes an earlier one, never the reverse: an acknowledgement replayed after the
 # settlement was stored changes nothing (the answer moves forward only).
-RANK: Final = {Event.ACKNOWLEDGED: 1, Event.REJECTED: 1, Event.SETTLED: 2, Event.CANCELLED: 3}
+RANK: Final = {
+    FundEvent.ACKNOWLEDGED: 1,
+    FundEvent.REJECTED: 1,
+    FundEvent.SETTLED: 2,
+    FundEvent.CANCELLED: 3,
+}
 STATE_OF: Final = {
-    Event.ACKNOWLEDGED: State.DELIVERED,
-    Event.REJECTED: State.REFUSED,
-    Event.SETTLED: State.SETTLED,
-    Event.CANCELLED: State.CANCELLED,
+    FundEvent.ACKNOWLEDGED: State.DELIVERED,
+    FundEvent.REJECTED: State.REFUSED,
+    FundEvent.SETTLED: State.SETTLED,
+    FundEvent.CANCELLED: State.CANCELLED,
 }
 
 
@@ -95,12 +100,12 @@ def with_state(resource: dict[str, Any], state: State, reason: str | None = None
     return {**resource, "meta": meta}
 
 
-def event_of(answer: dict[str, Any]) -> Event | None:
+def event_of(answer: dict[str, Any]) -> FundEvent | None:
     """The fund's event tag of a ClaimResponse, or ``None`` when it carries none we know."""
     for tag in (answer.get("meta") or {}).get("tag", []):
         if isinstance(tag, dict) and tag.get("system") == FUND_EVENT:
             try:
-                return Event(str(tag.get("code")))
+                return FundEvent(str(tag.get("code")))
             except ValueError:
                 return None
     return None

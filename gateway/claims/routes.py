@@ -18,7 +18,7 @@ from gateway.claims.auth import (
     ClaimSearch,
 )
 from gateway.claims.model import CLAIM, CLAIM_RESPONSE
-from gateway.claims.service import ClaimService, Outcome
+from gateway.claims.service import ClaimService, WriteResult
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
@@ -34,7 +34,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 Service = Annotated[ClaimService, Depends(service_dependency(ClaimService))]
 
 
-def _accepted(request: Request, outcome: Outcome) -> Response:
+def _accepted(request: Request, outcome: WriteResult) -> Response:
     """202: stored and queued; the answer will be a ClaimResponse. A replay (AT-7) answers the
     same way, marked ``Idempotent-Replayed``. The in-process worker, if any, is woken once the
     transaction has committed (background tasks run after the response)."""

@@ -63,7 +63,9 @@ _VOLATILE = frozenset({"id", "meta", "text", "created"})
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WriteResult:
+    """A claim created or cancelled, or the earlier answer to the same request (AT-7)."""
+
     stored: StoredVersion
     replayed: bool = False  # AT-7: the answer to an earlier request with the same key
 
@@ -176,7 +178,7 @@ class ClaimService(GuardedService):
 
     async def create(
         self, body: dict[str, Any], caller: Principal, *, idempotency_key: str | None
-    ) -> Outcome:
+    ) -> WriteResult:
         guard = self.guard(caller)
         now = guard.now
         checked = validate_claim(body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit)
@@ -211,7 +213,7 @@ class ClaimService(GuardedService):
             replay = await self._replay(key_hash, fingerprint, key_source)
             if replay is not None:
                 event.resource_id = replay.logical_id
-                return Outcome(replay, replayed=True)
+                return WriteResult(replay, replayed=True)
 
             hashes = [
                 service_hash(self.store, checked.provider_nihdi, checked.patient_ssin, s)
@@ -237,7 +239,7 @@ class ClaimService(GuardedService):
                 if replay is None:
                     raise
                 event.resource_id = replay.logical_id
-                return Outcome(replay, replayed=True)
+                return WriteResult(replay, replayed=True)
             event.resource_id = stored.logical_id
             await self.records.insert(
                 stored.logical_id,
@@ -249,7 +251,7 @@ class ClaimService(GuardedService):
             )
             await self.records.add_services(stored.logical_id, hashes, now)
             await self.outbox.enqueue(stored.logical_id, JobKind.SUBMIT, fund, now, fresh=True)
-            return Outcome(stored)
+            return WriteResult(stored)
 
     async def _replay(
         self, key_hash: str, fingerprint: str, key_source: str
@@ -274,7 +276,7 @@ class ClaimService(GuardedService):
 
     # -- cancel (AT-6) ---------------------------------------------------------------------------
 
-    async def cancel(self, logical_id: str, body: dict[str, Any], caller: Principal) -> Outcome:
+    async def cancel(self, logical_id: str, body: dict[str, Any], caller: Principal) -> WriteResult:
         """Queue the cancellation of an acknowledged attestation; cancelling twice answers as the
         first time (AT-7). The fund's confirmation arrives as the ClaimResponse's next version."""
         reason = validate_cancel(body)
@@ -288,7 +290,7 @@ class ClaimService(GuardedService):
         event = Event("operation", CLAIM, logical_id, target.patient_ssin)
         async with guard.access(decision, event):  # the author only (not-author)
             if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
-                return Outcome(stored, replayed=True)
+                return WriteResult(stored, replayed=True)
             if row is not None and row.state is State.REFUSED:
                 raise Conflict(
                     "not-attested: the fund refused this claim; there is nothing to cancel"
@@ -303,7 +305,7 @@ class ClaimService(GuardedService):
             await self.outbox.enqueue(
                 logical_id, JobKind.CANCEL, fund, guard.now, cancel_reason=reason
             )
-            return Outcome(stored)
+            return WriteResult(stored)
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.rules.claim_codes import ATTESTATION
 from gateway.claims.model import (
     CLAIM_LINK,
@@ -18,13 +19,6 @@ from gateway.claims.model import (
     attestation_number,
 )
 from gateway.storage.store import SearchColumns, StoredVersion
-
-
-def patient_ssin(resource: dict[str, Any]) -> str | None:
-    """The SSIN a Claim (or its ClaimResponse) is about: ``patient.identifier.value``, if any."""
-    identifier = (resource.get("patient") or {}).get("identifier") or {}
-    value = identifier.get("value")
-    return value if isinstance(value, str) else None
 
 
 def _provider_nihdi(resource: dict[str, Any]) -> str | None:
@@ -43,7 +37,7 @@ def request_keys(resource: dict[str, Any], system: str) -> list[tuple[str, str]]
 
 def claim_columns(resource: dict[str, Any], state: State, key_system: str) -> SearchColumns:
     return SearchColumns(
-        patient_ssin=patient_ssin(resource),
+        patient_ssin=patient_ssin_of(resource),
         status=state.value,
         author_nihdi=_provider_nihdi(resource),
         identifiers=request_keys(resource, key_system),
@@ -81,7 +75,7 @@ def response_columns(resource: dict[str, Any], claim: StoredVersion, state: Stat
     if number is not None:
         tokens.append((ATTESTATION, number))
     return SearchColumns(
-        patient_ssin=patient_ssin(claim.json()),
+        patient_ssin=patient_ssin_of(claim.json()),
         status=state.value,
         author_nihdi=claim.author_nihdi,
         identifiers=tokens,

@@ -26,6 +26,7 @@ from consent import Action, Decision, PatientFacts, Reason, Resource, ResourceKi
 from fhir_profiles import is_valid_ssin, normalise_ssin, systems
 from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
 from fhir_profiles.issues import Issue
+from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.rules.claim_codes import ATTESTATION
 from fhir_profiles.rules.claim_items import Service
 from gateway.access.guard import NO_PATIENT, Event, Guard, GuardedService, RequestInfo
@@ -43,7 +44,7 @@ from gateway.claims.model import (
 )
 from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
-from gateway.claims.resources import claim_columns, patient_ssin
+from gateway.claims.resources import claim_columns
 from gateway.errors import BadRequest, Conflict, ProfileViolation
 from gateway.fhir import search
 from gateway.settings import Settings
@@ -364,8 +365,7 @@ class ClaimService(GuardedService):
 def _target_of(stored: StoredVersion) -> Resource:
     """What ``consent.decide`` needs of a stored Claim or ClaimResponse: its provider (the
     ``author_nihdi`` column; a ClaimResponse carries its Claim's) and its patient."""
-    value = patient_ssin(stored.json())
-    ssin = value if value is not None and is_valid_ssin(value) else None
+    ssin = patient_ssin_of(stored.json())
     return Resource(
         ResourceKind.CLAIM,
         id=stored.logical_id,

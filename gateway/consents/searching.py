@@ -25,10 +25,11 @@ from starlette.datastructures import QueryParams
 
 from consent import Action, Decision, Reason, Resource
 from fhir_profiles import systems
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.facts import CATEGORIES, RELATIONSHIP, RESOURCE
 from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
-from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM, patient_ssin_of
+from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM
 from gateway.errors import BadRequest
 from gateway.fhir import search
 from gateway.settings import Settings

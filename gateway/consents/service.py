@@ -28,6 +28,7 @@ from consent import (
 )
 from fhir_profiles import Issue
 from fhir_profiles.dates import BRUSSELS
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 from gateway.access.guard import Event, Guard, GuardedService
 from gateway.auth.identity import Principal
@@ -167,7 +168,7 @@ class ConsentService(GuardedService):
         guard = self.guard(caller)
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
-        ssin = shapes.patient_ssin_of(resource)
+        ssin = patient_ssin_of(resource)
         category = stored.columns.category or ""
         target = Resource(
             shapes.KIND_OF_CATEGORY[category],

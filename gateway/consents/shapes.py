@@ -18,9 +18,10 @@ from typing import Any, Final
 from fhir.resources.R4B.consent import Consent as ConsentModel
 
 from consent import ByPresence, RelationshipKind, ResourceKind
-from fhir_profiles import Issue, is_valid_ssin, normalise_ssin, systems
+from fhir_profiles import Issue, systems
 from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
+from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.structure import structure_issues
 from gateway.access.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 
@@ -85,17 +86,6 @@ def category_of(resource: dict[str, Any]) -> str | None:
             if coding.get("system") == KIND_SYSTEM and coding.get("code") in CATEGORIES:
                 return str(coding["code"])
     return None
-
-
-def patient_ssin_of(resource: dict[str, Any]) -> str | None:
-    identifier = (resource.get("patient") or {}).get("identifier") or {}
-    value = identifier.get("value")
-    if not isinstance(value, str):
-        return None
-    if systems.normalise_system(str(identifier.get("system", ""))) != systems.SSIN:
-        return None
-    digits = normalise_ssin(value)
-    return digits if is_valid_ssin(digits) else None
 
 
 def instant(value: Any) -> datetime | None:

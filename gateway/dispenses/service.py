@@ -21,6 +21,7 @@ from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
 from fhir_profiles.ids import FHIR_ID
 from fhir_profiles.issues import Issue
+from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.rules.product import ProductKind, product_kind
 from gateway.access.guard import Event, Guard, GuardedService
 from gateway.audit.writer import safe_query
@@ -28,7 +29,7 @@ from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
-from gateway.prescriptions import describe, transitions
+from gateway.prescriptions import transitions
 from gateway.prescriptions.lifecycle import Step
 from gateway.storage.store import Criteria, Page, SearchColumns, StoredVersion
 
@@ -225,7 +226,7 @@ class DispenseService(GuardedService):
     async def _load(self, logical_id: str) -> _Dispense:
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
-        ssin = describe.patient_ssin_of(resource)  # the prescription's subject, copied (ID-21)
+        ssin = patient_ssin_of(resource)  # the prescription's subject, copied (ID-21)
         target = Resource(
             ResourceKind.DISPENSE,
             id=logical_id,

@@ -25,7 +25,7 @@ from consent import (
     ResourceKind,
     Visibility,
 )
-from fhir_profiles import is_valid_ssin, normalise_ssin, systems
+from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS
 from gateway.storage.store import SearchColumns, StoredVersion
 
@@ -130,16 +130,6 @@ def lifecycle_extension(
     if reservation:
         parts.append({"url": "reservation", "valueBoolean": True})
     return {"url": LIFECYCLE_URL, "extension": parts}
-
-
-def patient_ssin_of(resource: dict[str, Any]) -> str | None:
-    """The SSIN of the prescription's patient; ``None`` when pseudonymised (ID-21)."""
-    identifier = (resource.get("subject") or {}).get("identifier") or {}
-    value = identifier.get("value")
-    if identifier.get("system") != systems.SSIN or not isinstance(value, str):
-        return None
-    digits = normalise_ssin(value)
-    return digits if is_valid_ssin(digits) else None
 
 
 def rid_of(resource: dict[str, Any]) -> str | None:

@@ -33,6 +33,7 @@ from consent import (
     search_filter,
 )
 from fhir_profiles import normalise_rid, systems
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
 from gateway.errors import BadRequest
@@ -173,7 +174,7 @@ async def _by_identifier(
         path = ByRid(value)  # RX-13, RX-17.1: the RID stands for the patient's presence
     stored = page.items[0]
     resource = stored.json()
-    ssin = describe.patient_ssin_of(resource)
+    ssin = patient_ssin_of(resource)
     target = describe.resource_of(stored, resource, ssin, guard.now)
     decision = await guard.decide(guard.request(Action.READ, target, path=path), ssin)
     event.resource_id, event.patient_ssin = stored.logical_id, ssin

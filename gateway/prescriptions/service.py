@@ -32,6 +32,7 @@ from fhir_profiles import (
     systems,
     validate_medication_request,
 )
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import (
     NO_PATIENT,
     Event,
@@ -214,7 +215,7 @@ class PrescriptionService(GuardedService):
         guard = self.guard(caller)
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
-        ssin = describe.patient_ssin_of(resource)
+        ssin = patient_ssin_of(resource)
         target = describe.resource_of(stored, resource, ssin, guard.now)
         decision = await guard.decide(guard.request(action, target), ssin)
         return guard, stored, resource, target, decision
@@ -250,7 +251,7 @@ class PrescriptionService(GuardedService):
         guard = self.guard(caller)
         stored = await self.store.read(RESOURCE, logical_id)
         resource = stored.json()
-        ssin = describe.patient_ssin_of(resource)
+        ssin = patient_ssin_of(resource)
         target = describe.resource_of(stored, resource, ssin, guard.now)
         request = guard.request(Action.SET_VISIBILITY, target, visibility=change.requested)
         decision = await guard.decide(request, ssin)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from consent import PrescriptionState, Resource
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Event, Guard
 from gateway.errors import PreconditionFailed
 from gateway.prescriptions import describe, lifecycle
@@ -52,7 +53,7 @@ class Current:
 def current(stored: StoredVersion, now: datetime) -> Current:
     """``stored`` (a prescription's current version, however it was found) at ``now``."""
     resource = stored.json()
-    ssin = describe.patient_ssin_of(resource)
+    ssin = patient_ssin_of(resource)
     return Current(stored, resource, ssin, describe.resource_of(stored, resource, ssin, now))
 
 

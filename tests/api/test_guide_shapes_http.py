@@ -16,7 +16,7 @@ import pytest
 
 from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS
-from tests.consents.factories import FHIR_JSON, RX_URL, reason_of, rid_of
+from tests.consents.factories import RX_URL, reason_of
 from tests.dispenses.factories import dispense_rid
 from tests.fhir_profiles.guide_examples import (
     GP,
@@ -34,6 +34,7 @@ from tests.fhir_profiles.guide_examples import (
 )
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.clock import Clock
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 IMPORTED_NAME = "Midodrine 5 mg 20 tabl. (import)"
 PSEUDONYMIZATION = systems.PSEUDONYMIZATION_EXTENSION

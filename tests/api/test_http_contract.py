@@ -7,6 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.fhir_profiles.factories import SSIN, medication_request
+from tests.fixtures.fhir import FHIR_JSON
 
 URL = "/fhir/MedicationRequest"
 
@@ -69,9 +70,7 @@ async def test_accept_wildcards_are_fine(prescriber: httpx.AsyncClient) -> None:
 async def test_malformed_bodies_are_400(
     prescriber: httpx.AsyncClient, content: bytes, expression: str | None
 ) -> None:
-    response = await prescriber.post(
-        URL, content=content, headers={"content-type": "application/fhir+json"}
-    )
+    response = await prescriber.post(URL, content=content, headers=FHIR_JSON)
     assert response.status_code == 400
     issue = response.json()["issue"][0]
     assert issue["code"] == "invalid"
@@ -84,9 +83,7 @@ async def test_body_over_the_limit_is_413(prescriber: httpx.AsyncClient, app: ob
     padded = medication_request(note=[{"text": "x" * limit}])
     import orjson
 
-    response = await prescriber.post(
-        URL, content=orjson.dumps(padded), headers={"content-type": "application/fhir+json"}
-    )
+    response = await prescriber.post(URL, content=orjson.dumps(padded), headers=FHIR_JSON)
     assert response.status_code == 413
 
     async def chunks():  # no Content-Length: the limit still holds while streaming
@@ -95,9 +92,7 @@ async def test_body_over_the_limit_is_413(prescriber: httpx.AsyncClient, app: ob
             yield b"x" * 65536
         yield b'"}'
 
-    streamed = await prescriber.post(
-        URL, content=chunks(), headers={"content-type": "application/fhir+json"}
-    )
+    streamed = await prescriber.post(URL, content=chunks(), headers=FHIR_JSON)
     assert streamed.status_code == 413
 
 
@@ -117,9 +112,7 @@ async def test_no_credentials_is_401_with_bearer_challenge(anonymous: httpx.Asyn
 
 
 async def test_pharmacist_cannot_create_a_prescription(pharmacist: httpx.AsyncClient) -> None:
-    response = await pharmacist.post(
-        URL, json=medication_request(), headers={"content-type": "application/fhir+json"}
-    )
+    response = await pharmacist.post(URL, json=medication_request(), headers=FHIR_JSON)
     assert response.status_code == 403
     assert response.json()["issue"][0]["code"] == "forbidden"
 
@@ -128,9 +121,7 @@ async def test_prescriber_cannot_write_in_another_prescribers_name(
     prescriber: httpx.AsyncClient,
 ) -> None:
     body = medication_request(nihdi="12345625004")
-    response = await prescriber.post(
-        URL, json=body, headers={"content-type": "application/fhir+json"}
-    )
+    response = await prescriber.post(URL, json=body, headers=FHIR_JSON)
     assert response.status_code == 403
 
 
@@ -167,14 +158,12 @@ async def test_unexpected_errors_are_a_bland_500_logged_with_the_request_id(
 
 async def test_ssin_never_reaches_the_logs(prescriber: httpx.AsyncClient) -> None:
     with capture_logs() as logs:
-        await prescriber.post(
-            URL, json=medication_request(), headers={"content-type": "application/fhir+json"}
-        )
+        await prescriber.post(URL, json=medication_request(), headers=FHIR_JSON)
         await prescriber.get(URL, params={"patient:identifier": SSIN})
         await prescriber.post(
             URL,
             json=medication_request(ssin="85073003329"),
-            headers={"content-type": "application/fhir+json"},
+            headers=FHIR_JSON,
         )
     assert logs, "requests are logged"
     assert SSIN not in repr(logs)

@@ -19,10 +19,10 @@ from tests.consents.factories import (
     eid_headers,
     informed_consent,
     prescription,
-    rid_of,
 )
 from tests.dispenses.factories import MD_URL, dispense_rid
 from tests.fixtures.app import ClientFactory
+from tests.fixtures.fhir import rid_of
 
 MY_HIS = "urn:example:my-his"  # the prescribing software's own identifier system
 

@@ -20,7 +20,6 @@ from structlog.testing import capture_logs
 from fhir_profiles import systems
 from tests.claims.factories import cancel_params, claim, item
 from tests.consents.factories import (
-    FHIR_JSON,
     RX_URL,
     SSIN,
     URL,
@@ -28,7 +27,6 @@ from tests.consents.factories import (
     informed_consent,
     prescription,
     relationship,
-    rid_of,
 )
 from tests.dispenses.factories import (
     LIFECYCLE,
@@ -42,6 +40,7 @@ from tests.dispenses.factories import (
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PHARMACY_NIHDI, PRESCRIBER_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 OFFENDING = SSIN  # what a careless client might put where it does not belong: never echoed
 

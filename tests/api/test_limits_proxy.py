@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from gateway.settings import Settings
+from tests.fixtures.fhir import FHIR_JSON
 from tests.fixtures.processes import ROOT, Process, free_port, gateway_env, wait_healthy
 
 NGINX = shutil.which("nginx") or next(
@@ -95,7 +96,7 @@ def test_sec_proxy_hides_operator_surfaces_and_bounds_requests(proxy: tuple[str,
         too_big = client.post(
             "/fhir/MedicationRequest",
             content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
-            headers={"content-type": "application/fhir+json"},
+            headers=FHIR_JSON,
         )
         assert too_big.status_code == 413
         assert too_big.headers["content-type"].startswith("text/html")  # nginx's, not ours

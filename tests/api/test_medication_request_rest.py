@@ -13,14 +13,10 @@ import httpx
 
 from fhir_profiles import systems
 from tests.fhir_profiles.factories import SSIN, medication_request
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
-FHIR_JSON = {"content-type": "application/fhir+json"}
 RID = re.compile(r"^BEP[0-9A-Z]{9}$")
 OTHER_SSIN = "93051822361"
-
-
-def rid_of(resource: dict[str, Any]) -> str:
-    return next(i["value"] for i in resource["identifier"] if i["system"] == systems.RID)
 
 
 async def create(

@@ -32,11 +32,12 @@ from structlog.testing import capture_logs
 from fhir_profiles import systems
 from gateway.settings import Settings
 from tests.claims.factories import cancel_params, claim
-from tests.consents.factories import SSIN, informed_consent, relationship, rid_of
+from tests.consents.factories import SSIN, informed_consent, relationship
 from tests.dispenses.factories import dispense, parameters
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PHARMACY_NIHDI, PRESCRIBER_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 MARKER = "93051822361"  # valid check digits, so it looks like a patient's SSIN to every rule
 ROLES = ("prescriber", "pharmacist", "patient", "admin", None)
@@ -92,31 +93,30 @@ async def world(app: FastAPI, client_for: ClientFactory) -> World:
         "admin": await client_for("admin"),
         None: await client_for(None),
     }
-    fhir_json = {"content-type": "application/fhir+json"}
     prescriber, pharmacist = clients["prescriber"], clients["pharmacist"]
     written = (
         await prescriber.post(
-            "/fhir/MedicationRequest", json=medication_request(), headers=fhir_json
+            "/fhir/MedicationRequest", json=medication_request(), headers=FHIR_JSON
         )
     ).json()
     other = (
         await prescriber.post(
-            "/fhir/MedicationRequest", json=medication_request(), headers=fhir_json
+            "/fhir/MedicationRequest", json=medication_request(), headers=FHIR_JSON
         )
     ).json()
     dispensed = (
         await pharmacist.post(
-            "/fhir/MedicationDispense", json=dispense(rid=rid_of(other)), headers=fhir_json
+            "/fhir/MedicationDispense", json=dispense(rid=rid_of(other)), headers=FHIR_JSON
         )
     ).json()
     consent = (
         await clients["patient"].post(
-            "/fhir/Consent", json=informed_consent(proof=False), headers=fhir_json
+            "/fhir/Consent", json=informed_consent(proof=False), headers=FHIR_JSON
         )
     ).json()
     attested = (
         await prescriber.post(
-            "/fhir/Claim", json=claim(), headers={**fhir_json, "Idempotency-Key": "k"}
+            "/fhir/Claim", json=claim(), headers={**FHIR_JSON, "Idempotency-Key": "k"}
         )
     ).json()
     ids = [written["id"], other["id"], dispensed["id"], consent["id"], attested["id"]]
@@ -422,5 +422,5 @@ async def test_never_500_for_an_authored_on_that_overflows(world: World, authore
         "POST",
         "/fhir/MedicationRequest",
         content=body,
-        headers={"content-type": "application/fhir+json"},
+        headers=FHIR_JSON,
     )

@@ -15,7 +15,6 @@ import pytest
 from fastapi import FastAPI
 
 from tests.consents.factories import (
-    FHIR_JSON,
     RX_URL,
     SSIN,
     URL,
@@ -31,6 +30,7 @@ from tests.dispenses.factories import revoke
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import Auth
+from tests.fixtures.fhir import FHIR_JSON
 from tests.fixtures.nihdi import nihdi
 
 # One physician, registered in 2019 (modulo 89), first as a GP, then under a specialist title.

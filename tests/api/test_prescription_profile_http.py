@@ -15,6 +15,7 @@ import pytest
 
 from fhir_profiles import systems
 from tests.fhir_profiles.factories import medication_request as mr
+from tests.fixtures.fhir import FHIR_JSON
 
 Body = Callable[[datetime, date], dict[str, Any]]
 VP = "MedicationRequest.dispenseRequest.validityPeriod"
@@ -195,9 +196,7 @@ async def test_rule_over_http(
 ) -> None:
     now = datetime.now(UTC)
     body = build(now, now.date())
-    response = await prescriber.post(
-        "/fhir/MedicationRequest", json=body, headers={"content-type": "application/fhir+json"}
-    )
+    response = await prescriber.post("/fhir/MedicationRequest", json=body, headers=FHIR_JSON)
     assert response.status_code == 422, response.text
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -211,9 +210,7 @@ async def test_rule_over_http(
 async def test_RX_12_validity_too_long_names_its_code(prescriber: httpx.AsyncClient) -> None:
     today = datetime.now(UTC).date()
     body = mr(dispenseRequest=validity(today, today + timedelta(days=400)))
-    response = await prescriber.post(
-        "/fhir/MedicationRequest", json=body, headers={"content-type": "application/fhir+json"}
-    )
+    response = await prescriber.post("/fhir/MedicationRequest", json=body, headers=FHIR_JSON)
     assert "VALIDITY_TOO_LONG" in response.json()["issue"][0]["diagnostics"]
 
 
@@ -224,7 +221,7 @@ async def test_RX_10_default_validity_end_is_filled_in(prescriber: httpx.AsyncCl
     response = await prescriber.post(
         "/fhir/MedicationRequest",
         json=mr(now=now),
-        headers={"content-type": "application/fhir+json"},
+        headers=FHIR_JSON,
     )
     period = response.json()["dispenseRequest"]["validityPeriod"]
     assert period["end"] == default_validity_end(brussels_date(now)).isoformat()
@@ -234,7 +231,7 @@ async def test_violations_never_echo_the_ssin(prescriber: httpx.AsyncClient) -> 
     response = await prescriber.post(
         "/fhir/MedicationRequest",
         json=mr(ssin="85073003329"),
-        headers={"content-type": "application/fhir+json"},
+        headers=FHIR_JSON,
     )
     assert response.status_code == 422
     assert "85073003329" not in response.text

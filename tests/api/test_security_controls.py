@@ -15,10 +15,10 @@ from structlog.testing import capture_logs
 from tests.fhir_profiles.factories import SSIN, medication_request
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import Auth
+from tests.fixtures.fhir import FHIR_JSON
 from tests.portal.conftest import PASSWORD, Browser, authorize_page, csrf_of, log_in, submit_login
 
 RX_URL = "/fhir/MedicationRequest"
-FHIR_JSON = {"content-type": "application/fhir+json"}
 
 
 async def _created(prescriber: httpx.AsyncClient) -> str:

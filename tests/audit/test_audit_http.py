@@ -29,6 +29,7 @@ from tests.consents.factories import (
     reason_of,
 )
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PRESCRIBER_NIHDI
+from tests.fixtures.fhir import FHIR_JSON
 
 AUDIT = "/fhir/AuditEvent"
 
@@ -159,9 +160,7 @@ async def test_SEC_9_providers_do_not_read_the_audit_log(
 async def test_SEC_5_refusals_before_any_service_are_audited(
     app: FastAPI, pharmacy: httpx.AsyncClient
 ) -> None:
-    response = await pharmacy.post(
-        RX_URL, json={}, headers={"content-type": "application/fhir+json"}
-    )
+    response = await pharmacy.post(RX_URL, json={}, headers=FHIR_JSON)
     assert response.status_code == 403
     row = (await audit_rows(app))[-1]
     assert (row.action, row.outcome, row.reason, row.role) == (

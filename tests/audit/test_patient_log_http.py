@@ -21,9 +21,9 @@ from tests.consents.factories import (
     informed_consent,
     prescription,
     reason_of,
-    rid_of,
 )
 from tests.fixtures.app import ClientFactory
+from tests.fixtures.fhir import rid_of
 
 AUDIT = "/fhir/AuditEvent"
 P1, P2 = SSIN, OTHER_SSIN

@@ -4,7 +4,6 @@ client snippets: curl-style with ``gateway token``, and authlib's own OAuth 2.0 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import warnings
@@ -25,6 +24,7 @@ from gateway.app import create_app
 from gateway.cli import main, new_encryption_key
 from gateway.migrate import upgrade
 from tests.fixtures.auth import Auth
+from tests.fixtures.processes import free_port
 
 with warnings.catch_warnings():
     # authlib 1.9.10 prefers httpx2 and warns when it falls back to httpx (installed here).
@@ -100,13 +100,6 @@ def test_certs_clients_and_keys_commands(env: Path, capsys: pytest.CaptureFixtur
     assert code == 2
     code, out, _ = run(capsys, "clients", "list", "--data-dir", data)
     assert "revoked" in out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

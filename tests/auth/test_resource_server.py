@@ -22,9 +22,9 @@ from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PRESCRIBER_NIHDI, Auth, TestClient
+from tests.fixtures.fhir import FHIR_JSON
 
 URL = "/fhir/MedicationRequest"
-FHIR_JSON = {"content-type": "application/fhir+json"}
 
 
 def assert_401(response: httpx.Response, *, error: str | None = "invalid_token") -> str:

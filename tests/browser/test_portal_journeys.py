@@ -19,12 +19,9 @@ from tests.browser.conftest import GP1, GP2, JAN, LOTTE, MARIE, PHARMACY, Gatewa
 from tests.claims.factories import claim, item
 from tests.consents.factories import eid_headers, relationship
 from tests.fhir_profiles.factories import medication_request
+from tests.fixtures.fhir import rid_of
 
 pytestmark = pytest.mark.browser
-
-
-def rid_of(resource: dict[str, Any]) -> str:
-    return next(i["value"] for i in resource["identifier"] if i["system"].endswith("prescription"))
 
 
 def prescribe(gateway: Gateway, ssin: str, nihdi: str = GP1, client_id: str = "demo-gp-1") -> Any:

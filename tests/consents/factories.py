@@ -19,13 +19,13 @@ from fhir_profiles import systems
 from gateway.storage.tables import audit_events
 from tests.fhir_profiles.factories import SSIN, medication_request, overridden
 from tests.fixtures.eid import card_number
+from tests.fixtures.fhir import FHIR_JSON
 
 OTHER_SSIN = "90010100123"  # a second synthetic patient
 CARD = card_number("5921234567")  # no register is configured here: only its check digits count
 KIND = "urn:ehealth-gateway:consent-kind"
 URL = "/fhir/Consent"
 RX_URL = "/fhir/MedicationRequest"
-FHIR_JSON = {"content-type": "application/fhir+json"}
 
 
 def now() -> datetime:
@@ -116,10 +116,6 @@ async def prescription(client: httpx.AsyncClient, **kwargs: Any) -> dict[str, An
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def rid_of(resource: dict[str, Any]) -> str:
-    return next(i["value"] for i in resource["identifier"] if i["system"] == systems.RID)
 
 
 def reason_of(response: httpx.Response) -> str:

@@ -25,8 +25,7 @@ from tests.consents.factories import (
     relationship,
 )
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI
-
-PUT = {"content-type": "application/fhir+json"}
+from tests.fixtures.fhir import FHIR_JSON
 
 
 async def test_CO_2_a_provider_registers_consent_with_the_eid_read(
@@ -82,7 +81,7 @@ async def test_CO_4_one_active_consent_withdrawal_keeps_the_history(
     assert (await colleague.get(f"{RX_URL}/{written['id']}")).status_code == 200
 
     withdrawn = await patient.put(
-        f"{URL}/{given['id']}", json={**given, "status": "inactive"}, headers=PUT
+        f"{URL}/{given['id']}", json={**given, "status": "inactive"}, headers=FHIR_JSON
     )
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["status"] == "inactive"
@@ -93,11 +92,11 @@ async def test_CO_4_one_active_consent_withdrawal_keeps_the_history(
 
     # CO-4: withdrawing twice changes nothing; an inactive one is not re-activated.
     twice = await patient.put(
-        f"{URL}/{given['id']}", json={**given, "status": "inactive"}, headers=PUT
+        f"{URL}/{given['id']}", json={**given, "status": "inactive"}, headers=FHIR_JSON
     )
     assert twice.headers["etag"] == 'W/"2"'
     revive = await patient.put(
-        f"{URL}/{given['id']}", json={**given, "status": "active"}, headers=PUT
+        f"{URL}/{given['id']}", json={**given, "status": "active"}, headers=FHIR_JSON
     )
     assert revive.status_code == 409
 
@@ -125,7 +124,7 @@ async def test_CO_10_lifting_an_exclusion_restores_access(
     barred = await created(patient, exclusion(OTHER_PRESCRIBER_NIHDI))
     assert reason_of(await colleague.get(f"{RX_URL}/{written['id']}")) == "excluded"
     lifted = await patient.put(
-        f"{URL}/{barred['id']}", json={**barred, "status": "inactive"}, headers=PUT
+        f"{URL}/{barred['id']}", json={**barred, "status": "inactive"}, headers=FHIR_JSON
     )
     assert lifted.status_code == 200
     assert (await colleague.get(f"{RX_URL}/{written['id']}")).status_code == 200

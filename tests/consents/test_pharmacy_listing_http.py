@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fhir_profiles import systems
 from tests.consents.conftest import OTHER_PHARMACY_NIHDI
 from tests.consents.factories import (
-    FHIR_JSON,
     RX_URL,
     SSIN,
     created,
@@ -26,10 +25,10 @@ from tests.consents.factories import (
     prescription,
     reason_of,
     relationship,
-    rid_of,
 )
 from tests.dispenses.factories import dispense
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 # The national number as pharmacy software sends it: the SSIN system of ehealth-be-core (ID-20).
 BY_PATIENT = {"patient:identifier": f"{systems.SSIN}|{SSIN}", "status": "active"}

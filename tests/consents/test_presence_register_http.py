@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from fhir_profiles import systems
 from gateway.settings import Settings
 from tests.consents.factories import (
-    FHIR_JSON,
     OTHER_SSIN,
     RX_URL,
     SSIN,
@@ -34,6 +33,7 @@ from tests.consents.factories import (
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import PHARMACY_NIHDI
 from tests.fixtures.eid import card_number
+from tests.fixtures.fhir import FHIR_JSON
 from tests.fixtures.processes import start_national_register
 
 pytestmark = pytest.mark.e2e

@@ -28,9 +28,9 @@ from tests.consents.factories import (
 )
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI, PRESCRIBER_NIHDI
 from tests.fixtures.clock import Clock
+from tests.fixtures.fhir import FHIR_JSON
 
 BY_PATIENT = {"patient:identifier": SSIN}
-PUT = {"content-type": "application/fhir+json"}
 # CO-6: months of each kind.
 DURATIONS = {"eid-read": 15, "referral": 3, "gmf": 12, "hospital": 3, "emergency": 1}
 
@@ -140,7 +140,7 @@ async def test_CO_5_the_patient_ends_a_relationship_and_the_history_stays(
     assert (await colleague.get(f"{RX_URL}/{written['id']}")).status_code == 200
 
     ended = await patient.put(
-        f"{URL}/{made['id']}", json={**made, "status": "inactive"}, headers=PUT
+        f"{URL}/{made['id']}", json={**made, "status": "inactive"}, headers=FHIR_JSON
     )
     assert ended.status_code == 200, ended.text
     period = ended.json()["provision"]["period"]
@@ -162,11 +162,13 @@ async def test_CO_5_the_provider_ends_his_relationship_with_the_patient_present(
         "verification": eid(datetime.now(UTC) - timedelta(days=2)),
     }
     assert (
-        reason_of(await colleague.put(f"{URL}/{made['id']}", json=stale, headers=PUT))
+        reason_of(await colleague.put(f"{URL}/{made['id']}", json=stale, headers=FHIR_JSON))
         == "no-presence"
     )
     ended = await colleague.put(
-        f"{URL}/{made['id']}", json={**made, "status": "inactive"}, headers={**PUT, **eid_headers()}
+        f"{URL}/{made['id']}",
+        json={**made, "status": "inactive"},
+        headers={**FHIR_JSON, **eid_headers()},
     )
     assert ended.status_code == 200
     assert ended.json()["status"] == "inactive"

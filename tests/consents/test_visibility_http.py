@@ -21,12 +21,11 @@ from tests.consents.factories import (
     prescription,
     reason_of,
     relationship,
-    rid_of,
 )
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 BY_PATIENT = {"patient:identifier": f"{systems.SSIN}|{SSIN}"}
-JSON = {"content-type": "application/fhir+json"}
 VISIBILITY = "urn:ehealth-gateway:extension:visibility"
 
 
@@ -51,7 +50,7 @@ def choice(
 async def set_visibility(
     client: httpx.AsyncClient, logical_id: str, body: dict[str, Any]
 ) -> httpx.Response:
-    return await client.post(f"{RX_URL}/{logical_id}/$set-visibility", json=body, headers=JSON)
+    return await client.post(f"{RX_URL}/{logical_id}/$set-visibility", json=body, headers=FHIR_JSON)
 
 
 async def ids(client: httpx.AsyncClient, **headers: str) -> tuple[int, set[str]]:
@@ -218,7 +217,7 @@ async def test_the_visibility_is_the_gateways_a_client_cannot_send_it(
     body["extension"] = [
         {"url": VISIBILITY, "extension": [{"url": "pharmacies", "valueCode": "none"}]}
     ]
-    response = await author.post(RX_URL, json=body, headers=JSON)
+    response = await author.post(RX_URL, json=body, headers=FHIR_JSON)
     # Refused, not dropped: the prescriber must not believe the prescription is hidden.
     assert response.status_code == 422
     issue = response.json()["issue"][0]

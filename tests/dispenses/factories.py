@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from fhir_profiles import systems
-from tests.consents.factories import FHIR_JSON, RX_URL
+from tests.consents.factories import RX_URL
 from tests.fhir_profiles.factories import overridden
+from tests.fixtures.fhir import FHIR_JSON
 
 MD_URL = "/fhir/MedicationDispense"
 DELIVERED_CNK = "1234567"

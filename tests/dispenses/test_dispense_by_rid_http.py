@@ -19,7 +19,6 @@ from fastapi import FastAPI
 
 from fhir_profiles import systems
 from tests.consents.factories import (
-    FHIR_JSON,
     audit_rows,
     created,
     eid_headers,
@@ -28,10 +27,10 @@ from tests.consents.factories import (
     prescription,
     reason_of,
     relationship,
-    rid_of,
 )
 from tests.dispenses.factories import MD_URL, dispense, fetch, state_of
 from tests.fixtures.auth import PHARMACY_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 LEGACY_RID_SYSTEM = "https://www.ehealth.fgov.be/standards/fhir/NamingSystem/prescription-id"
 PRESCRIPTION_LINK = "MedicationDispense.authorizingPrescription[0]"

@@ -22,7 +22,6 @@ from tests.consents.factories import (
     prescription,
     reason_of,
     relationship,
-    rid_of,
 )
 from tests.dispenses.factories import (
     DELIVERED_CNK,
@@ -39,9 +38,7 @@ from tests.dispenses.factories import (
 from tests.fixtures.access import OTHER_PHARMACY_NIHDI
 from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI, PHARMACY_NIHDI
 from tests.fixtures.clock import Clock
-
-JSON = {"content-type": "application/fhir+json"}
-
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 # --- dispense ---------------------------------------------------------------------------------
 
@@ -110,10 +107,10 @@ async def test_RX_25_dispense_by_reference_follows_the_access_rules(
 ) -> None:
     rx = await prescription(author)
     body = dispense(prescription_id=rx["id"])
-    refused = await pharmacy.post(MD_URL, json=body, headers=JSON)
+    refused = await pharmacy.post(MD_URL, json=body, headers=FHIR_JSON)
     assert reason_of(refused) == "no-consent"  # no RID: the patient's consent and presence count
     await created(patient, informed_consent(proof=False))
-    allowed = await pharmacy.post(MD_URL, json=body, headers={**JSON, **eid_headers()})
+    allowed = await pharmacy.post(MD_URL, json=body, headers={**FHIR_JSON, **eid_headers()})
     assert allowed.status_code == 201, allowed.text
 
 

@@ -27,12 +27,13 @@ from sqlalchemy import func, select
 from gateway.settings import Settings
 from gateway.storage.tables import audit_events
 from gateway.storage.tables import resource_versions as rv
-from tests.consents.factories import FHIR_JSON, RX_URL, rid_of
+from tests.consents.factories import RX_URL
 from tests.dispenses.factories import MD_URL, dispense
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.access import OTHER_PHARMACY_NIHDI
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.auth import BASE_URL, PHARMACY_NIHDI, PRESCRIBER_NIHDI
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 from tests.fixtures.processes import Process, free_port, gateway_env, wait_healthy
 
 pytestmark = pytest.mark.e2e

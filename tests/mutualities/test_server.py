@@ -8,7 +8,6 @@ answers the retry with the same key identically.
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.processes import free_port
 from tests.mutualities.factories import ANNE, JAN, LOTTE, MARIE, claim
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 7
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 
 from gateway.portal import i18n
 from gateway.portal.barcode import modules
-from tests.consents.factories import OTHER_SSIN, prescription, rid_of
+from tests.consents.factories import OTHER_SSIN, prescription
 from tests.dispenses.factories import dispense_rid, operation, parameters, revoke
 from tests.fhir_profiles.factories import SSIN
 from tests.fixtures.auth import PHARMACY_NIHDI
+from tests.fixtures.fhir import rid_of
 from tests.portal.conftest import (
     OTHER_PASSWORD,
     Browser,

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.consents.factories import FHIR_JSON, RX_URL, rid_of
+from tests.consents.factories import RX_URL
 from tests.dispenses.factories import dispense_rid, fetch, outcome_text
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.clock import Clock
+from tests.fixtures.fhir import FHIR_JSON, rid_of
 from tests.time.moments import DST_DAYS, OFFSETS, brussels, brussels_midnight_after, written
 
 MINUTE = timedelta(minutes=1)

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.consents.factories import FHIR_JSON, RX_URL
+from tests.consents.factories import RX_URL
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.clock import Clock
+from tests.fixtures.fhir import FHIR_JSON
 from tests.portal.conftest import Browser, log_in
 from tests.time.moments import AUTUMN, BRUSSELS, brussels, brussels_midnight_after
 

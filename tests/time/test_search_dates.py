@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.consents.factories import FHIR_JSON, RX_URL, SSIN
+from tests.consents.factories import RX_URL, SSIN
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.app import ClientFactory
 from tests.fixtures.clock import Clock
+from tests.fixtures.fhir import FHIR_JSON
 from tests.time.moments import DST_DAYS, OFFSETS, brussels_midnight_after, written
 
 AUDIT = "/fhir/AuditEvent"

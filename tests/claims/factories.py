@@ -14,6 +14,7 @@ from fhir_profiles import systems
 from fhir_profiles.dates import brussels_date
 from fhir_profiles.rules.claim_codes import ATTESTATION_TYPE, CANCEL_REASON, DUPLICATE_OVERRIDE
 from tests.fhir_profiles.factories import overridden
+from tests.mutualities.factories import item as funds_item
 
 # Members of the mock funds' built-in list (mutualities/data/members.json).
 JAN = "85073003328"  # fund 100
@@ -35,16 +36,8 @@ def item(
     price: float = 30.03,
     sequence: int | None = None,
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "productOrService": {"coding": [{"system": systems.NIHDI_NOMENCLATURE, "code": code}]},
-        "servicedDate": serviced or today(),
-        "quantity": {"value": count},
-        "unitPrice": {"value": price, "currency": "EUR"},
-        "net": {"value": round(price * count, 2), "currency": "EUR"},
-    }
-    if sequence is not None:
-        entry["sequence"] = sequence
-    return entry
+    """A line of the attestation, on the same shape the funds receive, served today by default."""
+    return funds_item(code, serviced or today(), count, sequence, price)
 
 
 def claim(

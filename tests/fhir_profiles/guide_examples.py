@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS, default_validity_end
+from tests.fhir_profiles.factories import overridden
 
 UCUM: Final = "http://unitsofmeasure.org"
 TIMING_ABBREVIATION: Final = "http://terminology.hl7.org/CodeSystem/timing-abbreviation"
@@ -161,9 +162,4 @@ def guide_prescription(
             }
         },
     }
-    for key, value in overrides.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
+    return overridden(body, overrides)

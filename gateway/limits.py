@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_profiles.issues import Issue
 from gateway.fhir.media import FHIR_JSON
-from gateway.fhir.outcomes import operation_outcome
+from gateway.fhir.outcomes import outcome_body
 
 log = structlog.get_logger("gateway.http")
 
@@ -42,7 +41,7 @@ RETRY_AFTER_SECONDS = 1
 async def _send_outcome(
     send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    body = orjson.dumps(operation_outcome([Issue(code=code, expression="", diagnostics=message)]))
+    body = outcome_body([Issue(code=code, expression="", diagnostics=message)])
     await send(
         {
             "type": "http.response.start",

@@ -20,11 +20,11 @@ If the audit write itself fails the refusal still stands (403) and the failure i
 
 from __future__ import annotations
 
-import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from fhir_profiles.issues import Issue
 from gateway.audit.writer import (
     REASON_SYSTEM,
     AccessDenied,
@@ -35,7 +35,6 @@ from gateway.audit.writer import (
 )
 from gateway.auth.identity import Principal
 from gateway.errors import Forbidden
-from gateway.fhir.media import FHIR_JSON
 from gateway.fhir.outcomes import outcome_response
 
 log = structlog.get_logger("gateway.audit")
@@ -85,15 +84,9 @@ def _record_for(request: Request, exc: Forbidden) -> AuditRecord | None:
     )
 
 
-def refusal_body(reason: str) -> bytes:
-    """The 403 OperationOutcome of a decision: the reason code and nothing else (no health data)."""
-    issue = {
-        "severity": "error",
-        "code": "forbidden",
-        "diagnostics": reason,
-        "details": {"coding": [{"system": REASON_SYSTEM, "code": reason}], "text": reason},
-    }
-    return orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+def refusal_issues(reason: str) -> list[Issue]:
+    """The 403 of a decision: the reason code and nothing else (no health data)."""
+    return [Issue(code="forbidden", expression="", diagnostics=reason, rule=reason)]
 
 
 async def _write(request: Request, audit: AuditRecord) -> None:
@@ -115,11 +108,8 @@ async def forbidden(request: Request, exc: Exception) -> Response:
     if audit is not None:
         await _write(request, audit)
     if isinstance(exc, AccessDenied):
-        return Response(
-            refusal_body(exc.record.reason),
-            status_code=403,
-            media_type=FHIR_JSON,
-            headers=exc.headers,
+        return outcome_response(
+            403, refusal_issues(exc.record.reason), exc.headers, details_system=REASON_SYSTEM
         )
     return outcome_response(exc.status, exc.issues(), exc.headers)
 

@@ -1,13 +1,16 @@
-"""The only place where exceptions become FHIR ``OperationOutcome`` responses.
+"""The only place where errors become FHIR ``OperationOutcome`` answers.
 
 Every error a client can cause gets a 4xx with the element's path in ``expression``; anything else
-is a bland 500 whose details go to the log under the request id, never to the client.
+is a bland 500 whose details go to the log under the request id, never to the client. The
+exception handlers here, the audited refusals (``gateway.audit.refusals``), the size and time
+limits (``gateway.limits``) and the last-resort 500 (``gateway.logging``) all build their body with
+``operation_outcome``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -21,6 +24,10 @@ from gateway.errors import GatewayError
 from gateway.fhir.media import FHIR_JSON
 
 log = structlog.get_logger("gateway.errors")
+
+# ``details.coding`` of an issue: the domain rule it breaks (docs/domain.md). An access refusal
+# names its decision's reason code in its own system instead (``gateway.audit.refusals``).
+RULE_SYSTEM: Final = "urn:ehealth-gateway:rule"
 
 _HTTP_CODES = {
     400: "invalid",
@@ -38,7 +45,8 @@ _HTTP_CODES = {
 }
 
 
-def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+def operation_outcome(issues: list[Issue], *, details_system: str = RULE_SYSTEM) -> dict[str, Any]:
+    """The OperationOutcome of ``issues``; ``issue.rule`` is coded in ``details_system``."""
     rendered = []
     for issue in issues:
         entry: dict[str, Any] = {
@@ -50,18 +58,26 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
             entry["expression"] = [issue.expression]
         if issue.rule:
             entry["details"] = {
-                "coding": [{"system": "urn:ehealth-gateway:rule", "code": issue.rule}],
+                "coding": [{"system": details_system, "code": issue.rule}],
                 "text": issue.rule,
             }
         rendered.append(entry)
     return {"resourceType": "OperationOutcome", "issue": rendered}
 
 
+def outcome_body(issues: list[Issue], *, details_system: str = RULE_SYSTEM) -> bytes:
+    return orjson.dumps(operation_outcome(issues, details_system=details_system))
+
+
 def outcome_response(
-    status: int, issues: list[Issue], headers: Mapping[str, str] | None = None
+    status: int,
+    issues: list[Issue],
+    headers: Mapping[str, str] | None = None,
+    *,
+    details_system: str = RULE_SYSTEM,
 ) -> Response:
     return Response(
-        orjson.dumps(operation_outcome(issues)),
+        outcome_body(issues, details_system=details_system),
         status_code=status,
         media_type=FHIR_JSON,
         headers=headers,
@@ -104,7 +120,7 @@ def internal_error_body(request_id: str) -> bytes:
         expression="",
         diagnostics=f"internal error; quote request id {request_id} to the operator",
     )
-    return orjson.dumps(operation_outcome([issue]))
+    return outcome_body([issue])
 
 
 def install(app: FastAPI) -> None:

@@ -7,17 +7,17 @@ answers the retry with the same key identically.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures.processes import free_port
+from tests.fixtures.processes import Process, free_port, wait_healthy
 from tests.mutualities.factories import ANNE, JAN, LOTTE, MARIE, claim
 
 pytestmark = pytest.mark.e2e
@@ -49,28 +49,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         "--seed",
         str(SEED),
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mutualities did not start:\n{log_path.read_text()}")
-                time.sleep(0.05)
-            yield base, log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    process = Process("mutualities", command, dict(os.environ), log_path)
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process, f"{base}/healthz", timeout=10)
+        yield base, log_path
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -43,6 +44,16 @@ def funds_mock() -> Iterator[respx.MockRouter]:
         yield mock
 
 
+async def answered(provider: httpx.AsyncClient, claim_id: str) -> list[dict[str, Any]]:
+    """The claim's responses once the background worker has written one (polled for up to 5 s):
+    the worker runs as a real task, so there is no clock to move instead."""
+    for _ in range(100):
+        if found := await response_for(provider, claim_id):
+            return found
+        await asyncio.sleep(0.05)
+    return await response_for(provider, claim_id)
+
+
 async def test_intake_wakes_the_in_process_worker(
     app: FastAPI, provider: httpx.AsyncClient, funds_mock: respx.MockRouter
 ) -> None:
@@ -51,11 +62,7 @@ async def test_intake_wakes_the_in_process_worker(
         assert app.state.claim_worker is not None
         await asyncio.sleep(0.2)  # the worker's first, empty round
         claim_id = (await post_claim(provider, claim())).json()["id"]
-        for _ in range(100):
-            if await response_for(provider, claim_id):
-                break
-            await asyncio.sleep(0.05)
-        [answer] = await response_for(provider, claim_id)
+        [answer] = await answered(provider, claim_id)
         assert answer["outcome"] == "complete"
     assert app.state.claim_worker is None
 
@@ -69,11 +76,7 @@ async def test_intake_and_the_in_process_worker_read_the_app_clock(
     app.state.clock = Clock(ahead)
     async with app.router.lifespan_context(app):
         claim_id = (await post_claim(provider, claim())).json()["id"]
-        for _ in range(100):
-            if await response_for(provider, claim_id):
-                break
-            await asyncio.sleep(0.05)
-        [answer] = await response_for(provider, claim_id)
+        [answer] = await answered(provider, claim_id)
         assert answer["outcome"] == "complete"
     [job] = await job_rows(app, claim_id)
     assert (job.created_at, job.finished_at) == (ahead, ahead)

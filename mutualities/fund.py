@@ -166,7 +166,7 @@ class Fund:
                 return Answer(200, earlier, replayed=True)
             response = responses.encode(responses.cancellation(attestation, parsed.reason, now))
             await tx.mark_cancelled(attestation.number, parsed.reason, now, response)
-            await tx.append_event(attestation.number, responses.Event.CANCELLED, response, now)
+            await tx.append_event(attestation.number, responses.FundEvent.CANCELLED, response, now)
         log.info(
             "attestation_cancelled",
             fund=self.code,

@@ -26,7 +26,7 @@ DEFAULT_CLAIM_TYPE: dict[str, Any] = {
 }
 
 
-class Event:
+class FundEvent:
     """Codes of ``ClaimResponse.meta.tag`` (system ``urn:ehealth-gateway:mutuality-event``)."""
 
     ACKNOWLEDGED = "acknowledged"
@@ -115,7 +115,7 @@ def acknowledgement(
     """AT-4: accepted, with the attestation number and the legal fee per service; no amounts paid yet."""
     resource = _header(
         resource_id=number,
-        event=Event.ACKNOWLEDGED,
+        event=FundEvent.ACKNOWLEDGED,
         fund=fund,
         created=created,
         outcome="complete",
@@ -148,7 +148,7 @@ def rejection(
     codes = sorted({fault.code.value for fault in faults})
     resource = _header(
         resource_id=uuid.uuid4().hex,
-        event=Event.REJECTED,
+        event=FundEvent.REJECTED,
         fund=fund,
         created=created,
         outcome="error",
@@ -188,7 +188,7 @@ def settlement(attestation: Attestation, settled_at: datetime) -> dict[str, Any]
     resource = _attestation_header(
         attestation,
         resource_id=f"{attestation.number}-settled",
-        event=Event.SETTLED,
+        event=FundEvent.SETTLED,
         created=settled_at,
         disposition="Attestation settled: reimbursement paid to the patient",
     )
@@ -221,7 +221,7 @@ def cancellation(attestation: Attestation, reason: str, cancelled_at: datetime) 
     return _attestation_header(
         attestation,
         resource_id=f"{attestation.number}-cancelled",
-        event=Event.CANCELLED,
+        event=FundEvent.CANCELLED,
         created=cancelled_at,
         disposition=f"Attestation cancelled (reason {reason})",
         extra_tags=[{"system": systems.CANCEL_REASON, "code": reason}],

@@ -52,7 +52,7 @@ async def settle_due(tx: FundTransaction, now: datetime) -> list[Attestation]:
     for attestation in settled:
         at = attestation.settle_due_at
         body = responses.encode(responses.settlement(attestation, at))
-        seq = await tx.append_event(attestation.number, responses.Event.SETTLED, body, now)
+        seq = await tx.append_event(attestation.number, responses.FundEvent.SETTLED, body, now)
         await tx.mark_settled(attestation.number, at)
         log.info(
             "attestation_settled", fund=attestation.fund, attestation=attestation.number, seq=seq

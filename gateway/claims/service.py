@@ -23,7 +23,6 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from consent import Action, Decision, PatientFacts, Reason, Resource, ResourceKind
-from fhir_profiles import is_valid_ssin, normalise_ssin, systems
 from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
 from fhir_profiles.issues import Issue
 from fhir_profiles.patients import patient_ssin_of
@@ -338,7 +337,7 @@ class ClaimService(GuardedService):
         known = CLAIM_SEARCH_PARAMS if resource_type == CLAIM else RESPONSE_SEARCH_PARAMS
         search.check_known(params, known)
         guard = self.guard(caller)
-        patient = _opt(params, "patient:identifier", _patient_param)
+        patient = search.optional(params, "patient:identifier", search.patient_param)
         if patient is None and caller.role == "patient":
             patient = caller.ssin  # PO-4: "my claims"
         criteria = Criteria(
@@ -386,20 +385,6 @@ def _visible(criteria: Criteria, decision: Decision, caller: Principal) -> Crite
     if decision.reason is Reason.PERMIT_PATIENT_SELF and criteria.patient_ssin == caller.ssin:
         return criteria
     return None
-
-
-def _opt(params: QueryParams, name: str, parse: Any) -> Any:
-    value = search.single(params, name)
-    return None if value is None else parse(value, name)
-
-
-def _patient_param(value: str, name: str) -> str:
-    system, code = search.token(value, name)
-    if system is not None and systems.normalise_system(system) != systems.SSIN:
-        raise BadRequest(f"{name}: only the SSIN system is searchable", expression=name)
-    if not is_valid_ssin(code):
-        raise BadRequest(f"{name}: not a valid SSIN", expression=name)
-    return normalise_ssin(code)
 
 
 def _states(params: QueryParams) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """The values an access decision is made of: who asks, for what, how, and the patient's facts.
 
 Everything here is a frozen value with no behaviour beyond reading itself; the rules live in
-``consent.policy``. Shapes follow docs/architecture.md 4c and domain/belgian-ehealth.md sections 2.5, 2.6 and 3.
+``consent.policy``. Shapes follow docs/architecture.md 4c and docs/domain.md sections 2.5, 2.6 and 3.
 All instants are timezone-aware; a naive one makes the decision fail closed (``Reason.ERROR``).
 """
 

@@ -220,7 +220,7 @@ def fill(
 
     core = "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"
     now = datetime.now(UTC)
-    template = next(iter(prescriptions(now.date(), now)))[2]
+    template = next(iter(prescriptions(now)))[2]
     template.pop("identifier", None)
     template["requester"]["identifier"]["value"] = harness.PRESCRIBER_NIHDI
     reads, searches = [], []

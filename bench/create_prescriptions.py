@@ -43,7 +43,7 @@ def prescription_bodies() -> list[str]:
 
     now = datetime.now(UTC)
     bodies = []
-    for _local_id, _author, body in prescriptions(now.date(), now):
+    for _local_id, _author, body in prescriptions(now):
         body.pop("identifier", None)
         body["requester"]["identifier"]["value"] = harness.PRESCRIBER_NIHDI
         bodies.append(orjson.dumps(body).decode())

@@ -21,7 +21,6 @@ import structlog
 import uvicorn
 from pydantic import SecretStr
 
-from fhir_profiles.dates import brussels_date
 from gateway.app import create_app
 from gateway.auth import devpki, pki
 from gateway.auth.accounts import PatientAccounts
@@ -125,7 +124,7 @@ async def seed(settings: Settings) -> int:
                 ResourceStore(session, Keyring(settings.key_bytes())), settings
             )
             now = datetime.now(UTC)
-            for local_id, author, body in prescriptions(brussels_date(now), now):
+            for local_id, author, body in prescriptions(now):
                 caller = Principal(
                     client_id=author.client_id, role="prescriber", nihdi=author.nihdi
                 )

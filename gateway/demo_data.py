@@ -4,10 +4,11 @@ none belongs to a real person (they are the worked examples of the domain docume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from fhir_profiles import systems
+from fhir_profiles.dates import brussels_date
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,11 @@ _PRESCRIPTIONS: tuple[tuple[str, int, int, dict[str, Any], str], ...] = (
 )
 
 
-def prescriptions(today: date, now: datetime) -> list[tuple[str, DemoProfessional, dict[str, Any]]]:
-    """(local id, author, body) for each demo prescription, authored ``now``."""
+def prescriptions(now: datetime) -> list[tuple[str, DemoProfessional, dict[str, Any]]]:
+    """(local id, author, body) for each demo prescription, authored ``now`` and valid from that
+    day in Brussels (RX-12: validity never starts before the Brussels day the prescription is
+    written, which at night is not the UTC date)."""
+    today = brussels_date(now)
     result = []
     for local_id, patient_index, prescriber_index, medication, dosage in _PRESCRIPTIONS:
         author = PROFESSIONALS[prescriber_index]

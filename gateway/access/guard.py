@@ -15,14 +15,14 @@ id, client software, the clock, an eID read shown in headers). Services ask it:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, NoReturn, TypeVar
+from typing import NoReturn
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Request
 
 from consent import (
     AccessPath,
@@ -44,15 +44,12 @@ from fhir_profiles.event_time import RANGE_TEXT, is_event_time
 from gateway.access.facts import load_facts
 from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
-from gateway.db import DbSession
 from gateway.errors import BadRequest
 from gateway.presence import NationalRegister, Verdict
-from gateway.settings import Settings
 from gateway.storage.records import utc_now
 from gateway.storage.store import ResourceStore
 
 Clock = Callable[[], datetime]
-ServiceT = TypeVar("ServiceT")
 log = structlog.get_logger("gateway.access")
 
 # RX-18 (b), CO-2: a provider shows the patient's presence on a request that carries no Consent
@@ -267,32 +264,3 @@ class Guard:
             self.refuse(decision, event)
         yield event
         await self.audit(decision, event, *more)
-
-
-class GuardedService:
-    """A resource family's service: the request's store, settings and facts, and the ``Guard``
-    that decides, acts and audits for a caller (prescriptions, dispenses, consents)."""
-
-    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
-        self.store = store
-        self.settings = settings
-        self.info = info
-
-    def guard(self, caller: Principal) -> Guard:
-        return Guard(self.store, caller, self.info)
-
-
-def service_dependency(
-    cls: Callable[[ResourceStore, Settings, RequestInfo], ServiceT],
-) -> Callable[..., Awaitable[ServiceT]]:
-    """The FastAPI dependency that builds ``cls`` for a request (the session commits once,
-    after the route: ``gateway.db.get_session``)."""
-
-    async def dependency(  # async: a plain def dependency would run in the thread pool
-        request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
-    ) -> ServiceT:
-        return cls(
-            ResourceStore(session, request.app.state.keyring), request.app.state.settings, info
-        )
-
-    return dependency

@@ -8,21 +8,18 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-from gateway.access.guard import service_dependency
+from gateway.access.routes import add_instance_reads
+from gateway.access.service import service_dependency
 from gateway.claims.auth import (
     ClaimCancel,
     ClaimCreate,
-    ClaimRead,
-    ClaimResponseRead,
     ClaimResponseSearch,
     ClaimSearch,
 )
 from gateway.claims.model import CLAIM, CLAIM_RESPONSE
 from gateway.claims.service import ClaimService, WriteResult
-from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
-from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 
 router = APIRouter()
@@ -31,7 +28,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 # An async dependency (no thread-pool hop) with the request's Guard facts: clock, request id,
 # client software (gateway.access.guard.request_info).
-Service = Annotated[ClaimService, Depends(service_dependency(ClaimService))]
+build_service = service_dependency(ClaimService)
+Service = Annotated[ClaimService, Depends(build_service)]
 
 
 def _accepted(request: Request, outcome: WriteResult) -> Response:
@@ -75,24 +73,6 @@ async def search_claims(request: Request, caller: ClaimSearch, service: Service)
     return bundle_response(bundles.searchset(request, CLAIM, page))
 
 
-@router.get(f"/{CLAIM}/{{logical_id}}")
-async def read_claim(
-    request: Request, logical_id: str, caller: ClaimRead, service: Service
-) -> Response:
-    return resource_response(request, await service.read(CLAIM, logical_id, caller))
-
-
-@router.get(f"/{CLAIM}/{{logical_id}}/_history/{{version_id}}")
-async def vread_claim(
-    request: Request, logical_id: str, version_id: str, caller: ClaimRead, service: Service
-) -> Response:
-    version = version_number(version_id)
-    if version is None:
-        raise NotFound(f"{CLAIM}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(CLAIM, logical_id, version, caller)
-    return resource_response(request, stored)
-
-
 @router.get(f"/{CLAIM_RESPONSE}")
 async def search_responses(
     request: Request, caller: ClaimResponseSearch, service: Service
@@ -101,20 +81,5 @@ async def search_responses(
     return bundle_response(bundles.searchset(request, CLAIM_RESPONSE, page))
 
 
-@router.get(f"/{CLAIM_RESPONSE}/{{logical_id}}")
-async def read_response(
-    request: Request, logical_id: str, caller: ClaimResponseRead, service: Service
-) -> Response:
-    stored = await service.read(CLAIM_RESPONSE, logical_id, caller)
-    return resource_response(request, stored)
-
-
-@router.get(f"/{CLAIM_RESPONSE}/{{logical_id}}/_history/{{version_id}}")
-async def vread_response(
-    request: Request, logical_id: str, version_id: str, caller: ClaimResponseRead, service: Service
-) -> Response:
-    version = version_number(version_id)
-    if version is None:
-        raise NotFound(f"{CLAIM_RESPONSE}/{logical_id}/_history/{version_id[:20]} is not known")
-    stored = await service.vread(CLAIM_RESPONSE, logical_id, version, caller)
-    return resource_response(request, stored)
+add_instance_reads(router, CLAIM, build_service, prefix=f"/{CLAIM}")
+add_instance_reads(router, CLAIM_RESPONSE, build_service, prefix=f"/{CLAIM_RESPONSE}")

@@ -25,10 +25,10 @@ from starlette.datastructures import QueryParams
 from consent import Action, Decision, PatientFacts, Reason, Resource, ResourceKind
 from fhir_profiles.claim import ValidatedClaim, validate_cancel, validate_claim
 from fhir_profiles.issues import Issue
-from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.rules.claim_codes import ATTESTATION
 from fhir_profiles.rules.claim_items import Service
-from gateway.access.guard import NO_PATIENT, Event, Guard, GuardedService, RequestInfo
+from gateway.access.guard import NO_PATIENT, Event, Guard, RequestInfo
+from gateway.access.service import GuardedService
 from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.claims.funds import route
@@ -159,6 +159,8 @@ def request_key(checked: ValidatedClaim, header: str | None) -> tuple[str, str]:
 
 
 class ClaimService(GuardedService):
+    RESOURCE = CLAIM
+
     def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
         super().__init__(store, settings, info)
         self.records = ClaimRecords(store.session)
@@ -167,12 +169,8 @@ class ClaimService(GuardedService):
     async def _decide(
         self, guard: Guard, action: Action, target: Resource | ResourceKind, ssin: str | None
     ) -> Decision:
-        """``consent.decide`` on a claim, or on a search of claims, about the patient ``ssin``.
-
-        CO-9: eAttest needs no consent or therapeutic relationship, and the claim rules read none
-        of the patient's facts, so none are loaded: the facts only name the patient (PO-4)."""
-        facts = PatientFacts(ssin or NO_PATIENT)
-        return await guard.decide(guard.request(action, target), ssin, facts)
+        """``consent.decide`` on a claim not stored yet, or on a search of claims."""
+        return await guard.decide(guard.request(action, target), ssin, self.facts(ssin))
 
     # -- intake ----------------------------------------------------------------------------------
 
@@ -284,10 +282,10 @@ class ClaimService(GuardedService):
             raise ProfileViolation(reason)
         guard = self.guard(caller)
         row = await self.records.get(logical_id, lock=True)
-        stored = await self.store.read(CLAIM, logical_id)
-        target = _target_of(stored)
-        decision = await self._decide(guard, Action.UPDATE, target, target.patient_ssin)
-        event = Event("operation", CLAIM, logical_id, target.patient_ssin)
+        target = await self.load(logical_id)
+        stored = target.stored
+        decision = await self.decide(guard, Action.UPDATE, target)
+        event = Event("operation", CLAIM, logical_id, target.ssin)
         async with guard.access(decision, event):  # the author only (not-author)
             if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
                 return WriteResult(stored, replayed=True)
@@ -309,29 +307,22 @@ class ClaimService(GuardedService):
 
     # -- reads -----------------------------------------------------------------------------------
 
-    async def _checked(
-        self, guard: Guard, resource_type: str, logical_id: str
-    ) -> tuple[StoredVersion, Decision, Event]:
-        """The current version and the decision on reading it (not yet audited)."""
-        stored = await self.store.read(resource_type, logical_id)
-        target = _target_of(stored)
-        decision = await self._decide(guard, Action.READ, target, target.patient_ssin)
-        return stored, decision, Event("read", resource_type, logical_id, target.patient_ssin)
+    def describe(
+        self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
+    ) -> Resource:
+        """A Claim's or ClaimResponse's provider (the ``author_nihdi`` column; a ClaimResponse
+        carries its Claim's) and patient."""
+        return Resource(
+            ResourceKind.CLAIM,
+            id=stored.logical_id,
+            patient_ssin=ssin,
+            author_nihdi=stored.author_nihdi,
+        )
 
-    async def read(self, resource_type: str, logical_id: str, caller: Principal) -> StoredVersion:
-        guard = self.guard(caller)
-        stored, decision, event = await self._checked(guard, resource_type, logical_id)
-        async with guard.access(decision, event):
-            return stored
-
-    async def vread(
-        self, resource_type: str, logical_id: str, version_id: int, caller: Principal
-    ) -> StoredVersion:
-        """An earlier version, decided on the current one (its author and patient never change)."""
-        guard = self.guard(caller)
-        _current, decision, event = await self._checked(guard, resource_type, logical_id)
-        async with guard.access(decision, event):
-            return await self.store.vread(resource_type, logical_id, version_id)
+    def facts(self, ssin: str | None) -> PatientFacts:
+        """CO-9: eAttest needs no consent or therapeutic relationship, and the claim rules read
+        none of the patient's facts, so none are loaded: the facts only name the patient (PO-4)."""
+        return PatientFacts(ssin or NO_PATIENT)
 
     async def search(self, resource_type: str, params: QueryParams, caller: Principal) -> Page:
         known = CLAIM_SEARCH_PARAMS if resource_type == CLAIM else RESPONSE_SEARCH_PARAMS
@@ -359,18 +350,6 @@ class ClaimService(GuardedService):
         async with guard.access(decision, event):
             assert narrowed is not None
             return await self.store.search(resource_type, narrowed, count=count, cursor=cursor)
-
-
-def _target_of(stored: StoredVersion) -> Resource:
-    """What ``consent.decide`` needs of a stored Claim or ClaimResponse: its provider (the
-    ``author_nihdi`` column; a ClaimResponse carries its Claim's) and its patient."""
-    ssin = patient_ssin_of(stored.json())
-    return Resource(
-        ResourceKind.CLAIM,
-        id=stored.logical_id,
-        patient_ssin=ssin,
-        author_nihdi=stored.author_nihdi,
-    )
 
 
 def _visible(criteria: Criteria, decision: Decision, caller: Principal) -> Criteria | None:

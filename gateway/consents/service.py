@@ -22,19 +22,18 @@ from typing import Any
 from consent import (
     CLOCK_SKEW,
     Action,
-    ByPresence,
     Resource,
     relationship_end,
 )
 from fhir_profiles import Issue
 from fhir_profiles.dates import BRUSSELS
-from fhir_profiles.patients import patient_ssin_of
 from gateway.access.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
-from gateway.access.guard import Event, Guard, GuardedService
+from gateway.access.guard import Event
+from gateway.access.service import GuardedService
 from gateway.auth.identity import Principal
 from gateway.consents import shapes
 from gateway.consents.searching import search_consents
-from gateway.errors import BadRequest, Conflict, ProfileViolation
+from gateway.errors import BadRequest, Conflict, PreconditionFailed, ProfileViolation
 from gateway.fhir.preconditions import if_match_version
 from gateway.storage.store import (
     IdentifierTaken,
@@ -86,6 +85,8 @@ def period_of(resource: dict[str, Any]) -> tuple[datetime | None, datetime | Non
 
 
 class ConsentService(GuardedService):
+    RESOURCE = RESOURCE
+
     def _parse(self, body: dict[str, Any]) -> shapes.ParsedConsent:
         parsed = shapes.parse_consent(body, self.info.now)
         if isinstance(parsed, list):
@@ -162,37 +163,15 @@ class ConsentService(GuardedService):
 
     # -- read ------------------------------------------------------------------------------------
 
-    async def _decided(
-        self, logical_id: str, caller: Principal, action: Action, path: ByPresence | None = None
-    ) -> tuple[Guard, StoredVersion, dict[str, Any], str | None, Any]:
-        guard = self.guard(caller)
-        stored = await self.store.read(RESOURCE, logical_id)
-        resource = stored.json()
-        ssin = patient_ssin_of(resource)
-        category = stored.columns.category or ""
-        target = Resource(
-            shapes.KIND_OF_CATEGORY[category],
-            id=logical_id,
+    def describe(
+        self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
+    ) -> Resource:
+        return Resource(
+            shapes.KIND_OF_CATEGORY[stored.columns.category or ""],
+            id=stored.logical_id,
             patient_ssin=ssin,
             provider_nihdi=stored.columns.actor_nihdi,
         )
-        decision = await guard.decide(guard.request(action, target, path=path), ssin)
-        return guard, stored, resource, ssin, decision
-
-    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
-        guard, stored, _resource, ssin, decision = await self._decided(
-            logical_id, caller, Action.READ
-        )
-        async with guard.access(decision, Event("read", RESOURCE, logical_id, ssin)):
-            return stored
-
-    async def vread(self, logical_id: str, version_id: int, caller: Principal) -> StoredVersion:
-        await self.read(logical_id, caller)
-        return await self.store.vread(RESOURCE, logical_id, version_id)
-
-    async def history(self, logical_id: str, caller: Principal) -> list[StoredVersion]:
-        await self.read(logical_id, caller)
-        return await self.store.history(RESOURCE, logical_id)
 
     async def search(self, params: Any, caller: Principal) -> Page:
         return await search_consents(self.store, self.settings, self.guard(caller), params)
@@ -202,7 +181,7 @@ class ConsentService(GuardedService):
     async def update(
         self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
     ) -> StoredVersion:
-        if body.get("id") not in (None, logical_id):
+        if body.get("id") != logical_id:  # FHIR R4 http.html#update: 400 when missing or different
             raise BadRequest("the body's id must be the id in the URL", expression="Consent.id")
         status = body.get("status")
         if status not in ("active", "inactive"):
@@ -215,11 +194,17 @@ class ConsentService(GuardedService):
         if isinstance(proof, list):
             raise ProfileViolation(proof)  # CO-2: a proof that is sent must be a proof
         presence = proof or self.info.presence
-        guard, stored, resource, ssin, decision = await self._decided(
-            logical_id, caller, Action.UPDATE, presence
-        )
+        guard = self.guard(caller)
+        target = await self.load(logical_id)
+        stored, resource, ssin = target.stored, target.resource, target.ssin
+        decision = await self.decide(guard, Action.UPDATE, target, path=presence)
         event = Event("update", RESOURCE, logical_id, ssin)
         async with guard.access(decision, event):
+            if expected is not None and expected != stored.version_id:
+                # FHIR R4 http.html#concurrency: a stale If-Match is 412 even when nothing changes
+                raise PreconditionFailed(
+                    f"If-Match names version {expected}; the current version is {stored.version_id}"
+                )
             if stored.status == status:
                 return stored  # CO-4: withdrawing twice changes nothing
             if status == "active":

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.access.guard import service_dependency
-from gateway.dispenses.auth import DispenseCreate, DispenseRead, DispenseSearch, DispenseUndo
+from gateway.access.routes import add_instance_reads
+from gateway.access.service import service_dependency
+from gateway.dispenses.auth import DispenseCreate, DispenseSearch, DispenseUndo
 from gateway.dispenses.service import RESOURCE, DispenseService
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
@@ -17,7 +18,8 @@ from gateway.fhir.responses import bundle_response, resource_response
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-Service = Annotated[DispenseService, Depends(service_dependency(DispenseService))]
+build_service = service_dependency(DispenseService)
+Service = Annotated[DispenseService, Depends(build_service)]
 
 
 @router.post("")
@@ -36,13 +38,6 @@ async def search(request: Request, caller: DispenseSearch, service: Service) -> 
     return bundle_response(bundles.searchset(request, RESOURCE, page))
 
 
-@router.get("/{logical_id}")
-async def read(
-    request: Request, logical_id: str, caller: DispenseRead, service: Service
-) -> Response:
-    return resource_response(request, await service.read(logical_id, caller))
-
-
 @router.post("/{logical_id}/$undo")
 async def undo(
     request: Request,
@@ -55,3 +50,6 @@ async def undo(
     """RX-7 markAsUnDelivered: the same pharmacy, within the window; the prescription reopens."""
     stored = await service.undo(logical_id, body, caller, if_match=if_match)
     return resource_response(request, stored)
+
+
+add_instance_reads(router, RESOURCE, build_service)

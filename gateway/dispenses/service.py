@@ -10,7 +10,6 @@ read the prescription after the winner committed). The partial unique index of m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -21,9 +20,9 @@ from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
 from fhir_profiles.ids import FHIR_ID
 from fhir_profiles.issues import Issue
-from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.rules.product import ProductKind, product_kind
-from gateway.access.guard import Event, Guard, GuardedService
+from gateway.access.guard import Event, Guard
+from gateway.access.service import GuardedService, Target
 from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
@@ -41,16 +40,6 @@ PRESCRIPTION: Final = "MedicationRequest"  # the resource a dispense is of
 _PRESCRIPTION_PATH: Final = "MedicationDispense.authorizingPrescription[0]"
 
 
-@dataclass(frozen=True)
-class _Dispense:
-    """A stored dispense as the decision sees it."""
-
-    stored: StoredVersion
-    resource: dict[str, Any]
-    ssin: str | None
-    target: Resource
-
-
 def _unknown_prescription() -> ProfileViolation:
     message = "no prescription matches this reference or RID"
     return ProfileViolation([Issue("not-found", _PRESCRIPTION_PATH, message, "RX-25")])
@@ -63,6 +52,8 @@ def _other_prescriptions_rid() -> ProfileViolation:
 
 
 class DispenseService(GuardedService):
+    RESOURCE = RESOURCE
+
     # -- dispense (RX-7 markAsDelivered, RX-25) ---------------------------------------------------
 
     async def create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:
@@ -75,7 +66,7 @@ class DispenseService(GuardedService):
         # pharmacist's hand and is decided as a fetch by RID is; without it, the network rules.
         path = ByRid(checked.prescription_rid) if checked.prescription_rid else None
         decision = await guard.decide(
-            guard.request(Action.DISPENSE, current.target, path=path), current.ssin
+            guard.request(Action.DISPENSE, current.described, path=path), current.ssin
         )
         audit = Event("create", RESOURCE, patient_ssin=current.ssin)
         # docs/architecture.md 6: the prescription's transition is audited too, in the same append.
@@ -105,14 +96,14 @@ class DispenseService(GuardedService):
             audit.resource_id = stored.logical_id
         return stored
 
-    async def _prescription(self, checked: ValidatedDispense, guard: Guard) -> transitions.Current:
+    async def _prescription(self, checked: ValidatedDispense, guard: Guard) -> Target:
         if checked.prescription_id is not None:
             try:
                 current = await transitions.load(self.store, checked.prescription_id, guard.now)
             except (NotFound, Gone) as exc:
                 raise _unknown_prescription() from exc
             rid = checked.prescription_rid  # upper case (RX-4), from either RID system (ID-19)
-            if rid is not None and rid != (current.target.rid or "").upper():
+            if rid is not None and rid != (current.described.rid or "").upper():
                 raise _other_prescriptions_rid()  # before any decision: nothing is written
             return current
         assert checked.prescription_rid is not None
@@ -123,7 +114,7 @@ class DispenseService(GuardedService):
         return transitions.current(page.items[0], guard.now)
 
     def _check_against(
-        self, checked: ValidatedDispense, current: transitions.Current, guard: Guard, audit: Event
+        self, checked: ValidatedDispense, current: Target, guard: Guard, audit: Event
     ) -> None:
         """Rules that need the prescription: same patient, RX-22 magistral, RX-11 start."""
         issues: list[Issue] = []
@@ -161,10 +152,8 @@ class DispenseService(GuardedService):
         expected = if_match_version(if_match)
         given = parameters.read(body, "$undo", frozenset({"reason"}))
         guard = self.guard(caller)
-        dispense = await self._load(logical_id)
-        decision = await guard.decide(
-            guard.request(Action.UNDO_DISPENSE, dispense.target), dispense.ssin
-        )
+        dispense = await self.load(logical_id)
+        decision = await self.decide(guard, Action.UNDO_DISPENSE, dispense)
         audit = Event("operation", RESOURCE, logical_id, dispense.ssin, query="$undo")
         prescription_id = dispense.stored.columns.based_on
         assert prescription_id is not None
@@ -223,25 +212,17 @@ class DispenseService(GuardedService):
 
     # -- read and search -----------------------------------------------------------------------
 
-    async def _load(self, logical_id: str) -> _Dispense:
-        stored = await self.store.read(RESOURCE, logical_id)
-        resource = stored.json()
-        ssin = patient_ssin_of(resource)  # the prescription's subject, copied (ID-21)
-        target = Resource(
+    def describe(
+        self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
+    ) -> Resource:
+        # ``ssin``: the prescription's subject, copied onto the dispense (ID-21).
+        return Resource(
             ResourceKind.DISPENSE,
-            id=logical_id,
+            id=stored.logical_id,
             patient_ssin=ssin,
             author_nihdi=stored.author_nihdi,
             provider_nihdi=stored.columns.actor_nihdi,
         )
-        return _Dispense(stored, resource, ssin, target)
-
-    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
-        guard = self.guard(caller)
-        dispense = await self._load(logical_id)
-        decision = await guard.decide(guard.request(Action.READ, dispense.target), dispense.ssin)
-        async with guard.access(decision, Event("read", RESOURCE, logical_id, dispense.ssin)):
-            return dispense.stored
 
     async def search(self, params: QueryParams, caller: Principal) -> Page:
         """``prescription=`` (decided as a read of that prescription: its author, the patient,
@@ -267,7 +248,9 @@ class DispenseService(GuardedService):
                 await guard.audit_no_match(event)  # nothing found, nothing disclosed
                 return Page(items=[], total=0)
             event.patient_ssin = current.ssin
-            decision = await guard.decide(guard.request(Action.READ, current.target), current.ssin)
+            decision = await guard.decide(
+                guard.request(Action.READ, current.described), current.ssin
+            )
             if not decision.permit:  # answered like a miss: no existence oracle (docs/access.md)
                 await guard.audit_unseen(decision, event)
                 return Page(items=[], total=0)
@@ -290,7 +273,7 @@ class DispenseService(GuardedService):
         async with guard.access(decision, event):
             return await self.store.search(RESOURCE, criteria, count=count, cursor=cursor)
 
-    async def _searched_prescription(self, value: str, guard: Guard) -> transitions.Current | None:
+    async def _searched_prescription(self, value: str, guard: Guard) -> Target | None:
         logical_id = value.removeprefix(f"{PRESCRIPTION}/")
         if not FHIR_ID.fullmatch(logical_id):  # a NUL would reach PostgreSQL (a 500)
             raise BadRequest(
@@ -321,14 +304,12 @@ def _check_performer(
             guard.refuse(Decision(False, Reason.NOT_AUTHOR), audit)
 
 
-def _completed(
-    checked: ValidatedDispense, current: transitions.Current, caller: Principal
-) -> dict[str, Any]:
+def _completed(checked: ValidatedDispense, current: Target, caller: Principal) -> dict[str, Any]:
     """The dispense as stored: the prescription by reference and RID, its patient, and the
     calling pharmacy as performer (from its certificate, not from the body)."""
     resource = dict(checked.resource)
     link: dict[str, Any] = {"reference": f"{PRESCRIPTION}/{current.stored.logical_id}"}
-    rid = current.target.rid
+    rid = current.described.rid
     if rid:
         link["identifier"] = {"system": systems.RID, "value": rid}
     resource["authorizingPrescription"] = [link]

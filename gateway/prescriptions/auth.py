@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from consent import Action
 from gateway.auth import scopes
 from gateway.auth.errors import InsufficientScope
 from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 from gateway.errors import Forbidden, NotFound
 from gateway.prescriptions.lifecycle import Step
-from gateway.prescriptions.operations import OPERATION_NAMES
+from gateway.prescriptions.operations import OPERATION_NAMES, action_for
 
 PrescriptionCreate = Annotated[
     Principal, Depends(require_scopes("system/MedicationRequest.c", roles={"prescriber"}))
@@ -25,20 +26,19 @@ PrescriptionUpdate = Annotated[Principal, Depends(require_scopes("system/Medicat
 
 
 def step_of(operation: str, caller: Principal) -> Step:
-    """The lifecycle step an operation name asks for, if ``caller`` may ask for it: its role is
-    one the operation serves, and it holds the scope: a pharmacy's steps (take in process,
-    release, archive) are part of dispensing (``system/MedicationDispense.u``); the author's
-    ``$revoke`` and the patient's ``$reserve`` / ``$release`` update the prescription
-    (``system/`` or ``patient/MedicationRequest.u``)."""
+    """The lifecycle step an operation name asks for, if ``caller`` may ask for it: the access
+    matrix lets its role take one of the operation's actions (``operations.action_for``), and it
+    holds the scope of that action: dispensing steps (a pharmacy's take in process, release,
+    archive) need ``system/MedicationDispense.u``; the author's ``$revoke`` and the patient's
+    ``$reserve`` / ``$release`` update the prescription (``system/`` or ``patient/MedicationRequest.u``)."""
     op = OPERATION_NAMES.get(operation)
     if op is None:
         raise NotFound(f"MedicationRequest has no operation {operation[:40]!r}")
-    if caller.role not in dict(op.actions):
+    action = action_for(op, caller.role)
+    if action is None:
         raise Forbidden(f"wrong-role: {op.name} is not open to the caller's role")
     needed = scopes.parse(
-        "system/MedicationDispense.u"
-        if caller.role == "pharmacist"
-        else "system/MedicationRequest.u"
+        "system/MedicationDispense.u" if action is Action.DISPENSE else "system/MedicationRequest.u"
     )
     if not scopes.covers(caller.scopes, needed):
         raise InsufficientScope(str(needed))

@@ -1,14 +1,15 @@
 """The prescription's lifecycle operations (docs/architecture.md 4, 6; RX-7, RX-15; docs/pharmacy.md): for each,
-its name, the state-machine step it asks for, its parameters, and the access decision's action
-for each role that may call it. ``auth.step_of`` checks role and scope; ``service.change_state``
-decides, checks the state and writes."""
+its name, the state-machine step it asks for, its parameters, and the access decision's actions it
+can stand for. Which role may take which action is ``consent.ACCESS_MATRIX`` alone (CO-12.1):
+``action_for`` reads it, ``auth.step_of`` checks the scope that action needs and
+``service.change_state`` decides, checks the state and writes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
-from consent import Action
+from consent import ACCESS_MATRIX, Action, ResourceKind, Role
 from gateway.prescriptions.lifecycle import Step
 
 _RID: Final = frozenset({"rid"})
@@ -16,14 +17,14 @@ _RID: Final = frozenset({"rid"})
 
 @dataclass(frozen=True)
 class Operation:
-    """How one lifecycle operation is called: its parameters, and the action the access decision
-    judges (``consent.Action``) for each role that may call it."""
+    """How one lifecycle operation is called: its parameters, and the actions the access decision
+    may judge it as (``$release``: a pharmacy's dispensing step, or the patient's reservation)."""
 
     name: str
     step: Step
     names: frozenset[str] = _RID
     required: frozenset[str] = frozenset()
-    actions: tuple[tuple[str, Action], ...] = (("pharmacist", Action.DISPENSE),)
+    actions: tuple[Action, ...] = (Action.DISPENSE,)
 
 
 # docs/architecture.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
@@ -35,20 +36,20 @@ OPERATIONS: Final[dict[Step, Operation]] = {
             Step.REVOKE,
             frozenset({"reason"}),
             frozenset({"reason"}),
-            (("prescriber", Action.REVOKE),),
+            (Action.REVOKE,),
         ),
         Operation("$take-in-process", Step.TAKE_IN_PROCESS),
         Operation(
             "$release",
             Step.RELEASE,
-            actions=(("pharmacist", Action.DISPENSE), ("patient", Action.RESERVE)),
+            actions=(Action.DISPENSE, Action.RESERVE),
         ),
         Operation(
             "$reserve",
             Step.RESERVE,
             frozenset({"pharmacy"}),
             frozenset({"pharmacy"}),
-            (("patient", Action.RESERVE),),
+            (Action.RESERVE,),
         ),
         Operation("$archive", Step.ARCHIVE),
     )
@@ -56,3 +57,13 @@ OPERATIONS: Final[dict[Step, Operation]] = {
 
 
 OPERATION_NAMES: Final[dict[str, Operation]] = {op.name: op for op in OPERATIONS.values()}
+
+
+def action_for(op: Operation, role: str) -> Action | None:
+    """The action ``op`` is for a caller of ``role``: the first of its actions the access matrix
+    lets that role take on a prescription; ``None``: none (``wrong-role``, CO-12.1)."""
+    try:
+        allowed = ACCESS_MATRIX[Role(role)].get(ResourceKind.PRESCRIPTION, frozenset())
+    except (ValueError, KeyError):
+        return None
+    return next((action for action in op.actions if action in allowed), None)

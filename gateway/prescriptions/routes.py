@@ -7,16 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.access.guard import service_dependency
+from gateway.access.routes import add_instance_reads
+from gateway.access.service import service_dependency
 from gateway.auth.identity import Principal, authenticate
-from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
-from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import (
     PrescriptionCreate,
-    PrescriptionRead,
     PrescriptionSearch,
     PrescriptionUpdate,
     step_of,
@@ -26,7 +24,8 @@ from gateway.prescriptions.service import RESOURCE, PrescriptionService
 router = APIRouter(prefix=f"/{RESOURCE}")
 
 
-Service = Annotated[PrescriptionService, Depends(service_dependency(PrescriptionService))]
+build_service = service_dependency(PrescriptionService)
+Service = Annotated[PrescriptionService, Depends(build_service)]
 
 
 @router.post("")
@@ -50,30 +49,6 @@ async def search(request: Request, caller: PrescriptionSearch, service: Service)
     return bundle_response(bundles.searchset(request, RESOURCE, page))
 
 
-@router.get("/{logical_id}")
-async def read(
-    request: Request, logical_id: str, caller: PrescriptionRead, service: Service
-) -> Response:
-    return resource_response(request, await service.read(logical_id, caller))
-
-
-@router.get("/{logical_id}/_history")
-async def history(
-    request: Request, logical_id: str, caller: PrescriptionRead, service: Service
-) -> Response:
-    return bundle_response(bundles.history(request, await service.history(logical_id, caller)))
-
-
-@router.get("/{logical_id}/_history/{version_id}")
-async def vread(
-    request: Request, logical_id: str, version_id: str, caller: PrescriptionRead, service: Service
-) -> Response:
-    version = version_number(version_id)
-    if version is None:
-        raise NotFound(f"{RESOURCE}/{logical_id}/_history/{version_id[:20]} is not known")
-    return resource_response(request, await service.vread(logical_id, version, caller))
-
-
 @router.post("/{logical_id}/$set-visibility")
 async def set_visibility(
     request: Request,
@@ -86,6 +61,9 @@ async def set_visibility(
     """docs/architecture.md 4c: who sees the prescription in searches by patient (RX-13, RX-14)."""
     stored = await service.set_visibility(logical_id, body, caller, if_match=if_match)
     return resource_response(request, stored)
+
+
+add_instance_reads(router, RESOURCE, build_service)
 
 
 # -- the lifecycle (RX-7, RX-15; docs/architecture.md 4, 6): $revoke, $take-in-process, $release, $reserve,

@@ -32,22 +32,15 @@ from fhir_profiles import (
     systems,
     validate_medication_request,
 )
-from fhir_profiles.patients import patient_ssin_of
-from gateway.access.guard import (
-    NO_PATIENT,
-    Event,
-    Guard,
-    GuardedService,
-    RequestInfo,
-    system_clock,
-)
+from gateway.access.guard import NO_PATIENT, Event, RequestInfo, system_clock
+from gateway.access.service import GuardedService
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
 from gateway.fhir import parameters, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, server_managed, timing, transitions
 from gateway.prescriptions.lifecycle import Step
-from gateway.prescriptions.operations import OPERATIONS
+from gateway.prescriptions.operations import OPERATIONS, action_for
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
 from gateway.prescriptions.visibility import parse_change
 from gateway.settings import Settings
@@ -89,6 +82,8 @@ def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> 
 
 
 class PrescriptionService(GuardedService):
+    RESOURCE = RESOURCE
+
     def __init__(
         self, store: ResourceStore, settings: Settings, info: RequestInfo | None = None
     ) -> None:
@@ -206,37 +201,15 @@ class PrescriptionService(GuardedService):
                 return True
         return False
 
-    # -- read ------------------------------------------------------------------------------------
+    # -- read (the shared path: gateway.access.service) -------------------------------------------
 
-    async def _checked(
-        self, logical_id: str, caller: Principal, action: Action = Action.READ
-    ) -> tuple[Guard, StoredVersion, dict[str, Any], Resource, Decision]:
-        """The current version and the decision on ``action`` to it (not yet audited)."""
-        guard = self.guard(caller)
-        stored = await self.store.read(RESOURCE, logical_id)
-        resource = stored.json()
-        ssin = patient_ssin_of(resource)
-        target = describe.resource_of(stored, resource, ssin, guard.now)
-        decision = await guard.decide(guard.request(action, target), ssin)
-        return guard, stored, resource, target, decision
+    def describe(
+        self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
+    ) -> Resource:
+        return describe.resource_of(stored, resource, ssin, self.info.now)
 
-    async def _allowed(self, logical_id: str, caller: Principal) -> None:
-        guard, _stored, _resource, target, decision = await self._checked(logical_id, caller)
-        async with guard.access(decision, Event("read", RESOURCE, logical_id, target.patient_ssin)):
-            pass
-
-    async def read(self, logical_id: str, caller: Principal) -> StoredVersion:
-        guard, stored, _resource, target, decision = await self._checked(logical_id, caller)
-        async with guard.access(decision, Event("read", RESOURCE, logical_id, target.patient_ssin)):
-            return describe.as_reported(stored, guard.now)  # RX-7: expired reads as stopped
-
-    async def vread(self, logical_id: str, version_id: int, caller: Principal) -> StoredVersion:
-        await self._allowed(logical_id, caller)
-        return await self.store.vread(RESOURCE, logical_id, version_id)
-
-    async def history(self, logical_id: str, caller: Principal) -> list[StoredVersion]:
-        await self._allowed(logical_id, caller)
-        return await self.store.history(RESOURCE, logical_id)
+    def reported(self, stored: StoredVersion) -> StoredVersion:
+        return describe.as_reported(stored, self.info.now)  # RX-7: expired reads as stopped
 
     async def search(self, params: QueryParams, caller: Principal) -> Page:
         return await search_prescriptions(self.store, self.settings, self.guard(caller), params)
@@ -249,16 +222,17 @@ class PrescriptionService(GuardedService):
         change = parse_change(body)
         expected = if_match_version(if_match)
         guard = self.guard(caller)
-        stored = await self.store.read(RESOURCE, logical_id)
-        resource = stored.json()
-        ssin = patient_ssin_of(resource)
-        target = describe.resource_of(stored, resource, ssin, guard.now)
-        request = guard.request(Action.SET_VISIBILITY, target, visibility=change.requested)
-        decision = await guard.decide(request, ssin)
+        target = await self.load(logical_id)
+        stored, ssin = target.stored, target.ssin
+        decision = await self.decide(
+            guard, Action.SET_VISIBILITY, target, visibility=change.requested
+        )
         event = Event("operation", RESOURCE, logical_id, ssin, query="$set-visibility")
         async with guard.access(decision, event):
-            chosen = change.applied_to(target.visibility)
-            updated = describe.with_extension(resource, describe.visibility_extension(chosen))
+            chosen = change.applied_to(target.described.visibility)
+            updated = describe.with_extension(
+                target.resource, describe.visibility_extension(chosen)
+            )
             columns = replace(
                 stored.columns,
                 patient_ssin=ssin,
@@ -294,15 +268,15 @@ class PrescriptionService(GuardedService):
         guard = self.guard(caller)
         current = await transitions.load(self.store, logical_id, guard.now)
         audit = Event("operation", RESOURCE, logical_id, current.ssin, query=op.name)
-        action = dict(op.actions).get(caller.role)
+        action = action_for(op, caller.role)
         if action is None:
             guard.refuse(Decision(False, Reason.WRONG_ROLE), audit)
         rid = _rid(given["rid"]) if "rid" in given else None
-        request = guard.request(action, current.target, path=ByRid(rid) if rid else None)
+        request = guard.request(action, current.described, path=ByRid(rid) if rid else None)
         decision = await guard.decide(request, current.ssin)
         async with guard.access(decision, audit):
             # The pharmacy acting; for a reservation, the pharmacy the patient chose (RX-15).
-            by = caller.nihdi if caller.role == "pharmacist" else None
+            by = caller.nihdi if action is Action.DISPENSE else None
             if step is Step.RESERVE:
                 by = parameters.organisation_nihdi(given["pharmacy"], "pharmacy")
             outcome = transitions.check(guard, current, step, by=by, audit=audit)

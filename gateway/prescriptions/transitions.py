@@ -10,13 +10,13 @@ the prescription between our read and our write: of two racing dispenses, the lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
-from consent import PrescriptionState, Resource
-from fhir_profiles.patients import patient_ssin_of
+from consent import PrescriptionState
 from gateway.access.guard import Event, Guard
+from gateway.access.service import Target, target_of
 from gateway.errors import PreconditionFailed
 from gateway.prescriptions import describe, lifecycle
 from gateway.prescriptions.searching import RESOURCE
@@ -35,39 +35,27 @@ _STATUS: Final[dict[PrescriptionState, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Current:
-    """A prescription's current version, as the decision and the lifecycle see it at ``now``."""
-
-    stored: StoredVersion
-    resource: dict[str, Any]
-    ssin: str | None
-    target: Resource
-
-    @property
-    def state(self) -> PrescriptionState:
-        assert self.target.state is not None
-        return self.target.state
+def state_of(current: Target) -> PrescriptionState:
+    assert current.described.state is not None  # describe.resource_of always sets it
+    return current.described.state
 
 
-def current(stored: StoredVersion, now: datetime) -> Current:
+def current(stored: StoredVersion, now: datetime) -> Target:
     """``stored`` (a prescription's current version, however it was found) at ``now``."""
-    resource = stored.json()
-    ssin = patient_ssin_of(resource)
-    return Current(stored, resource, ssin, describe.resource_of(stored, resource, ssin, now))
+    return target_of(stored, lambda s, resource, ssin: describe.resource_of(s, resource, ssin, now))
 
 
-async def load(store: ResourceStore, logical_id: str, now: datetime) -> Current:
+async def load(store: ResourceStore, logical_id: str, now: datetime) -> Target:
     return current(await store.read(RESOURCE, logical_id), now)
 
 
 def check(
-    guard: Guard, current: Current, step: lifecycle.Step, *, by: str | None, audit: Event
+    guard: Guard, current: Target, step: lifecycle.Step, *, by: str | None, audit: Event
 ) -> lifecycle.StepResult:
     """The state after ``step``, or a 409 (audited) naming why RX-7 forbids it."""
     try:
         return lifecycle.transition(
-            current.state, step, holder=current.stored.columns.holder_nihdi, by=by
+            state_of(current), step, holder=current.stored.columns.holder_nihdi, by=by
         )
     except lifecycle.TransitionRefused as refused:
         guard.refuse_change(STATE_CONFLICT, audit, refused.message)
@@ -75,7 +63,7 @@ def check(
 
 async def write(
     guard: Guard,
-    current: Current,
+    current: Target,
     outcome: lifecycle.StepResult,
     *,
     audit: Event,

@@ -1,0 +1,73 @@
+"""The instance reads every resource family serves the same way (FHIR R4 http.html#read, #vread,
+#history): ``GET [type]/[id]``, ``GET [type]/[id]/_history`` and ``GET [type]/[id]/_history/[vid]``,
+each needing the type's read scope (``system/[type].r``, SMART v2) and decided and audited by the
+family's service on the current version (``gateway.access.service``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from gateway.access.service import GuardedService
+from gateway.auth.identity import Principal
+from gateway.auth.scopes import require_scopes
+from gateway.errors import NotFound
+from gateway.fhir import bundles
+from gateway.fhir.preconditions import version_number
+from gateway.fhir.responses import bundle_response, resource_response
+
+
+def add_instance_reads(
+    router: APIRouter,
+    resource_type: str,
+    service: Callable[..., Awaitable[GuardedService]],
+    *,
+    prefix: str = "",
+) -> None:
+    """Register read, history and vread of ``resource_type`` on ``router`` (whose own prefix,
+    if any, plus ``prefix`` is ``/[type]``); ``service`` is the family's service dependency."""
+    reader = require_scopes(f"system/{resource_type}.r")
+
+    async def read(
+        request: Request,
+        logical_id: str,
+        caller: Principal = Depends(reader),  # noqa: B008
+        family: GuardedService = Depends(service),  # noqa: B008
+    ) -> Response:
+        return resource_response(request, await family.read(logical_id, caller, resource_type))
+
+    async def history(
+        request: Request,
+        logical_id: str,
+        caller: Principal = Depends(reader),  # noqa: B008
+        family: GuardedService = Depends(service),  # noqa: B008
+    ) -> Response:
+        versions = await family.history(logical_id, caller, resource_type)
+        return bundle_response(bundles.history(request, versions))
+
+    async def vread(
+        request: Request,
+        logical_id: str,
+        version_id: str,
+        caller: Principal = Depends(reader),  # noqa: B008
+        family: GuardedService = Depends(service),  # noqa: B008
+    ) -> Response:
+        version = version_number(version_id)
+        if version is None:
+            raise NotFound(f"{resource_type}/{logical_id}/_history/{version_id[:20]} is not known")
+        stored = await family.vread(logical_id, version, caller, resource_type)
+        return resource_response(request, stored)
+
+    name = resource_type.lower()
+    router.add_api_route(f"{prefix}/{{logical_id}}", read, methods=["GET"], name=f"{name}-read")
+    router.add_api_route(
+        f"{prefix}/{{logical_id}}/_history", history, methods=["GET"], name=f"{name}-history"
+    )
+    router.add_api_route(
+        f"{prefix}/{{logical_id}}/_history/{{version_id}}",
+        vread,
+        methods=["GET"],
+        name=f"{name}-vread",
+    )

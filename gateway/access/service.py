@@ -1,0 +1,148 @@
+"""The template every resource family's service follows: load a record, describe it, decide, act,
+audit (docs/architecture.md 5, 8).
+
+A family supplies only ``describe``: what ``consent.decide`` needs to know of one of its stored
+records (its kind, patient, author, state...). Reading the current version, an earlier one and
+the history is then the same for every family, decided on the current version (a record's author
+and patient never change between versions) and audited as a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from fastapi import Depends, Request
+
+from consent import AccessPath, Action, Decision, PatientFacts, Resource, Visibility
+from fhir_profiles.patients import patient_ssin_of
+from gateway.access.guard import Event, Guard, RequestInfo, request_info
+from gateway.auth.identity import Principal
+from gateway.db import DbSession
+from gateway.settings import Settings
+from gateway.storage.store import ResourceStore, StoredVersion
+
+ServiceT = TypeVar("ServiceT")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stored record as the access decision sees it: the version read, its parsed body, its
+    patient (``None`` when pseudonymised, ID-21) and the decision's description of it."""
+
+    stored: StoredVersion
+    resource: dict[str, Any]
+    ssin: str | None
+    described: Resource
+
+
+Describe = Callable[[StoredVersion, dict[str, Any], str | None], Resource]
+
+
+def target_of(stored: StoredVersion, describe: Describe) -> Target:
+    """``stored`` with its parsed body, its patient and ``describe``'s view of it."""
+    resource = stored.json()
+    ssin = patient_ssin_of(resource)
+    return Target(stored, resource, ssin, describe(stored, resource, ssin))
+
+
+class GuardedService:
+    """A resource family's service: the request's store, settings and facts, the ``Guard`` that
+    decides, acts and audits for a caller, and the shared read, vread and history."""
+
+    RESOURCE: ClassVar[str]  # the family's resource type (claims also serve ClaimResponse)
+
+    def __init__(self, store: ResourceStore, settings: Settings, info: RequestInfo) -> None:
+        self.store = store
+        self.settings = settings
+        self.info = info
+
+    def guard(self, caller: Principal) -> Guard:
+        return Guard(self.store, caller, self.info)
+
+    # -- what a family supplies ------------------------------------------------------------------
+
+    def describe(
+        self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
+    ) -> Resource:
+        """The decision's view of ``stored`` (whose parsed body is ``resource``)."""
+        raise NotImplementedError
+
+    def facts(self, ssin: str | None) -> PatientFacts | None:
+        """The patient's facts when the family's rules need none of them (CO-9: claims); ``None``:
+        the Guard loads them."""
+        return None
+
+    def reported(self, stored: StoredVersion) -> StoredVersion:
+        """The current version as a reader gets it (prescriptions: expired reads as stopped)."""
+        return stored
+
+    # -- the shared path -------------------------------------------------------------------------
+
+    async def load(self, logical_id: str, resource_type: str | None = None) -> Target:
+        """The current version of ``logical_id`` (404 unknown, 410 deleted: the store's errors)."""
+        stored = await self.store.read(resource_type or self.RESOURCE, logical_id)
+        return target_of(stored, self.describe)
+
+    async def decide(
+        self,
+        guard: Guard,
+        action: Action,
+        target: Target,
+        *,
+        path: AccessPath | None = None,
+        visibility: Visibility | None = None,
+    ) -> Decision:
+        request = guard.request(action, target.described, path=path, visibility=visibility)
+        return await guard.decide(request, target.ssin, self.facts(target.ssin))
+
+    async def _permitted_read(
+        self, logical_id: str, caller: Principal, resource_type: str | None
+    ) -> Target:
+        """The current version, once the caller may read it; the read is audited."""
+        resource_type = resource_type or self.RESOURCE
+        guard = self.guard(caller)
+        target = await self.load(logical_id, resource_type)
+        decision = await self.decide(guard, Action.READ, target)
+        async with guard.access(decision, Event("read", resource_type, logical_id, target.ssin)):
+            return target
+
+    async def read(
+        self, logical_id: str, caller: Principal, resource_type: str | None = None
+    ) -> StoredVersion:
+        target = await self._permitted_read(logical_id, caller, resource_type)
+        return self.reported(target.stored)
+
+    async def vread(
+        self,
+        logical_id: str,
+        version_id: int,
+        caller: Principal,
+        resource_type: str | None = None,
+    ) -> StoredVersion:
+        """An earlier version, decided on the current one."""
+        await self._permitted_read(logical_id, caller, resource_type)
+        return await self.store.vread(resource_type or self.RESOURCE, logical_id, version_id)
+
+    async def history(
+        self, logical_id: str, caller: Principal, resource_type: str | None = None
+    ) -> list[StoredVersion]:
+        await self._permitted_read(logical_id, caller, resource_type)
+        return await self.store.history(resource_type or self.RESOURCE, logical_id)
+
+
+def service_dependency(
+    cls: Callable[[ResourceStore, Settings, RequestInfo], ServiceT],
+) -> Callable[..., Awaitable[ServiceT]]:
+    """The FastAPI dependency that builds ``cls`` for a request (the session commits once,
+    after the route: ``gateway.db.get_session``)."""
+
+    async def dependency(  # async: a plain def dependency would run in the thread pool
+        request: Request, session: DbSession, info: Annotated[RequestInfo, Depends(request_info)]
+    ) -> ServiceT:
+        return cls(
+            ResourceStore(session, request.app.state.keyring), request.app.state.settings, info
+        )
+
+    return dependency

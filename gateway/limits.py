@@ -28,7 +28,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_profiles.issues import Issue
-from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.media import FHIR_JSON_UTF8
 from gateway.fhir.outcomes import outcome_body
 
 log = structlog.get_logger("gateway.http")
@@ -47,7 +47,7 @@ async def _send_outcome(
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", FHIR_JSON.encode()),
+                (b"content-type", FHIR_JSON_UTF8.encode()),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
             ],

@@ -21,7 +21,7 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.media import FHIR_JSON_UTF8
 from gateway.fhir.outcomes import internal_error_body
 from gateway.ops import route_template
 
@@ -117,7 +117,7 @@ class RequestIdMiddleware:
                     {
                         "type": "http.response.start",
                         "status": 500,
-                        "headers": [(b"content-type", FHIR_JSON.encode())],
+                        "headers": [(b"content-type", FHIR_JSON_UTF8.encode())],
                     }
                 )
                 await send_tracked(

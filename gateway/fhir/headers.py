@@ -1,18 +1,28 @@
-"""Headers on every ``/fhir`` answer: never stored by a cache, never sniffed as another type.
+"""Headers on every ``/fhir`` answer: never stored by a cache, never sniffed as another type, and
+FHIR JSON always labelled UTF-8.
 
 FHIR answers carry prescriptions, consents and audit events: a shared or browser cache must not
 keep them (OWASP ASVS 4.0.3 V8.1.1, V8.2.1; ``docs/security.md``), and a browser must not read
 the JSON as HTML or script (V14.4.4). The portal sets its own, stricter set
 (``gateway/portal/security.py``); the token endpoints set ``no-store`` themselves (RFC 6749 5.1).
-A header a route sets itself is kept.
+A header a route sets itself is kept, except a bare ``application/fhir+json``, which gains its
+``charset=utf-8`` (FHIR R4 http.html#mime-type) whichever route answered.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.fhir.media import FHIR_JSON, FHIR_JSON_UTF8
+
 FHIR_PREFIX = "/fhir"
 _HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+_BARE_FHIR_JSON = FHIR_JSON.encode()
+_CONTENT_TYPE = (b"content-type", FHIR_JSON_UTF8.encode())
+
+
+def under_fhir(path: str) -> bool:
+    return path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/")
 
 
 class FhirResponseHeaders:
@@ -22,16 +32,18 @@ class FhirResponseHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not (
-            path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/")
-        ):
+        if scope["type"] != "http" or not under_fhir(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [
+                    _CONTENT_TYPE
+                    if name.lower() == b"content-type" and value.strip() == _BARE_FHIR_JSON
+                    else (name, value)
+                    for name, value in message.get("headers", [])
+                ]
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in _HEADERS if h[0] not in present)
                 message["headers"] = headers

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhir_profiles.issues import Issue
 from gateway.errors import GatewayError
-from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.media import FHIR_JSON_UTF8
 
 log = structlog.get_logger("gateway.errors")
 
@@ -79,7 +79,7 @@ def outcome_response(
     return Response(
         outcome_body(issues, details_system=details_system),
         status_code=status,
-        media_type=FHIR_JSON,
+        media_type=FHIR_JSON_UTF8,
         headers=headers,
     )
 

@@ -131,7 +131,7 @@ async def test_sec_slow_body_is_408(
     (start,) = stalled.responses()  # the 408 only: the route's own answer was dropped
     assert start["status"] == 408
     assert stalled.header("connection") == "close"
-    assert stalled.header("content-type") == "application/fhir+json"
+    assert stalled.header("content-type") == "application/fhir+json; charset=utf-8"
     assert stalled.header("x-request-id")
     outcome = stalled.body()
     assert outcome["resourceType"] == "OperationOutcome"

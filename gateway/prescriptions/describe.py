@@ -84,7 +84,7 @@ def as_reported(stored: StoredVersion, now: datetime) -> StoredVersion:
     """The current version as clients see it at ``now``: re-serialised only when expired."""
     if state(stored.columns, now) is not PrescriptionState.EXPIRED or stored.status != "active":
         return stored
-    return replace(stored, body=orjson.dumps(_expired_view(stored.json())))
+    return replace(stored, body=orjson.dumps(_expired_view(stored.json())), computed=True)
 
 
 def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
@@ -105,7 +105,7 @@ def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
         view["statusReason"] = full["statusReason"]
     if not view["extension"]:
         del view["extension"]
-    return replace(stored, body=orjson.dumps(view))
+    return replace(stored, body=orjson.dumps(view), computed=True)
 
 
 # FHIR R4 3.1.0.9.2 (subsetting): the resource is deliberately incomplete.

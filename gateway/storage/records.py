@@ -56,6 +56,9 @@ class StoredVersion:
     status: str | None = None
     author_nihdi: str | None = None
     columns: SearchColumns = field(default_factory=SearchColumns)  # without the SSIN
+    # The body is a view computed when read (RX-7: an expired prescription reads ``stopped``), which
+    # can change with no new version: a conditional read answers it in full, never 304.
+    computed: bool = False
 
     @property
     def etag(self) -> str:

@@ -1,9 +1,10 @@
 """FHIR REST content negotiation and request bodies (FHIR R4 http.html#mime-type).
 
-JSON only: ``application/fhir+json`` or ``application/json`` in, ``application/fhir+json`` out.
-Any other Content-Type is 415, an Accept that admits no JSON is 406, a body over the limit is 413,
-and a body that is not a JSON object keeping FHIR's JSON rules (``json_rules``), or not of the
-expected resourceType, is 400. Every route that takes a body reads it here.
+JSON only: ``application/fhir+json``, ``application/json`` or DSTU2's ``application/json+fhir``
+in, ``application/fhir+json; charset=utf-8`` out. Any other Content-Type is 415 (XML named as
+such), an Accept or ``_format`` that admits no JSON is 406, a body over the limit is 413, and a
+body that is not a JSON object keeping FHIR's JSON rules (``json_rules``), or not of the expected
+resourceType, is 400. Every route that takes a body reads it here.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.fhir import json_rules
-from gateway.fhir.media import FHIR_JSON
+from gateway.fhir.media import FHIR_JSON, LEGACY_FHIR_JSON, XML_TYPES
 
-ACCEPTED_BODY_TYPES = frozenset({FHIR_JSON, "application/json"})
+ACCEPTED_BODY_TYPES = frozenset({FHIR_JSON, "application/json", LEGACY_FHIR_JSON})
 # What an Accept header may name for us to answer in FHIR JSON (`_format` values included).
-_ACCEPTABLE = frozenset(
-    {FHIR_JSON, "application/json", "application/*", "*/*", "json", "fhir+json"}
-)
+_ACCEPTABLE = frozenset({*ACCEPTED_BODY_TYPES, "application/*", "*/*", "json", "fhir+json"})
+_PRETTY = frozenset({"true", "false"})
 log = structlog.get_logger("gateway.http")
 
 
@@ -51,17 +51,33 @@ def _media_types(header: str) -> list[tuple[str, float]]:
 
 
 async def check_accept(request: Request) -> None:  # async: no thread-pool hop
-    """406 unless the client accepts FHIR JSON (``_format`` overrides Accept, FHIR R4 http.html)."""
-    fmt = request.query_params.get("_format")
-    if fmt is not None:
-        if fmt.lower() not in _ACCEPTABLE:
-            raise NotAcceptable("only JSON is supported: use _format=json", expression="_format")
+    """406 unless the client accepts FHIR JSON (``_format`` overrides Accept, FHIR R4
+    http.html#mime-type); 400 for a ``_pretty`` other than true or false (http.html#parameters:
+    ``gateway.fhir.pretty`` indents the answer)."""
+    params = request.query_params
+    pretty = params.getlist("_pretty")
+    if len(pretty) > 1 or any(value.lower() not in _PRETTY for value in pretty):
+        raise BadRequest("_pretty takes true or false, once", expression="_pretty")
+    formats = params.getlist("_format")
+    if formats:
+        # An unencoded ``+`` (``_format=application/fhir+json`` typed by hand) arrives as a space.
+        kinds = {f.split(";", 1)[0].strip().lower().replace(" ", "+") for f in formats}
+        if not kinds <= _ACCEPTABLE:
+            raise NotAcceptable(
+                ("XML is not supported" if kinds & XML_TYPES else "only JSON is supported")
+                + ": use _format=json",
+                expression="_format",
+            )
         return
     header = request.headers.get("accept")
     if not header:
         return
-    if not any(kind in _ACCEPTABLE and q > 0 for kind, q in _media_types(header)):
-        raise NotAcceptable("only application/fhir+json and application/json can be returned")
+    ranges = _media_types(header)
+    if not any(kind in _ACCEPTABLE and q > 0 for kind, q in ranges):
+        raise NotAcceptable(
+            ("XML is not supported: " if any(kind in XML_TYPES for kind, _ in ranges) else "")
+            + "only application/fhir+json and application/json can be returned"
+        )
 
 
 async def read_json_body(request: Request) -> dict[str, Any]:
@@ -71,7 +87,8 @@ async def read_json_body(request: Request) -> dict[str, Any]:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_BODY_TYPES:
         raise UnsupportedMediaType(
-            "send application/fhir+json (or application/json); got "
+            ("XML is not supported: " if media_type in XML_TYPES else "")
+            + "send application/fhir+json (or application/json); got "
             + (repr(media_type[:60]) if media_type else "no Content-Type")
         )
     limit: int = request.app.state.settings.max_body_bytes

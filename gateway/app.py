@@ -19,9 +19,11 @@ from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
 from gateway.fhir import outcomes
+from gateway.fhir.head import HeadAsGet
 from gateway.fhir.headers import FhirResponseHeaders
 from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
+from gateway.fhir.pretty import PrettyJson
 from gateway.kv import create_store
 from gateway.limits import BodyDeadline, HeaderLimit, InFlightLimit
 from gateway.logging import RequestIdMiddleware, configure_logging
@@ -100,7 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ops.Metrics()
     # Outermost last: request id -> metrics -> header size -> in-flight bound -> body deadline
     # -> routes, so that 431s, 503s and 408s carry a request id and are counted (gateway/limits.py).
-    app.add_middleware(FhirResponseHeaders)  # no-store, nosniff on /fhir answers (ASVS V8.2.1)
+    # Innermost, on /fhir only: _pretty indents the body, then HEAD runs as GET and drops it (so
+    # its Content-Length is the GET's), then no-store, nosniff and charset=utf-8 (ASVS V8.2.1).
+    app.add_middleware(PrettyJson)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(FhirResponseHeaders)
     app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(HeaderLimit, limit=settings.max_header_bytes)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from fhir_profiles import systems
+from fhir_profiles.dates import brussels_date
 from tests.fhir_profiles.factories import medication_request as mr
 from tests.fixtures.fhir import FHIR_JSON
 
@@ -195,7 +196,7 @@ async def test_rule_over_http(
     prescriber: httpx.AsyncClient, build: Body, expression: str, rule: str
 ) -> None:
     now = datetime.now(UTC)
-    body = build(now, now.date())
+    body = build(now, brussels_date(now))  # RX-12: the Brussels day, not the UTC date
     response = await prescriber.post("/fhir/MedicationRequest", json=body, headers=FHIR_JSON)
     assert response.status_code == 422, response.text
     outcome = response.json()
@@ -208,7 +209,7 @@ async def test_rule_over_http(
 
 
 async def test_RX_12_validity_too_long_names_its_code(prescriber: httpx.AsyncClient) -> None:
-    today = datetime.now(UTC).date()
+    today = brussels_date(datetime.now(UTC))
     body = mr(dispenseRequest=validity(today, today + timedelta(days=400)))
     response = await prescriber.post("/fhir/MedicationRequest", json=body, headers=FHIR_JSON)
     assert "VALIDITY_TOO_LONG" in response.json()["issue"][0]["diagnostics"]

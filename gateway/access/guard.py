@@ -48,6 +48,7 @@ from gateway.errors import BadRequest
 from gateway.presence import NationalRegister, Verdict
 from gateway.storage.records import utc_now
 from gateway.storage.store import ResourceStore
+from gateway.urls import fhir_base
 
 Clock = Callable[[], datetime]
 log = structlog.get_logger("gateway.access")
@@ -78,6 +79,7 @@ class RequestInfo:
     # Asked whether an eID read proves the patient's presence (gateway.presence); None: not
     # configured, the card number's check digits are all that is checked.
     register: NationalRegister | None = None
+    base: str | None = None  # this server's FHIR base URL, for references written absolute
 
 
 def presence_from_headers(card: str | None, read_at: str | None) -> ByPresence | None:
@@ -116,6 +118,7 @@ async def request_info(request: Request) -> RequestInfo:  # async: no thread-poo
             headers.get(EID_CARD_HEADER), headers.get(EID_READ_AT_HEADER)
         ),
         register=getattr(request.app.state, "national_register", None),
+        base=fhir_base(request),
     )
 
 

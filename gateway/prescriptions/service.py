@@ -23,7 +23,6 @@ from consent import (
     Reason,
     Resource,
     ResourceKind,
-    same_provider,
 )
 from fhir_profiles import (
     ValidatedPrescription,
@@ -36,7 +35,7 @@ from gateway.access.guard import NO_PATIENT, Event, RequestInfo, system_clock
 from gateway.access.service import GuardedService
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
-from gateway.fhir import parameters, search
+from gateway.fhir import parameters, references
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, server_managed, timing, transitions
 from gateway.prescriptions.lifecycle import Step
@@ -119,12 +118,11 @@ class PrescriptionService(GuardedService):
         if not decision.permit:
             guard.refuse(decision, event)
 
-        condition = self._condition(if_none_exist, checked) if if_none_exist is not None else None
-        if condition is not None:
-            existing = await self._find_by_identifier(condition, caller)
+        condition = None
+        if if_none_exist is not None:
+            condition = references.condition_query(if_none_exist, RESOURCE, self.info.base)
+            existing = await self._existing(condition, caller)
             if existing is not None:
-                event.resource_id = existing.logical_id
-                await guard.audit(decision, event)
                 return Created(existing, created=False)
 
         async with guard.access(decision, event):
@@ -132,8 +130,23 @@ class PrescriptionService(GuardedService):
             event.resource_id = created.stored.logical_id
         return created
 
+    async def _existing(self, condition: QueryParams, caller: Principal) -> StoredVersion | None:
+        """FHIR R4 http.html#ccreate: the condition is a search, run as the caller's own (so
+        only what he may see matches, and it is audited as a search); one match is the answer,
+        several are 412."""
+        try:
+            page = await self.search(condition, caller)
+        except BadRequest as exc:  # the parameter at fault is inside the header
+            raise BadRequest(f"If-None-Exist: {exc.message}", expression="If-None-Exist") from exc
+        if len(page.items) > 1 or (page.total or 0) > 1:
+            raise PreconditionFailed(
+                f"If-None-Exist matches {page.total or len(page.items)} prescriptions, not one",
+                expression="If-None-Exist",
+            )
+        return page.items[0] if page.items else None
+
     async def _insert(
-        self, checked: ValidatedPrescription, condition: tuple[str, str] | None, caller: Principal
+        self, checked: ValidatedPrescription, condition: QueryParams | None, caller: Principal
     ) -> Created:
         for _ in range(_RID_ATTEMPTS):
             rid = new_rid()
@@ -148,8 +161,10 @@ class PrescriptionService(GuardedService):
                 return Created(await self.store.create(RESOURCE, resource, columns), created=True)
             except IdentifierTaken:
                 if condition is not None:
-                    # A concurrent retry won the race for the same identifier: answer with its result.
-                    existing = await self._find_by_identifier(condition, caller)
+                    # A concurrent retry with the same identifier won the race (the unique
+                    # identifier index is what makes two identical retries end with one resource):
+                    # its result is the answer.
+                    existing = await self._existing(condition, caller)
                     if existing is not None:
                         return Created(existing, created=False)
                 if await self._client_identifier_taken(checked):
@@ -157,43 +172,6 @@ class PrescriptionService(GuardedService):
         raise RuntimeError(
             "could not draw an unused RID"
         )  # pragma: no cover - 5 collisions in a row
-
-    def _condition(self, if_none_exist: str, checked: ValidatedPrescription) -> tuple[str, str]:
-        """If-None-Exist (FHIR R4 http.html#ccreate): ``identifier=system|value`` only.
-
-        The identifier must be one the resource carries: the unique identifier index is what makes
-        two concurrent retries end with one resource.
-        """
-        params = QueryParams(if_none_exist)
-        if list(params.keys()) != ["identifier"] or len(params.getlist("identifier")) != 1:
-            raise BadRequest(
-                "If-None-Exist supports exactly one parameter: identifier=system|value",
-                expression="If-None-Exist",
-            )
-        system, value = search.token(params["identifier"], "If-None-Exist")
-        if system is None:
-            raise BadRequest(
-                "If-None-Exist identifier needs system|value", expression="If-None-Exist"
-            )
-        wanted = (systems.normalise_system(system), value)
-        if wanted not in identifiers_of(checked.resource):
-            raise BadRequest(
-                "the If-None-Exist identifier must be one of the resource's identifiers",
-                expression="If-None-Exist",
-            )
-        return wanted
-
-    async def _find_by_identifier(
-        self, identifier: tuple[str, str], caller: Principal
-    ) -> StoredVersion | None:
-        page = await self.store.search(RESOURCE, Criteria(identifier=identifier), count=1)
-        if not page.items:
-            return None
-        found = page.items[0]
-        if not same_provider(found.author_nihdi, caller.nihdi, caller.role):
-            # Never hand another prescriber's prescription back through a guessed identifier.
-            raise PreconditionFailed("If-None-Exist matches a resource that is not yours")
-        return found
 
     async def _client_identifier_taken(self, checked: ValidatedPrescription) -> bool:
         for pair in identifiers_of(checked.resource):

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 
 from fhir_profiles import systems
+from fhir_profiles.dates import brussels_date
 from tests.fhir_profiles.factories import SSIN, medication_request
+from tests.fixtures.auth import OTHER_PRESCRIBER_NIHDI
 from tests.fixtures.fhir import FHIR_JSON, rid_of
 
 RID = re.compile(r"^BEP[0-9A-Z]{9}$")
@@ -114,14 +116,76 @@ async def test_concurrent_conditional_creates_make_one_resource(
     assert len({r.json()["id"] for r in responses}) == 1
 
 
-async def test_conditional_create_needs_an_identifier_the_resource_carries(
+async def test_conditional_create_takes_every_form_clients_send(
     prescriber: httpx.AsyncClient,
 ) -> None:
-    body = medication_request(identifier=[{"system": "urn:example:his", "value": "rx-1"}])
-    for condition in ("identifier=urn:example:his|rx-2", "status=active", "identifier=rx-1"):
+    """FHIR R4 http.html#ccreate: bare, ``?query``, ``Type?query`` (the HAPI client), this
+    server's absolute URL; each a search, so one match is the existing resource."""
+    body = medication_request(identifier=[{"system": "urn:example:his", "value": "rx-forms"}])
+    first = await create(prescriber, body)
+    assert first.status_code == 201
+    query = "identifier=urn%3Aexample%3Ahis%7Crx-forms"
+    for condition in (
+        query,
+        f"?{query}",
+        f"MedicationRequest?{query}",
+        f"/fhir/MedicationRequest?{query}",
+        f"http://gateway.test/fhir/MedicationRequest?{query}",
+    ):
+        retry = await create(prescriber, body, **{"if-none-exist": condition})
+        assert retry.status_code == 200, (condition, retry.text)
+        assert retry.json()["id"] == first.json()["id"]
+
+
+async def test_conditional_create_over_other_parameters_no_match_one_match_several(
+    prescriber: httpx.AsyncClient,
+) -> None:
+    """Any search parameter the type supports; no match creates, several are 412."""
+    day = medication_request()["authoredOn"][:10]
+    condition = {"if-none-exist": f"authoredon={day}&status=active"}
+    first = await create(prescriber, medication_request(), **condition)
+    assert first.status_code == 201, first.text
+    again = await create(prescriber, medication_request(), **condition)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert (await create(prescriber, medication_request())).status_code == 201
+    several = await create(prescriber, medication_request(), **condition)
+    assert several.status_code == 412, several.text
+    assert several.json()["issue"][0]["expression"] == ["If-None-Exist"]
+
+
+async def test_conditional_create_refuses_conditions_that_are_not_searches_here(
+    prescriber: httpx.AsyncClient,
+) -> None:
+    body = medication_request()
+    for condition in (
+        "",
+        "Consent?identifier=urn:example:his|rx-1",
+        "http://elsewhere.example/fhir/MedicationRequest?identifier=urn:example:his|rx-1",
+        "identifier=rx-1",  # a bare value is a RID only
+        "colour=blue",
+    ):
         response = await create(prescriber, body, **{"if-none-exist": condition})
         assert response.status_code == 400, condition
         assert response.json()["issue"][0]["expression"] == ["If-None-Exist"]
+
+
+async def test_conditional_create_never_hands_back_another_prescribers_prescription(
+    prescriber: httpx.AsyncClient, colleague: httpx.AsyncClient
+) -> None:
+    body = medication_request(identifier=[{"system": "urn:example:his", "value": "rx-shared"}])
+    assert (await create(prescriber, body)).status_code == 201
+    other = colleague
+    theirs = medication_request(
+        nihdi=OTHER_PRESCRIBER_NIHDI,
+        identifier=[{"system": "urn:example:his", "value": "rx-shared"}],
+    )
+    condition = {"if-none-exist": "identifier=urn:example:his|rx-shared"}
+    response = await create(other, theirs, **condition)
+    # Not his: the search finds nothing he may see, and the identifier is taken: a conflict that
+    # shows nothing of the first prescription.
+    assert response.status_code == 409, response.text
+    assert "rx-shared" not in response.text
 
 
 async def test_a_reused_identifier_without_condition_is_a_conflict(
@@ -170,7 +234,7 @@ async def test_search_by_patient_status_and_authored_date(prescriber: httpx.Asyn
     )
     assert completed.json()["total"] == 0
 
-    today = now.date()
+    today = brussels_date(now)  # authoredon days are Brussels days
     window = [
         ("authoredon", f"ge{(today - timedelta(days=1)).isoformat()}"),
         ("authoredon", f"le{today.isoformat()}"),

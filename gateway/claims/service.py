@@ -45,7 +45,7 @@ from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.claims.resources import claim_columns
 from gateway.errors import BadRequest, Conflict, ProfileViolation
-from gateway.fhir import search
+from gateway.fhir import references, search
 from gateway.settings import Settings
 from gateway.storage.persons import provider_match
 from gateway.storage.store import (
@@ -334,7 +334,9 @@ class ClaimService(GuardedService):
         criteria = Criteria(
             patient_ssin=patient,
             statuses=_states(params),
-            identifier=_response_identifier(params) if resource_type == CLAIM_RESPONSE else None,
+            identifier=_response_identifier(params, self.info.base)
+            if resource_type == CLAIM_RESPONSE
+            else None,
         )
         count = search.page_size(
             params, self.settings.default_page_size, self.settings.max_page_size
@@ -379,18 +381,14 @@ def _states(params: QueryParams) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _response_identifier(params: QueryParams) -> tuple[str, str] | None:
-    """``request=Claim/{id}`` (or its full URL) and ``identifier=<eattest system>|<number>``."""
+def _response_identifier(params: QueryParams, base: str | None) -> tuple[str, str] | None:
+    """``request=`` a Claim (``Claim/{id}``, the id, or this server's URL of it) and ``identifier=<eattest system>|<number>``."""
     request = search.single(params, "request")
     identifier = search.single(params, "identifier")
     if request is not None and identifier is not None:
         raise BadRequest("search by request or by identifier, not both", expression="request")
     if request is not None:
-        reference = request.rstrip("/")
-        parts = reference.split("/")
-        if len(parts) < 2 or parts[-2] != CLAIM or not parts[-1]:
-            raise BadRequest("request: expected Claim/{id}", expression="request")
-        return CLAIM_LINK, parts[-1]
+        return CLAIM_LINK, references.reference_id(request, "request", CLAIM, base)
     if identifier is not None:
         system, value = search.token(identifier, "identifier")
         if system not in (None, ATTESTATION):

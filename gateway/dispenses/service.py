@@ -18,7 +18,6 @@ from starlette.datastructures import QueryParams
 
 from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
-from fhir_profiles.ids import FHIR_ID
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.product import ProductKind, product_kind
 from gateway.access.guard import Event, Guard
@@ -26,7 +25,7 @@ from gateway.access.service import GuardedService, Target
 from gateway.audit.writer import safe_query
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest, Gone, NotFound, PreconditionFailed, ProfileViolation
-from gateway.fhir import parameters, search
+from gateway.fhir import parameters, references, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import transitions
 from gateway.prescriptions.lifecycle import Step
@@ -274,11 +273,7 @@ class DispenseService(GuardedService):
             return await self.store.search(RESOURCE, criteria, count=count, cursor=cursor)
 
     async def _searched_prescription(self, value: str, guard: Guard) -> Target | None:
-        logical_id = value.removeprefix(f"{PRESCRIPTION}/")
-        if not FHIR_ID.fullmatch(logical_id):  # a NUL would reach PostgreSQL (a 500)
-            raise BadRequest(
-                "prescription: MedicationRequest/{id} or the id", expression="prescription"
-            )
+        logical_id = references.reference_id(value, "prescription", PRESCRIPTION, self.info.base)
         try:
             return await transitions.load(self.store, logical_id, guard.now)
         except (NotFound, Gone):

@@ -84,3 +84,23 @@ async def test_a_stale_if_match_is_412_even_when_the_update_changes_nothing(
     )
     assert current.status_code == 200
     assert current.headers["etag"] == 'W/"2"'
+
+
+async def test_dispenses_by_prescription_in_every_reference_form(
+    author: httpx.AsyncClient, pharmacy: httpx.AsyncClient
+) -> None:
+    """FHIR R4 search.html#reference: ``Type/id``, the id, this server's absolute URL."""
+    rx = await prescription(author)
+    md = (await dispense_rid(pharmacy, rid_of(rx))).json()
+    for form in (
+        f"MedicationRequest/{rx['id']}",
+        rx["id"],
+        f"http://gateway.test/fhir/MedicationRequest/{rx['id']}",
+    ):
+        found = await pharmacy.get(MD_URL, params={"prescription": form})
+        assert found.status_code == 200, (form, found.text)
+        assert [e["resource"]["id"] for e in found.json()["entry"]] == [md["id"]], form
+    foreign = f"http://elsewhere.example/fhir/MedicationRequest/{rx['id']}"
+    refused = await pharmacy.get(MD_URL, params={"prescription": foreign})
+    assert refused.status_code == 400
+    assert refused.json()["issue"][0]["expression"] == ["prescription"]

@@ -57,11 +57,18 @@ def _patient(request: Request, caller: Principal) -> str | None:
 
 
 def _as_seen_by(caller: Principal, stored: StoredVersion) -> StoredVersion:
-    """The event as the caller may see it: operators all of it, a patient ``patient_view``."""
-    if caller.role != "patient" or caller.ssin is None:
-        return stored
-    body = orjson.dumps(patient_view(stored.json(), caller.ssin))
-    return replace(stored, body=body)
+    """The event as the caller may see it: operators all of it, a patient ``patient_view``.
+    Without ``meta.versionId``: an event never changes, and the CapabilityStatement says
+    ``no-version`` (FHIR R4 valueset-versioning-policy: no versionId is supported)."""
+    event = stored.json()
+    if caller.role == "patient" and caller.ssin is not None:
+        event = patient_view(event, caller.ssin)
+    meta = {k: v for k, v in (event.get("meta") or {}).items() if k != "versionId"}
+    if meta:
+        event["meta"] = meta
+    else:  # FHIR JSON has no empty objects
+        event.pop("meta", None)
+    return replace(stored, body=orjson.dumps(event))
 
 
 @router.get("")

@@ -24,21 +24,29 @@ class GatewayError(Exception):
         return [Issue(code=self.code, expression=self.expression or "", diagnostics=self.message)]
 
 
+class ManyIssues(GatewayError):
+    """An error that carries one issue per element at fault; the message only counts them."""
+
+    counted: ClassVar[str] = "issue(s)"
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__(f"{len(issues)} {self.counted}")
+        self._issues = issues
+
+    def issues(self) -> list[Issue]:
+        return list(self._issues)
+
+
 class BadRequest(GatewayError):
     """Not JSON, wrong resourceType, unsupported search parameter (FHIR REST: 400)."""
 
     status, code = 400, "invalid"
 
 
-class MalformedParameters(BadRequest):
+class MalformedParameters(ManyIssues, BadRequest):
     """An operation's ``Parameters`` body that is not FHIR: one issue per element at fault (400)."""
 
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__(f"{len(issues)} malformed parameter element(s)")
-        self._issues = issues
-
-    def issues(self) -> list[Issue]:
-        return list(self._issues)
+    counted = "malformed parameter element(s)"
 
 
 class Unauthorized(GatewayError):
@@ -96,14 +104,8 @@ class ClientClosedRequest(GatewayError):
     status, code = 499, "incomplete"
 
 
-class ProfileViolation(GatewayError):
+class ProfileViolation(ManyIssues):
     """The resource parsed but breaks the Belgian profile: one issue per violated rule (422)."""
 
     status, code = 422, "processing"
-
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__(f"{len(issues)} profile violation(s)")
-        self._issues = issues
-
-    def issues(self) -> list[Issue]:
-        return list(self._issues)
+    counted = "profile violation(s)"

@@ -11,13 +11,14 @@ import json
 import sys
 from typing import Any
 
+from gateway.auth.cli import data_dir_option, settings_for
+
 
 def _verify(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from gateway.audit.chain import verify
-    from gateway.auth.cli import settings_for
     from gateway.db import sync_url
 
     settings = settings_for(args.data_dir)
@@ -45,8 +46,6 @@ def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the audit log (docs/architecture.md 8)")
     sub = audit.add_subparsers(dest="audit", required=True)
     verify = sub.add_parser("verify", help="walk the hash chain; name the first broken link")
-    verify.add_argument(
-        "--data-dir", default=None, help="data directory (default: GATEWAY_DATA_DIR, else ./var)"
-    )
+    data_dir_option(verify)
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
     verify.set_defaults(func=_verify)

@@ -40,14 +40,14 @@ def settings_for(data_dir: str | None) -> Any:
     return Settings(**overrides)
 
 
-def _run(factory: Callable[[Any], Awaitable[T]], settings: Any) -> T:
+def run_database(factory: Callable[[Any], Awaitable[T]], settings: Any, *, pool_size: int = 1) -> T:
     """Run ``factory(sessions)`` against the configured database, then dispose of the engine."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from gateway.db import create_engine, session_factory
 
     async def main() -> T:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database_url, pool_size=pool_size)
         try:
             return await factory(session_factory(engine))
         except (OperationalError, ProgrammingError) as exc:
@@ -61,19 +61,43 @@ def _run(factory: Callable[[Any], Awaitable[T]], settings: Any) -> T:
     return asyncio.run(coroutine)
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def print_rows(
+    rows: list[dict[str, Any]], *, as_json: bool, header: str, line: Callable[[dict[str, Any]], str]
+) -> int:
+    """``--json``: the rows as a JSON list; else a table, ``header`` then ``line(row)`` per row."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(header)
+    for row in rows:
+        print(line(row))
+    return 0
+
+
+def data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data directory (default: GATEWAY_DATA_DIR, else ./var)",
+    )
 
 
 # -- certs ------------------------------------------------------------------------------------------
 
 
+def _ca_dir(args: argparse.Namespace) -> Path:
+    return Path(args.ca_dir) if args.ca_dir else settings_for(args.data_dir).trust_dir()
+
+
 def _certs_init(args: argparse.Namespace) -> int:
     from gateway.auth import devpki, pki
 
-    settings = settings_for(args.data_dir)
-    ca_dir = Path(args.ca_dir) if args.ca_dir else settings.trust_dir()
+    ca_dir = _ca_dir(args)
     existed = devpki.ca_exists(ca_dir)
     issuer = devpki.init_ca(ca_dir, force=args.force)
     state = "kept existing" if existed and not args.force else "created"
@@ -86,10 +110,9 @@ def _certs_init(args: argparse.Namespace) -> int:
 def _certs_issue(args: argparse.Namespace) -> int:
     from gateway.auth import devpki, pki
 
-    settings = settings_for(args.data_dir)
-    ca_dir = Path(args.ca_dir) if args.ca_dir else settings.trust_dir()
+    ca_dir = _ca_dir(args)
     if not devpki.ca_exists(ca_dir):
-        return _fail(f"no development CA in {ca_dir}: run `gateway certs init` first")
+        return fail(f"no development CA in {ca_dir}: run `gateway certs init` first")
     issuer = devpki.load_issuer(ca_dir)
     cert, key = devpki.issue_client_certificate(
         issuer,
@@ -119,7 +142,7 @@ def _clients_register(args: argparse.Namespace) -> int:
         trust = TrustStore.from_dir(settings.trust_dir())
         cert_pem = Path(args.cert).read_text()
     except (CertificateRefused, OSError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
 
     async def register(sessions: Any) -> Any:
         return await ClientRegistry(sessions).register(
@@ -135,9 +158,9 @@ def _clients_register(args: argparse.Namespace) -> int:
         )
 
     try:
-        client = _run(register, settings)
+        client = run_database(register, settings)
     except RegistrationError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(f"registered {client.client_id} ({client.role}, NIHDI {client.nihdi or '-'})")
     print(
         f"  certificate sha256 {client.cert_sha256}, valid until {client.cert_not_after:%Y-%m-%d}"
@@ -149,7 +172,7 @@ def _clients_list(args: argparse.Namespace) -> int:
     from gateway.auth.registry import ClientRegistry
 
     settings = settings_for(args.data_dir)
-    clients = _run(lambda sessions: ClientRegistry(sessions).list(), settings)
+    clients = run_database(lambda sessions: ClientRegistry(sessions).list(), settings)
     rows: list[dict[str, Any]] = [
         {
             "client_id": c.client_id,
@@ -164,27 +187,26 @@ def _clients_list(args: argparse.Namespace) -> int:
         }
         for c in clients
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'client id':<24} {'role':<11} {'NIHDI':<12} {'status':<8} {'cert until':<11} name")
-    for row in rows:
-        print(
+    return print_rows(
+        rows,
+        as_json=args.json,
+        header=f"{'client id':<24} {'role':<11} {'NIHDI':<12} {'status':<8} {'cert until':<11} name",
+        line=lambda row: (
             f"{row['client_id']:<24} {row['role']:<11} {row['nihdi'] or '-':<12} "
             f"{row['status']:<8} {row['cert_not_after'][:10]:<11} {row['name']}"
-        )
-    return 0
+        ),
+    )
 
 
 def _clients_revoke(args: argparse.Namespace) -> int:
     from gateway.auth.registry import ClientRegistry
 
     settings = settings_for(args.data_dir)
-    done = _run(
+    done = run_database(
         lambda sessions: ClientRegistry(sessions).revoke(args.client_id, args.reason), settings
     )
     if not done:
-        return _fail(f"no active client {args.client_id}")
+        return fail(f"no active client {args.client_id}")
     print(
         f"revoked {args.client_id}: no new tokens from now on; its access tokens are refused "
         f"within {settings.client_status_cache_seconds:g} s on every instance"
@@ -211,7 +233,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
         kid: str = await _key_store(sessions, settings).rotate(revoke_previous=args.revoke_previous)
         return kid
 
-    kid = _run(rotate, settings)
+    kid = run_database(rotate, settings)
     print(f"new signing key {kid}")
     if args.revoke_previous:
         print("previous keys revoked: their tokens stop verifying within the key cache time")
@@ -222,7 +244,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     settings = settings_for(args.data_dir)
-    keys = _run(lambda sessions: _key_store(sessions, settings).describe(), settings)
+    keys = run_database(lambda sessions: _key_store(sessions, settings).describe(), settings)
     for key in keys:
         print(f"{key['kid']}  {key['created_at']:%Y-%m-%d %H:%M}  {key['state']}")
     return 0
@@ -245,12 +267,12 @@ def _token(args: argparse.Namespace) -> int:
         try:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, ValueError):
-            return _fail(
+            return fail(
                 f"no demo manifest at {manifest_path}: run `gateway demo`, or pass --key, --cert and --token-url"
             )
         entry = next((c for c in manifest["clients"] if c["client_id"] == args.client_id), None)
         if entry is None:
-            return _fail(f"{args.client_id} is not a demo client (see {manifest_path})")
+            return fail(f"{args.client_id} is not a demo client (see {manifest_path})")
         key_path = key_path or entry["key_path"]
         cert_path = cert_path or entry["cert_path"]
         token_url = token_url or manifest["token_url"]
@@ -269,9 +291,9 @@ def _token(args: argparse.Namespace) -> int:
     try:
         response = httpx.post(token_url, data=form, timeout=10)
     except httpx.HTTPError as exc:
-        return _fail(f"token endpoint not reachable at {token_url}: {exc}")
+        return fail(f"token endpoint not reachable at {token_url}: {exc}")
     if response.status_code != 200:
-        return _fail(f"token endpoint answered {response.status_code}: {response.text}")
+        return fail(f"token endpoint answered {response.status_code}: {response.text}")
     body = response.json()
     print(json.dumps(body, indent=2) if args.json else body["access_token"])
     return 0
@@ -280,25 +302,17 @@ def _token(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 
-def _data_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="data directory (default: GATEWAY_DATA_DIR, else ./var)",
-    )
-
-
 def register(commands: Any, keys: Any) -> None:
     """Add the subcommands to ``gateway``'s parser (``keys`` is the existing ``keys`` group)."""
     certs = commands.add_parser("certs", help="development PKI (certs_dev/README.md)")
     certs_sub = certs.add_subparsers(dest="certs", required=True)
     init = certs_sub.add_parser("init", help="create the development root and issuing CAs")
-    _data_dir_option(init)
+    data_dir_option(init)
     init.add_argument("--ca-dir", help="where to write the CA (default: <data-dir>/pki)")
     init.add_argument("--force", action="store_true", help="replace an existing CA")
     init.set_defaults(func=_certs_init)
     issue = certs_sub.add_parser("issue", help="issue a client certificate and its key")
-    _data_dir_option(issue)
+    data_dir_option(issue)
     issue.add_argument("--ca-dir", help="the development CA (default: <data-dir>/pki)")
     issue.add_argument("--cn", required=True, help="common name: the professional or pharmacy")
     issue.add_argument("--nihdi", help="NIHDI number, written as OU=NIHDI=<number>")
@@ -313,7 +327,7 @@ def register(commands: Any, keys: Any) -> None:
     clients = commands.add_parser("clients", help="the OAuth client registry")
     clients_sub = clients.add_subparsers(dest="clients", required=True)
     reg = clients_sub.add_parser("register", help="register a client with its certificate")
-    _data_dir_option(reg)
+    data_dir_option(reg)
     reg.add_argument("--role", required=True, choices=("prescriber", "pharmacist", "fund", "admin"))
     reg.add_argument("--cert", required=True, help="the client's certificate (PEM)")
     reg.add_argument("--client-id", help="default: <role>-<random>")
@@ -325,17 +339,17 @@ def register(commands: Any, keys: Any) -> None:
     )
     reg.set_defaults(func=_clients_register)
     ls = clients_sub.add_parser("list", help="list registered clients")
-    _data_dir_option(ls)
+    data_dir_option(ls)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_clients_list)
     revoke = clients_sub.add_parser("revoke", help="revoke a client (final)")
-    _data_dir_option(revoke)
+    data_dir_option(revoke)
     revoke.add_argument("client_id")
     revoke.add_argument("--reason")
     revoke.set_defaults(func=_clients_revoke)
 
     rotate = keys.add_parser("rotate", help="add a new access-token signing key")
-    _data_dir_option(rotate)
+    data_dir_option(rotate)
     rotate.add_argument(
         "--revoke-previous",
         action="store_true",
@@ -343,11 +357,11 @@ def register(commands: Any, keys: Any) -> None:
     )
     rotate.set_defaults(func=_keys_rotate)
     key_list = keys.add_parser("list", help="list signing keys and their state")
-    _data_dir_option(key_list)
+    data_dir_option(key_list)
     key_list.set_defaults(func=_keys_list)
 
     token = commands.add_parser("token", help="print an access token for a (demo) client")
-    _data_dir_option(token)
+    data_dir_option(token)
     token.add_argument("--client-id", required=True)
     token.add_argument("--scope", help="space-separated scopes (default: the role's ceiling)")
     token.add_argument("--key", help="private key PEM (default: from the demo manifest)")

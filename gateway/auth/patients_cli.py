@@ -10,7 +10,7 @@ import getpass
 import sys
 from typing import Any
 
-from gateway.auth.cli import _data_dir_option, _fail, _run, settings_for
+from gateway.auth.cli import data_dir_option, fail, run_database, settings_for
 
 
 def _read_password() -> str | None:
@@ -29,14 +29,14 @@ def _set_password(args: argparse.Namespace) -> int:
 
     ssin = normalise_ssin(args.ssin)
     if not is_valid_ssin(ssin):
-        return _fail("not a valid SSIN (11 digits with a valid check number)")
+        return fail("not a valid SSIN (11 digits with a valid check number)")
     password = _read_password()
     if password is None:
-        return _fail("the two passwords differ")
+        return fail("the two passwords differ")
     try:
         check_new_password(password)
     except PasswordRejected as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     settings = settings_for(args.data_dir)
 
     async def set_it(sessions: Any) -> bool:
@@ -44,7 +44,7 @@ def _set_password(args: argparse.Namespace) -> int:
             ssin, password
         )
 
-    created = _run(set_it, settings)
+    created = run_database(set_it, settings)
     print("account created" if created else "password changed")
     return 0
 
@@ -56,5 +56,5 @@ def register(commands: Any) -> None:
         "set-password", help="set a patient's portal password (read from stdin or a prompt)"
     )
     set_password.add_argument("ssin", help="the patient's SSIN (national register number)")
-    _data_dir_option(set_password)
+    data_dir_option(set_password)
     set_password.set_defaults(func=_set_password)

@@ -8,42 +8,20 @@ Output names claims by id, fund, state and reason code: never a patient.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from gateway.auth.cli import settings_for
+from gateway.auth.cli import data_dir_option, fail, print_rows, run_database, settings_for
 
 T = TypeVar("T")
 
 
-def _data_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", default=None, help="data directory (default: GATEWAY_DATA_DIR, else ./var)"
-    )
-
-
 def _with_database(settings: Any, work: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run ``work(sessions, keyring)`` against the configured database."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from gateway.db import create_engine, session_factory
     from gateway.storage.crypto import Keyring
 
-    async def main() -> T:
-        engine = create_engine(settings.database_url, pool_size=2)
-        try:
-            return await work(session_factory(engine), Keyring(settings.key_bytes()))
-        except (OperationalError, ProgrammingError) as exc:
-            raise SystemExit(
-                f"error: database not ready ({type(exc).__name__}); run `gateway db upgrade`"
-            ) from exc
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    keyring = Keyring(settings.key_bytes())
+    return run_database(lambda sessions: work(sessions, keyring), settings, pool_size=2)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -56,8 +34,7 @@ def _worker(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
     configure_logging(settings.log_format, settings.log_level)
     if not settings.mutuality_urls:
-        print("error: GATEWAY_MUTUALITY_URLS names no fund: nothing to deliver to", file=sys.stderr)
-        return 2
+        return fail("GATEWAY_MUTUALITY_URLS names no fund: nothing to deliver to")
 
     async def work(sessions: Any, keyring: Any) -> None:
         from gateway.claims.outbox import Outbox
@@ -99,16 +76,15 @@ def _list(args: argparse.Namespace) -> int:
         return [_job_row(job) for job in jobs]
 
     rows = _with_database(settings, work)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'job':<32} {'claim':<32} {'kind':<6} {'fund':<4} {'state':<7} {'try':>3} last error")
-    for row in rows:
-        print(
+    return print_rows(
+        rows,
+        as_json=args.json,
+        header=f"{'job':<32} {'claim':<32} {'kind':<6} {'fund':<4} {'state':<7} {'try':>3} last error",
+        line=lambda row: (
             f"{row['job_id']:<32} {row['claim_id']:<32} {row['kind']:<6} {row['fund']:<4} "
             f"{row['state']:<7} {row['attempts']:>3} {row['last_error'] or '-'}"
-        )
-    return 0
+        ),
+    )
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -142,8 +118,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     done = _with_database(settings, work)
     if not done:
-        print(f"error: no failed job with job or claim id {args.id}", file=sys.stderr)
-        return 2
+        return fail(f"no failed job with job or claim id {args.id}")
     for job_id in done:
         print(f"requeued {job_id}")
     return 0
@@ -154,7 +129,7 @@ def register(commands: Any) -> None:
     worker = commands.add_parser(
         "worker", help="deliver queued eAttest claims to the funds and collect settlements"
     )
-    _data_dir_option(worker)
+    data_dir_option(worker)
     worker.add_argument(
         "--concurrency", type=int, default=None, help="sends in flight per fund (default: setting)"
     )
@@ -163,7 +138,7 @@ def register(commands: Any) -> None:
     claims = commands.add_parser("claims", help="the eAttest claim queue")
     sub = claims.add_subparsers(dest="claims", required=True)
     listing = sub.add_parser("list", help="deliveries to the funds, oldest first")
-    _data_dir_option(listing)
+    data_dir_option(listing)
     which = listing.add_mutually_exclusive_group()
     which.add_argument("--failed", action="store_true", help="only deliveries parked as failed")
     which.add_argument("--state", choices=("pending", "done", "failed"))
@@ -171,6 +146,6 @@ def register(commands: Any) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
     retry = sub.add_parser("retry", help="send a failed delivery again (job id or claim id)")
-    _data_dir_option(retry)
+    data_dir_option(retry)
     retry.add_argument("id")
     retry.set_defaults(func=_retry)

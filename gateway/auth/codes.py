@@ -31,6 +31,7 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import orjson
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Error
@@ -87,6 +88,23 @@ class RefreshGrant:
     client_id: str
     not_after: float  # epoch seconds: the portal session's absolute end
     sid: str  # the portal session (tokens.py ``sid`` claim)
+
+
+G = TypeVar("G", CodeGrant, RefreshGrant)
+
+
+def _owned(kind: type[G], payload: dict[str, object] | None, client_id: str, what: str) -> G:
+    """The grant a code or refresh token stands for, if it is usable and the client's own; else
+    RFC 6749 section 5.2 ``invalid_grant``."""
+    if payload is None:
+        raise InvalidGrantError(description=f"the {what} is unknown, expired or already used")
+    try:
+        grant = kind(**payload)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise InvalidGrantError(description=f"the {what} is unknown") from exc
+    if not hmac.compare_digest(grant.client_id.encode(), client_id.encode()):
+        raise InvalidGrantError(description=f"the {what} was issued to another client")
+    return grant
 
 
 class GrantStore:
@@ -146,14 +164,7 @@ class GrantStore:
         if not code or len(code) > 128:
             raise InvalidRequestError(description="code is required")
         payload = await self._take(_CODE_PREFIX, _USED_PREFIX, code)
-        if payload is None:
-            raise InvalidGrantError(description="the code is unknown, expired or already used")
-        try:
-            grant = CodeGrant(**payload)  # type: ignore[arg-type]
-        except TypeError as exc:
-            raise InvalidGrantError(description="the code is unknown") from exc
-        if not hmac.compare_digest(grant.client_id.encode(), client_id.encode()):
-            raise InvalidGrantError(description="the code was issued to another client")
+        grant = _owned(CodeGrant, payload, client_id, "code")
         # Bytes: compare_digest refuses non-ASCII str, and these come from the client's form.
         if redirect_uri is None or not hmac.compare_digest(
             grant.redirect_uri.encode(), redirect_uri.encode()
@@ -194,14 +205,7 @@ class GrantStore:
 
     @staticmethod
     def _check_refresh(payload: dict[str, object] | None, client_id: str) -> RefreshGrant:
-        if payload is None:
-            raise InvalidGrantError(description="the refresh token is unknown, expired or used")
-        try:
-            grant = RefreshGrant(**payload)  # type: ignore[arg-type]
-        except TypeError as exc:
-            raise InvalidGrantError(description="the refresh token is unknown") from exc
-        if not hmac.compare_digest(grant.client_id.encode(), client_id.encode()):
-            raise InvalidGrantError(description="the refresh token belongs to another client")
+        grant = _owned(RefreshGrant, payload, client_id, "refresh token")
         if grant.not_after <= time.time():
             raise InvalidGrantError(description="the session this token belongs to has ended")
         return grant

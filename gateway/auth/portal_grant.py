@@ -39,6 +39,15 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_TOKEN_CHARS = 4096
 
 
+def error_answer(error: OAuth2Error) -> tuple[int, dict[str, Any]]:
+    """RFC 6749 section 5.2: the JSON error answer, 401 for ``invalid_client``, else 400."""
+    status = 401 if error.error == "invalid_client" else 400
+    body = {"error": error.error}
+    if error.description:
+        body["error_description"] = error.description
+    return status, body
+
+
 class PortalGrant:
     def __init__(
         self,
@@ -62,11 +71,7 @@ class PortalGrant:
             return 200, await self._token(form, issuer=issuer, audience=audience)
         except OAuth2Error as error:
             log.info("token_refused", error=error.error, reason=error.description)
-            status = 401 if error.error == "invalid_client" else 400
-            body = {"error": error.error}
-            if error.description:
-                body["error_description"] = error.description
-            return status, body
+            return error_answer(error)
 
     async def _token(self, form: dict[str, str], *, issuer: str, audience: str) -> dict[str, Any]:
         client_id = _portal_client(form)

@@ -223,10 +223,7 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
             await self.portal.revoke(form, issuer=issuer, audience=audience)
         except OAuth2Error as error:
             log.info("revocation_refused", error=error.error, reason=error.description)
-            status = 401 if error.error == "invalid_client" else 400
-            body = {"error": error.error}
-            if error.description:
-                body["error_description"] = error.description
+            status, body = portal_grant.error_answer(error)
             return Response(orjson.dumps(body), status_code=status, headers=headers)
         return Response(b"", status_code=200, headers=headers)
 

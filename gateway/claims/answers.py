@@ -12,13 +12,15 @@ acknowledgement or a feed page read twice changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.access.guard import Clock
+from gateway.claims.funds import FundClient
 from gateway.claims.model import (
     CLAIM,
     CLAIM_RESPONSE,
@@ -35,6 +37,7 @@ from gateway.claims.model import (
 from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.claims.resources import claim_columns, response_columns, response_resource
+from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
 from gateway.storage.store import ResourceStore, StoredVersion
 
@@ -53,6 +56,22 @@ def answer_event(answer: dict[str, Any]) -> FundEvent:
     if event is not None:
         return event
     return FundEvent.REJECTED if answer.get("outcome") == "error" else FundEvent.ACKNOWLEDGED
+
+
+@dataclass(eq=False)
+class FundWork:
+    """What the forwarder and the settlement poller both work with: the database, the keys, the
+    funds' wire and one clock (``worker.ClaimWorker`` gives both the same ones)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: Keyring
+    settings: Settings
+    funds: FundClient
+    # the app's (``app.state.clock``) or the worker process's: one source of now
+    clock: Clock = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        """A subclass sets up its own state here (the generated ``__init__`` calls it)."""
 
 
 class Answers:

@@ -25,24 +25,22 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
 import tenacity
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.claims.answers import Answers, answer_event
-from gateway.claims.funds import FundClient, Permanent, Transient, for_fund
+from gateway.claims.answers import Answers, FundWork, answer_event
+from gateway.claims.funds import Permanent, Transient, for_fund
 from gateway.claims.model import CLAIM, FundEvent, JobKind, State
 from gateway.claims.outbox import Job, Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.errors import GatewayError
 from gateway.settings import Settings
-from gateway.storage.crypto import Keyring
 from gateway.storage.store import ResourceStore
 
-Clock = Callable[[], datetime]
 log = structlog.get_logger("gateway.claims.forwarder")
 _ORPHANS_PER_TICK = 50
 
@@ -66,24 +64,11 @@ class Delivery:
     attestation: str | None = None  # the number to cancel
 
 
-class Forwarder:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        keyring: Keyring,
-        settings: Settings,
-        funds: FundClient,
-        *,
-        clock: Clock,  # the app's (``app.state.clock``) or the worker process's: one source of now
-    ) -> None:
-        self.sessions = sessions
-        self.keyring = keyring
-        self.settings = settings
-        self.funds = funds
-        self.clock = clock
-        self.policy = retry_policy(settings)
-        self.lease = timedelta(seconds=settings.claim_lease_seconds)
-        self._inflight: dict[str, set[asyncio.Task[None]]] = {code: set() for code in funds.codes}
+class Forwarder(FundWork):
+    def __post_init__(self) -> None:
+        self.policy = retry_policy(self.settings)
+        self.lease = timedelta(seconds=self.settings.claim_lease_seconds)
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in self.funds.codes}
         self._wake = asyncio.Event()
         self._stopping = False
 

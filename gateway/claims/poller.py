@@ -12,19 +12,14 @@ after the fund committed): it is then the first answer stored, and the submissio
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.claims.answers import Answers
-from gateway.claims.funds import FundClient, Permanent, Transient
-from gateway.settings import Settings
-from gateway.storage.crypto import Keyring
+from gateway.claims.answers import Answers, FundWork
+from gateway.claims.funds import Permanent, Transient
 
-Clock = Callable[[], datetime]
 log = structlog.get_logger("gateway.claims.poller")
 _PAGES_PER_POLL = 20
 
@@ -37,22 +32,7 @@ def _claim_of(event: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
-class SettlementPoller:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        keyring: Keyring,
-        settings: Settings,
-        funds: FundClient,
-        *,
-        clock: Clock,  # the same clock as the forwarder's (``worker.ClaimWorker``)
-    ) -> None:
-        self.sessions = sessions
-        self.keyring = keyring
-        self.settings = settings
-        self.funds = funds
-        self.clock = clock
-
+class SettlementPoller(FundWork):
     async def poll_all(self) -> int:
         """One round over every fund; a fund that does not answer is tried next round."""
         applied = 0

@@ -22,7 +22,8 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.claims.forwarder import Clock, Forwarder
+from gateway.access.guard import Clock
+from gateway.claims.forwarder import Forwarder
 from gateway.claims.funds import FundClient
 from gateway.claims.poller import SettlementPoller
 from gateway.settings import Settings

@@ -181,16 +181,19 @@ async def attestations(portal: Patient, cursor: str | None = None) -> Response:
 # -- consent (CO-1..CO-4) ------------------------------------------------------------------------
 
 
-def _consent(category: str, ssin: str, provision: dict[str, Any] | None = None) -> dict[str, Any]:
+async def _add(
+    portal: Portal, category: str, done: str, back: str, provision: dict[str, Any] | None = None
+) -> Response:
+    """Give consent, exclude a provider: a new active Consent of the signed-in patient."""
     body: dict[str, Any] = {
         "resourceType": "Consent",
         "status": "active",
         "category": [{"coding": [{"system": KIND_SYSTEM, "code": category}]}],
-        "patient": {"identifier": {"system": systems.SSIN, "value": ssin}},
+        "patient": {"identifier": {"system": systems.SSIN, "value": portal.signed_in.ssin}},
     }
     if provision is not None:
         body["provision"] = provision
-    return body
+    return await _change(portal, portal.fhir.post("Consent", body), done, back)
 
 
 async def _records(portal: Portal, category: str) -> list[views.ConsentRecord]:
@@ -198,10 +201,12 @@ async def _records(portal: Portal, category: str) -> list[views.ConsentRecord]:
     return [views.consent_record(r) for r in api.entries(bundle)]
 
 
-async def _deactivate(portal: Portal, logical_id: str) -> None:
+async def _deactivate(portal: Portal, logical_id: str, done: str, back: str) -> Response:
     """Withdraw, lift, end (docs/architecture.md 4c): an update to ``status`` ``inactive``."""
+    await portal.form()
+    logical_id = _id(logical_id)
     body = {"resourceType": "Consent", "id": logical_id, "status": "inactive"}
-    await portal.fhir.put(f"Consent/{logical_id}", body)
+    return await _change(portal, portal.fhir.put(f"Consent/{logical_id}", body), done, back)
 
 
 @router.get("/consent")
@@ -214,40 +219,35 @@ async def consent(portal: Patient) -> Response:
 @router.post("/consent")
 async def give_consent(portal: Patient) -> Response:
     await portal.form()
-    body = _consent("informed-consent", portal.signed_in.ssin)
-    return await _change(
-        portal, portal.fhir.post("Consent", body), N_("Consent given."), "/portal/consent"
-    )
+    return await _add(portal, "informed-consent", N_("Consent given."), "/portal/consent")
 
 
 @router.post("/consent/{logical_id}/withdraw")
 async def withdraw_consent(portal: Patient, logical_id: str) -> Response:
-    await portal.form()
-    return await _change(
-        portal, _deactivate(portal, _id(logical_id)), N_("Consent withdrawn."), "/portal/consent"
-    )
+    return await _deactivate(portal, logical_id, N_("Consent withdrawn."), "/portal/consent")
 
 
 # -- therapeutic relationships (CO-5..CO-7) ------------------------------------------------------
 
 
-@router.get("/relationships")
-async def relationships(portal: Patient) -> Response:
-    records = await _records(portal, "therapeutic-relationship")
+async def _with_providers(portal: Portal, category: str, template: str) -> Response:
+    """A page of the patient's ``category`` records that names the providers in them."""
+    records = await _records(portal, category)
     providers = await directory.providers(portal.request)
     return await portal.page(
-        "relationships.html", records=records, names=directory.names(providers)
+        template, records=records, providers=providers, names=directory.names(providers)
     )
+
+
+@router.get("/relationships")
+async def relationships(portal: Patient) -> Response:
+    return await _with_providers(portal, "therapeutic-relationship", "relationships.html")
 
 
 @router.post("/relationships/{logical_id}/end")
 async def end_relationship(portal: Patient, logical_id: str) -> Response:
-    await portal.form()
-    return await _change(
-        portal,
-        _deactivate(portal, _id(logical_id)),
-        N_("The relationship has ended."),
-        "/portal/relationships",
+    return await _deactivate(
+        portal, logical_id, N_("The relationship has ended."), "/portal/relationships"
     )
 
 
@@ -256,14 +256,7 @@ async def end_relationship(portal: Patient, logical_id: str) -> Response:
 
 @router.get("/exclusions")
 async def exclusions(portal: Patient) -> Response:
-    records = await _records(portal, "exclusion")
-    providers = await directory.providers(portal.request)
-    return await portal.page(
-        "exclusions.html",
-        records=records,
-        providers=providers,
-        names=directory.names(providers),
-    )
+    return await _with_providers(portal, "exclusion", "exclusions.html")
 
 
 @router.post("/exclusions")
@@ -280,18 +273,12 @@ async def add_exclusion(portal: Patient) -> Response:
         "type": "deny",
         "actor": [{"reference": {"identifier": {"system": system, "value": nihdi}}}],
     }
-    body = _consent("exclusion", portal.signed_in.ssin, provision)
-    return await _change(
-        portal, portal.fhir.post("Consent", body), N_("Exclusion added."), "/portal/exclusions"
-    )
+    return await _add(portal, "exclusion", N_("Exclusion added."), "/portal/exclusions", provision)
 
 
 @router.post("/exclusions/{logical_id}/remove")
 async def remove_exclusion(portal: Patient, logical_id: str) -> Response:
-    await portal.form()
-    return await _change(
-        portal, _deactivate(portal, _id(logical_id)), N_("Exclusion removed."), "/portal/exclusions"
-    )
+    return await _deactivate(portal, logical_id, N_("Exclusion removed."), "/portal/exclusions")
 
 
 # -- who accessed my data (SEC-5, SEC-6, PO-2) ---------------------------------------------------

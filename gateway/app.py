@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from gateway import __version__, capability, ops
+from gateway import __version__, capability, ops, validation
 from gateway.access.guard import system_clock
 from gateway.audit import refusals
 from gateway.audit_events import routes as audit_routes
@@ -24,6 +24,7 @@ from gateway.fhir.headers import FhirResponseHeaders
 from gateway.fhir.ids import check_path_ids
 from gateway.fhir.negotiation import check_accept
 from gateway.fhir.pretty import PrettyJson
+from gateway.fhir.search_post import SearchByPost
 from gateway.kv import create_store
 from gateway.limits import BodyDeadline, HeaderLimit, InFlightLimit
 from gateway.logging import RequestIdMiddleware, configure_logging
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /fhir call: an Accept we can answer (406), ids of a FHIR id's shape (404).
     fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept), Depends(check_path_ids)])
     fhir.include_router(capability.router)
+    # $validate before the families: no family route may take POST [type]/$validate for its own.
+    fhir.include_router(validation.router)
     fhir.include_router(prescriptions.router)
     fhir.include_router(dispenses.router)
     fhir.include_router(claims.router)
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PrettyJson)
     app.add_middleware(HeadAsGet)
     app.add_middleware(FhirResponseHeaders)
+    # POST [type]/_search runs as the GET it stands for, inside the body deadline.
+    app.add_middleware(SearchByPost, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(HeaderLimit, limit=settings.max_header_bytes)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request
 
+from gateway.fhir import search_post
 from gateway.storage.store import Page, StoredVersion
 from gateway.urls import fhir_base
 
@@ -26,12 +27,13 @@ def _entry(base: str, stored: StoredVersion, **extra: Any) -> dict[str, Any]:
 def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     base = fhir_base(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
-    links = [
-        {
-            "relation": "self",
-            "url": f"{base}/{resource_type}?{urlencode(request.query_params.multi_items())}",
-        }
-    ]
+    if search_post.sealed_links(request):  # asked by POST: the parameters stay out of the links
+        params = [
+            (search_post.SEALED, search_post.seal(request.app.state.keyring, resource_type, params))
+        ]
+    cursor = request.query_params.get("_cursor")
+    here = [*params, ("_cursor", cursor)] if cursor else params
+    links = [{"relation": "self", "url": f"{base}/{resource_type}?{urlencode(here)}"}]
     if page.next_cursor is not None:
         query = urlencode([*params, ("_cursor", page.next_cursor.encode())])
         links.append({"relation": "next", "url": f"{base}/{resource_type}?{query}"})

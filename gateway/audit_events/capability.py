@@ -1,42 +1,34 @@
-"""What the AuditEvent routes implement, for the CapabilityStatement (docs/architecture.md 8)."""
+"""What the AuditEvent routes cannot say about themselves, for the CapabilityStatement
+(``gateway.capability``; docs/architecture.md 8)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
 
+from gateway.audit.writer import RESOURCE_TYPE
+from gateway.audit_events.routes import SEARCH_PARAMS
 from gateway.fhir import search
+from gateway.fhir.conformance import FHIR_SEARCH_PARAMETER, SearchParam, TypeDescription
 
-_FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
-
-
-def capability_entry() -> dict[str, Any]:
-    return {
-        "type": "AuditEvent",
-        "documentation": "The append-only, hash-chained access log: every read, search, create, "
-        "update and refusal on /fhir. A patient reads his own; operators read all.",
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "versioning": "no-version",
-        "readHistory": False,
-        "updateCreate": False,
-        "searchParam": [
-            {
-                "name": "patient",
-                "definition": _FHIR_SP + "clinical-patient",
-                "type": "reference",
-                "documentation": "the data subject: <SSIN>, <ssin-system>|<SSIN> or "
-                "patient:identifier=<ssin-system>|<SSIN> (a patient may leave it out: his own)",
-            },
-            {
-                "name": "date",
-                "definition": _FHIR_SP + "AuditEvent-date",
-                "type": "date",
-                "documentation": "when recorded; " + search.DATE_DOCUMENTATION,
-            },
-            {
-                "name": "_count",
-                "type": "number",
-                "documentation": "page size (default 20, at most 200), newest first; follow the "
-                "Bundle's next link",
-            },
-        ],
-    }
+DESCRIPTION: Final = TypeDescription(
+    type=RESOURCE_TYPE,
+    documentation="The append-only, hash-chained access log: every read, search, create, "
+    "update and refusal on /fhir. A patient reads his own; operators read all. An event is "
+    "written once and never changes: no versions.",
+    search_names=SEARCH_PARAMS,
+    search_params=(
+        SearchParam(
+            "patient",
+            "reference",
+            "the data subject: <SSIN>, <ssin-system>|<SSIN> or "
+            "patient:identifier=<ssin-system>|<SSIN> (a patient may leave it out: his own)",
+            FHIR_SEARCH_PARAMETER + "clinical-patient",
+        ),
+        SearchParam(
+            "date",
+            "date",
+            "when recorded; " + search.DATE_DOCUMENTATION,
+            FHIR_SEARCH_PARAMETER + "AuditEvent-date",
+        ),
+    ),
+)

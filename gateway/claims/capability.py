@@ -1,102 +1,88 @@
-"""What the Claim and ClaimResponse routes implement, for the CapabilityStatement."""
+"""What the Claim and ClaimResponse routes cannot say about themselves, for the
+CapabilityStatement and the OperationDefinitions (``gateway.capability``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
 
 from fhir_profiles.rules.claim_codes import ATTESTATION
-
-_FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
-_STATE_DOC = (
-    "where the claim stands (gateway tag urn:ehealth-gateway:claim-state): queued, delivered, "
-    "refused, settled, failed, cancelled; comma-separated codes are OR-ed"
+from gateway.claims.model import CLAIM, CLAIM_RESPONSE
+from gateway.claims.service import CLAIM_SEARCH_PARAMS, RESPONSE_SEARCH_PARAMS
+from gateway.fhir.conformance import (
+    FHIR_SEARCH_PARAMETER,
+    OperationParam,
+    OperationSpec,
+    SearchParam,
+    TypeDescription,
+    returned,
 )
-_COUNT = {
-    "name": "_count",
-    "type": "number",
-    "documentation": "page size (default 20, at most 200); follow the Bundle's next link",
-}
-_PATIENT = {
-    "name": "patient",
-    "definition": _FHIR_SP + "Claim-patient",
-    "type": "reference",
-    "documentation": "with the :identifier modifier only: patient:identifier=<ssin-system>|<SSIN>",
-}
 
+_STATE = SearchParam(
+    "state",
+    "token",
+    "where the claim stands (gateway tag urn:ehealth-gateway:claim-state): queued, delivered, "
+    "refused, settled, failed, cancelled; comma-separated codes are OR-ed",
+)
+_PATIENT_DOC = "with the :identifier modifier only: patient:identifier=<ssin-system>|<SSIN>"
 
-def claim_entry() -> dict[str, Any]:
-    return {
-        "type": "Claim",
-        "profile": "https://www.ehealth.fgov.be/standards/fhir/eattestation/StructureDefinition/be-eattestation-claim",
-        "documentation": (
-            "eAttest (MyCareNet) attestations. POST answers 202 Accepted: the claim is stored and "
-            "queued for the patient's sickness fund; its answer becomes a ClaimResponse "
-            "(ClaimResponse?request=Claim/{id}). Idempotent on the provider's request key: the "
-            "Idempotency-Key header, else the Claim's own identifier (AT-7)."
-        ),
-        "interaction": [
-            {"code": "create"},
-            {"code": "read"},
-            {"code": "vread"},
-            {"code": "search-type"},
-        ],
-        "versioning": "versioned",
-        "readHistory": False,
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
-        "searchParam": [
-            _PATIENT,
-            {"name": "state", "type": "token", "documentation": _STATE_DOC},
-            _COUNT,
-        ],
-        "operation": [
-            {
-                "name": "cancel",
-                "definition": "urn:ehealth-gateway:OperationDefinition/Claim-cancel",
-                "documentation": (
-                    "POST Claim/{id}/$cancel with Parameters reason = A..G (AT-6); the "
-                    "cancellation is forwarded to the fund; cancelling twice answers as the first "
-                    "time"
+CLAIM_DESCRIPTION: Final = TypeDescription(
+    type=CLAIM,
+    documentation=(
+        "eAttest (MyCareNet) attestations. POST answers 202 Accepted: the claim is stored and "
+        "queued for the patient's sickness fund; its answer becomes a ClaimResponse "
+        "(ClaimResponse?request=Claim/{id}). Idempotent on the provider's request key: the "
+        "Idempotency-Key header, else the Claim's own identifier (AT-7)."
+    ),
+    profile="https://www.ehealth.fgov.be/standards/fhir/eattestation/StructureDefinition/be-eattestation-claim",
+    search_names=CLAIM_SEARCH_PARAMS,
+    search_params=(
+        SearchParam("patient", "reference", _PATIENT_DOC, FHIR_SEARCH_PARAMETER + "Claim-patient"),
+        _STATE,
+    ),
+    operations=(
+        OperationSpec(
+            "cancel",
+            "the provider cancels an attestation (AT-6); the cancellation is forwarded to the "
+            "fund and the answer is 202 like an intake; cancelling twice answers as the first time.",
+            (
+                OperationParam(
+                    "reason",
+                    "in",
+                    "code",
+                    "A..G, the eAttest cancel reason (a valueCode, or a valueCoding of the "
+                    "BeCSEattestationCancelReason system)",
+                    min=1,
                 ),
-            }
-        ],
-    }
-
-
-def claim_response_entry() -> dict[str, Any]:
-    return {
-        "type": "ClaimResponse",
-        "documentation": (
-            "The sickness fund's answer to a Claim, one per claim: acknowledged (with the "
-            "attestation number and legal fees), refused (error[] with coded reasons and the "
-            "FHIRPath of the element), then settled (payment) or cancelled, as new versions."
+                returned(CLAIM, "the claim, its cancellation queued"),
+            ),
         ),
-        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
-        "versioning": "versioned",
-        "readHistory": False,
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
-        "searchParam": [
-            {
-                "name": "request",
-                "definition": _FHIR_SP + "ClaimResponse-request",
-                "type": "reference",
-                "documentation": "Claim/{id}: the answer to that claim",
-            },
-            {
-                "name": "identifier",
-                "definition": _FHIR_SP + "ClaimResponse-identifier",
-                "type": "token",
-                "documentation": f"the attestation number: {ATTESTATION}|<number>",
-            },
-            {**_PATIENT, "definition": _FHIR_SP + "ClaimResponse-patient"},
-            {"name": "state", "type": "token", "documentation": _STATE_DOC},
-            _COUNT,
-        ],
-    }
+    ),
+)
+
+CLAIM_RESPONSE_DESCRIPTION: Final = TypeDescription(
+    type=CLAIM_RESPONSE,
+    documentation=(
+        "The sickness fund's answer to a Claim, one per claim: acknowledged (with the "
+        "attestation number and legal fees), refused (error[] with coded reasons and the "
+        "FHIRPath of the element), then settled (payment) or cancelled, as new versions."
+    ),
+    search_names=RESPONSE_SEARCH_PARAMS,
+    search_params=(
+        SearchParam(
+            "request",
+            "reference",
+            "Claim/{id}: the answer to that claim",
+            FHIR_SEARCH_PARAMETER + "ClaimResponse-request",
+        ),
+        SearchParam(
+            "identifier",
+            "token",
+            f"the attestation number: {ATTESTATION}|<number>",
+            FHIR_SEARCH_PARAMETER + "ClaimResponse-identifier",
+        ),
+        SearchParam(
+            "patient", "reference", _PATIENT_DOC, FHIR_SEARCH_PARAMETER + "ClaimResponse-patient"
+        ),
+        _STATE,
+    ),
+)

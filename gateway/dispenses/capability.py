@@ -1,47 +1,54 @@
-"""What the MedicationDispense routes implement, for the CapabilityStatement."""
+"""What the MedicationDispense routes cannot say about themselves, for the CapabilityStatement and
+the OperationDefinitions (``gateway.capability``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
 
 from fhir_profiles import systems
+from gateway.dispenses.service import RESOURCE, SEARCH_PARAMS
 from gateway.fhir import search
+from gateway.fhir.conformance import (
+    FHIR_SEARCH_PARAMETER,
+    OperationSpec,
+    SearchParam,
+    TypeDescription,
+    reason_param,
+    returned,
+)
 
-_FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
-
-
-def capability_entry() -> dict[str, Any]:
-    return {
-        "type": "MedicationDispense",
-        "profile": systems.DISPENSE_PROFILE,
-        "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
-        "versioning": "versioned",
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "operation": [
-            {
-                "name": "undo",
-                "definition": "urn:ehealth-gateway:OperationDefinition:MedicationDispense-undo",
-                "documentation": "POST /MedicationDispense/{id}/$undo (optional Parameters: "
-                "reason): the pharmacy that dispensed, within the undo window (default 24 h); "
-                "the dispense becomes entered-in-error and the prescription is open again (RX-7).",
-            }
-        ],
-        "searchParam": [
-            {
-                "name": "prescription",
-                "definition": _FHIR_SP + "MedicationDispense-prescription",
-                "type": "reference",
-                "documentation": "MedicationRequest/{id}: every dispense of that prescription, "
-                "for whoever may read it (its author included)",
-            },
-            search.PATIENT_IDENTIFIER_PARAMETER,
-            {
-                "name": "status",
-                "definition": _FHIR_SP + "medications-status",
-                "type": "token",
-                "documentation": "completed | entered-in-error (comma-separated: OR)",
-            },
-            {"name": "_count", "type": "number", "documentation": "page size"},
-        ],
-    }
+DESCRIPTION: Final = TypeDescription(
+    type=RESOURCE,
+    documentation="A pharmacy's delivery of a prescription (RX-25): exactly one current dispense "
+    "per prescription; the prescription becomes completed in the same transaction.",
+    profile=systems.DISPENSE_PROFILE,
+    search_names=SEARCH_PARAMS,
+    search_params=(
+        SearchParam(
+            "prescription",
+            "reference",
+            "MedicationRequest/{id}: every dispense of that prescription, for whoever may read "
+            "it (its author included)",
+            FHIR_SEARCH_PARAMETER + "MedicationDispense-prescription",
+        ),
+        SearchParam.of(search.PATIENT_IDENTIFIER_PARAMETER),
+        SearchParam(
+            "status",
+            "token",
+            "completed | entered-in-error (comma-separated: OR)",
+            FHIR_SEARCH_PARAMETER + "medications-status",
+        ),
+    ),
+    operations=(
+        OperationSpec(
+            "undo",
+            "the pharmacy that dispensed, within the undo window (default 24 h) and before "
+            "archiving: the dispense becomes entered-in-error and the prescription is open again "
+            "(RX-7). If-Match with a stale version is 412.",
+            (
+                reason_param("why the delivery is undone; becomes statusReasonCodeableConcept"),
+                returned(RESOURCE, "the dispense, now entered-in-error"),
+            ),
+        ),
+    ),
+)

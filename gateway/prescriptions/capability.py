@@ -1,95 +1,115 @@
-"""What the MedicationRequest routes implement, for the CapabilityStatement."""
+"""What the MedicationRequest routes cannot say about themselves, for the CapabilityStatement and
+the OperationDefinitions (``gateway.capability``): the profile, the documentation of the search
+parameters ``searching.SEARCH_PARAMS`` accepts, and of the operations and their parameters."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
 
 from fhir_profiles import systems
 from gateway.fhir import search
+from gateway.fhir.conformance import (
+    FHIR_SEARCH_PARAMETER,
+    OperationParam,
+    OperationSpec,
+    SearchParam,
+    TypeDescription,
+    reason_param,
+    returned,
+)
+from gateway.prescriptions.operations import OPERATION_NAMES
+from gateway.prescriptions.searching import RESOURCE, SEARCH_PARAMS
 
-_FHIR_SP = "http://hl7.org/fhir/SearchParameter/"
+_RETURN = returned(RESOURCE, "the prescription as it is after the step (its new version)")
+_STEP_NOTE = " A state that does not allow it is 409; If-Match with a stale version is 412."
 
-
-def capability_entry() -> dict[str, Any]:
-    return {
-        "type": "MedicationRequest",
-        "profile": systems.PRESCRIPTION_PROFILE,
-        "interaction": [
-            {"code": "create"},
-            {"code": "read"},
-            {"code": "vread"},
-            {"code": "history-instance"},
-            {"code": "search-type"},
-        ],
-        "versioning": "versioned",
-        "readHistory": True,
-        "updateCreate": False,
-        "conditionalCreate": True,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
-        "operation": [
-            *_lifecycle_operations(),
-            {
-                "name": "set-visibility",
-                "definition": "urn:ehealth-gateway:OperationDefinition:MedicationRequest-set-visibility",
-                "documentation": "POST /MedicationRequest/{id}/$set-visibility with Parameters: "
-                "pharmacies = all | one | none, pharmacy = the organisation NIHDI when one, "
-                "prescribers = open | closed (RX-13, RX-14). The patient, or the author at the "
-                "patient's request (open/closed only). The choice is shown as the extension "
-                "urn:ehealth-gateway:extension:visibility.",
-            },
-        ],
-        "searchParam": [
-            {
-                "name": "identifier",
-                "definition": _FHIR_SP + "clinical-identifier",
-                "type": "token",
-                "documentation": "system|value; a bare RID (BEP + 9) means the Recip-e RID system",
-            },
-            search.PATIENT_IDENTIFIER_PARAMETER,
-            {
-                "name": "status",
-                "definition": _FHIR_SP + "medications-status",
-                "type": "token",
-                "documentation": "comma-separated codes are OR-ed",
-            },
-            {
-                "name": "authoredon",
-                "definition": _FHIR_SP + "MedicationRequest-authoredon",
-                "type": "date",
-                "documentation": search.DATE_DOCUMENTATION,
-            },
-            {
-                "name": "_count",
-                "type": "number",
-                "documentation": "page size (default 20, at most 200); follow the Bundle's next link",
-            },
-        ],
-    }
-
-
-# RX-7, RX-15, docs/architecture.md 6 (docs/pharmacy.md): the lifecycle steps a client can ask for.
-_LIFECYCLE = {
-    "revoke": "the author withdraws an open or in-process prescription; Parameters: reason "
-    "(valueString or valueCodeableConcept), required. Status cancelled with that statusReason.",
-    "take-in-process": "a pharmacy takes it in process (optional Parameters: rid, the RID it "
-    "holds); other pharmacies cannot dispense it until it is released.",
-    "release": "back to open: the pharmacy holding it (optional rid), or the patient's own "
-    "reservation.",
-    "reserve": "the patient reserves it at one pharmacy; Parameters: pharmacy (organisation "
-    "NIHDI). In process at that pharmacy.",
-    "archive": "the pharmacy that delivered it archives it; no undo afterwards.",
+# RX-7, RX-15, docs/architecture.md 6 (docs/pharmacy.md): what each lifecycle step does.
+_LIFECYCLE: Final = {
+    "$revoke": "the author withdraws an open or in-process prescription; status cancelled with "
+    "the reason as statusReason.",
+    "$take-in-process": "a pharmacy takes it in process; other pharmacies cannot dispense it "
+    "until it is released.",
+    "$release": "back to open: the pharmacy holding it, or the patient's own reservation.",
+    "$reserve": "the patient reserves it at one pharmacy; in process at that pharmacy.",
+    "$archive": "the pharmacy that delivered it archives it; no undo afterwards.",
+}
+# The parameters the lifecycle steps read (service.change_state), by name.
+_STEP_PARAMETERS: Final = {
+    "rid": (
+        "string",
+        "the RID the pharmacy holds (RX-17.1): BEP and 9 letters or digits, as a "
+        "valueString or a valueIdentifier of the RID system",
+    ),
+    "pharmacy": (
+        "Identifier",
+        "the pharmacy's organisation NIHDI (ID-9), a valueIdentifier or "
+        "its digits as a valueString",
+    ),
 }
 
 
-def _lifecycle_operations() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "definition": f"urn:ehealth-gateway:OperationDefinition:MedicationRequest-{name}",
-            "documentation": f"POST /MedicationRequest/{{id}}/${name}: {text} A state that does "
-            "not allow it is 409; If-Match with a stale version is 412.",
-        }
-        for name, text in _LIFECYCLE.items()
-    ]
+def _step(name: str) -> OperationSpec:
+    op = OPERATION_NAMES[name]
+    params: list[OperationParam] = []
+    for param in sorted(op.names):
+        if param == "reason":
+            params.append(reason_param("why", required=param in op.required))
+        else:
+            kind, text = _STEP_PARAMETERS.get(param, ("string", ""))
+            params.append(
+                OperationParam(param, "in", kind, text, min=1 if param in op.required else 0)
+            )
+    return OperationSpec(
+        name.removeprefix("$"), _LIFECYCLE.get(name, "") + _STEP_NOTE, (*params, _RETURN)
+    )
+
+
+_SET_VISIBILITY = OperationSpec(
+    "set-visibility",
+    "who finds the prescription in searches by patient (RX-13, RX-14): the patient, or the author "
+    "at the patient's request (open/closed only). A part left out keeps its value; the choice is "
+    "shown as the extension urn:ehealth-gateway:extension:visibility. If-Match with a stale "
+    "version is 412.",
+    (
+        OperationParam("pharmacies", "in", "code", "all | one | none"),
+        OperationParam(
+            "pharmacy",
+            "in",
+            "Identifier",
+            "the organisation NIHDI of the one pharmacy, exactly when pharmacies is one",
+        ),
+        OperationParam("prescribers", "in", "code", "open | closed"),
+        _RETURN,
+    ),
+)
+
+DESCRIPTION: Final = TypeDescription(
+    type=RESOURCE,
+    documentation="Belgian prescriptions (Recip-e): the gateway assigns the RID; conditional "
+    "create on the prescriber's own identifier (If-None-Exist).",
+    profile=systems.PRESCRIPTION_PROFILE,
+    search_names=SEARCH_PARAMS,
+    search_params=(
+        SearchParam(
+            "identifier",
+            "token",
+            "system|value; a bare RID (BEP + 9) means the Recip-e RID system",
+            FHIR_SEARCH_PARAMETER + "clinical-identifier",
+        ),
+        SearchParam.of(search.PATIENT_IDENTIFIER_PARAMETER),
+        SearchParam(
+            "status",
+            "token",
+            "comma-separated codes are OR-ed",
+            FHIR_SEARCH_PARAMETER + "medications-status",
+        ),
+        SearchParam(
+            "authoredon",
+            "date",
+            search.DATE_DOCUMENTATION,
+            FHIR_SEARCH_PARAMETER + "MedicationRequest-authoredon",
+        ),
+    ),
+    operations=(_SET_VISIBILITY, *(_step(name) for name in OPERATION_NAMES)),
+    catch_all_operations=tuple(name.removeprefix("$") for name in OPERATION_NAMES),
+)

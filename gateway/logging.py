@@ -12,18 +12,17 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
 import traceback
 import uuid
 from typing import Any
 
 import structlog
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.fhir.media import FHIR_JSON_UTF8
 from gateway.fhir.outcomes import internal_error_body
-from gateway.ops import route_template
+from gateway.ops import ResponseWatch, route_template
 
 REQUEST_ID_HEADER = "x-request-id"
 # Accept a client's id only when it is short and plain, so nothing odd reaches logs or headers.
@@ -76,32 +75,15 @@ class RequestIdMiddleware:
         if not request_id:
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode("latin-1"))
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        started_response = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started_response
-            started_response = started_response or message["type"] == "http.response.start"
-            await send_with_id(message)
-
+        response = ResponseWatch(send, (b"x-request-id", request_id.encode("latin-1")))
         # client_id=None resets what authentication bound for a previous request on this context.
         with structlog.contextvars.bound_contextvars(request_id=request_id, client_id=None):
             try:
-                await self.app(scope, receive, send_tracked)
+                await self.app(scope, receive, response.send)
             except ClientDisconnect:
                 # A body read outside the FHIR door (forms) found the client gone: no one to
                 # answer, nothing of ours went wrong (gateway.fhir.negotiation does the same).
-                status = 499
+                response.status = 499
                 log.info("client_disconnected")
             except Exception as exc:
                 # Last resort: log the details under the request id, tell the client nothing more.
@@ -111,16 +93,16 @@ class RequestIdMiddleware:
                     causes=_causes(exc),
                     frames=_frames(exc),
                 )
-                if started_response:
+                if response.begun:
                     raise
-                await send_tracked(
+                await response.send(
                     {
                         "type": "http.response.start",
                         "status": 500,
                         "headers": [(b"content-type", FHIR_JSON_UTF8.encode())],
                     }
                 )
-                await send_tracked(
+                await response.send(
                     {"type": "http.response.body", "body": internal_error_body(request_id)}
                 )
             finally:
@@ -128,8 +110,8 @@ class RequestIdMiddleware:
                     "request",
                     method=scope["method"],
                     route=route_template(scope),
-                    status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    status=response.status,
+                    ms=round(response.seconds() * 1000, 2),
                 )
 
 

@@ -50,6 +50,30 @@ class Metrics:
         )
 
 
+class ResponseWatch:
+    """What the access log and the metrics see of a response: its status (500 until one starts:
+    an app that raised) and the time since the request came in. ``send`` passes every message on,
+    adding ``headers`` to the start."""
+
+    def __init__(self, send: Send, *headers: tuple[bytes, bytes]) -> None:
+        self.started = time.perf_counter()
+        self.status = 500
+        self.begun = False  # the response has started: too late for another answer
+        self._send = send
+        self._headers = headers
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.begun = True
+            if self._headers:
+                message["headers"] = [*message.get("headers", []), *self._headers]
+        await self._send(message)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
 class MetricsMiddleware:
     """Counts every request under its route template (``/fhir/MedicationRequest/{logical_id}``),
     never the concrete path: ids must not become label values."""
@@ -62,22 +86,14 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseWatch(send)
         try:
-            await self.app(scope, receive, observe)
+            await self.app(scope, receive, response.send)
         finally:
             route = route_template(scope)
             method = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(route, method, str(response.status)).inc()
+            self.metrics.latency.labels(route, method).observe(response.seconds())
 
 
 def route_template(scope: Scope) -> str:

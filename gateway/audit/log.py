@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.audit.writer import RESOURCE_TYPE
 from gateway.errors import BadRequest, NotFound
 from gateway.storage.crypto import Keyring, associated_data
 from gateway.storage.filters import in_range
-from gateway.storage.records import Cursor, Page, Range, StoredVersion, aware
+from gateway.storage.records import Cursor, Page, Paging, Range, StoredVersion, aware
 from gateway.storage.tables import audit_events as ae
 
 
@@ -38,27 +38,39 @@ class AuditLog:
         *,
         patient_ssin: str | None,
         recorded: tuple[Range, ...],
-        count: int,
-        cursor: Cursor | None,
+        paging: Paging,
+        event_ids: tuple[str, ...] = (),
     ) -> Page:
-        where = []
+        """Events in the order they were recorded (the chain's sequence), newest first unless
+        ``paging.sort`` is ascending (``_sort=date``)."""
+        where: list[ColumnElement[bool]] = []
+        if event_ids:
+            where.append(ae.c.event_id.in_(event_ids))
         if patient_ssin is not None:
             where.append(ae.c.patient_hmac == self.keyring.search_hash("ssin", patient_ssin))
         where.extend(in_range(ae.c.recorded_at, span) for span in recorded)
-        total = await self.session.scalar(select(func.count()).select_from(ae).where(*where))
+        total = None
+        if paging.with_total:
+            total = await self.session.scalar(select(func.count()).select_from(ae).where(*where))
         page_where = list(where)
+        cursor, descending = paging.cursor, paging.sort.descending
         if cursor is not None:
-            if not cursor.logical_id.isdigit():
+            if not cursor.logical_id.isdigit() or cursor.sort != paging.sort:
                 raise BadRequest("invalid paging cursor", expression="_cursor")
-            page_where.append(ae.c.seq < int(cursor.logical_id))
+            seq = int(cursor.logical_id)
+            page_where.append(ae.c.seq < seq if descending else ae.c.seq > seq)
+        order = ae.c.seq.desc() if descending else ae.c.seq.asc()
+        count = paging.count
         rows = (
             await self.session.execute(
-                select(ae).where(*page_where).order_by(ae.c.seq.desc()).limit(count + 1)
+                select(ae).where(*page_where).order_by(order).limit(count + 1)
             )
         ).all()
         items = [self._event(row) for row in rows[:count]]
         next_cursor = None
         if len(rows) > count and count > 0:
             last = rows[count - 1]
-            next_cursor = Cursor(aware(last.recorded_at), str(last.seq))
-        return Page(items=items, total=int(total or 0), next_cursor=next_cursor)
+            next_cursor = Cursor(aware(last.recorded_at), str(last.seq), paging.sort)
+        return Page(
+            items=items, total=None if total is None else int(total), next_cursor=next_cursor
+        )

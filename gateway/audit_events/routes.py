@@ -33,7 +33,7 @@ from gateway.errors import BadRequest
 from gateway.fhir import bundles, search
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.storage.records import StoredVersion
-from gateway.storage.store import ResourceStore
+from gateway.storage.store import Criteria, ResourceStore
 
 router = APIRouter(prefix=f"/{RESOURCE_TYPE}")
 AuditRead = Annotated[Principal, Depends(require_scopes("system/AuditEvent.r"))]
@@ -79,13 +79,15 @@ async def search_events(
     search.check_known(params, SEARCH_PARAMS)
     guard = _guard(request, session, caller, info)
     patient = _patient(request, caller)
-    recorded = search.date_ranges(params.getlist("date"), "date")
-    count = search.page_size(
-        params,
-        request.app.state.settings.default_page_size,
-        request.app.state.settings.max_page_size,
+    # An event is never updated: its _lastUpdated is when it was recorded, its date.
+    common = search.narrow(Criteria(), params)
+    recorded = search.date_ranges(params.getlist("date"), "date") + common.last_updated
+    settings = request.app.state.settings
+    # _sort=date (or _lastUpdated) is the order events were recorded in (the chain's sequence),
+    # -date the newest first (the default).
+    paging = search.paging(
+        params, settings.default_page_size, settings.max_page_size, {"date": "created"}
     )
-    cursor = search.cursor(params)
     event = Event(
         "search", RESOURCE_TYPE, patient_ssin=patient, query=safe_query(params.multi_items())
     )
@@ -95,7 +97,7 @@ async def search_events(
     decision = await guard.decide(access, patient, facts)
     async with guard.access(decision, event):
         page = await AuditLog(session, request.app.state.keyring).search(
-            patient_ssin=patient, recorded=recorded, count=count, cursor=cursor
+            patient_ssin=patient, recorded=recorded, paging=paging, event_ids=common.logical_ids
         )
     page.items = [_as_seen_by(caller, stored) for stored in page.items]
     return bundle_response(bundles.searchset(request, RESOURCE_TYPE, page))

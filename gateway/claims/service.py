@@ -338,10 +338,7 @@ class ClaimService(GuardedService):
             if resource_type == CLAIM_RESPONSE
             else None,
         )
-        count = search.page_size(
-            params, self.settings.default_page_size, self.settings.max_page_size
-        )
-        cursor = search.cursor(params)
+        paging = search.paging(params, self.settings.default_page_size, self.settings.max_page_size)
         event = Event(
             "search", resource_type, patient_ssin=patient, query=safe_query(params.multi_items())
         )
@@ -351,7 +348,7 @@ class ClaimService(GuardedService):
             decision = Decision(False, Reason.ERROR)  # a permit we cannot narrow: fail closed
         async with guard.access(decision, event):
             assert narrowed is not None
-            return await self.store.search(resource_type, narrowed, count=count, cursor=cursor)
+            return await self.store.page(resource_type, search.narrow(narrowed, params), paging)
 
 
 def _visible(criteria: Criteria, decision: Decision, caller: Principal) -> Criteria | None:

@@ -138,12 +138,16 @@ async def search_consents(
         patient = caller.ssin  # PO-4: "my consents" (by identifier: the read decides)
     event = Event("search", RESOURCE, patient_ssin=patient, query=safe_query(params.multi_items()))
     if identifier is not None:
-        criteria = Criteria(
-            identifier=identifier,
-            patient_ssin=patient,
-            categories=_categories(params) if params.getlist("category") else (),
-            statuses=_statuses(params),
-            actor_nihdi=_actor(params),
+        search.paging(params, settings.default_page_size, settings.max_page_size)  # checked only
+        criteria = search.narrow(
+            Criteria(
+                identifier=identifier,
+                patient_ssin=patient,
+                categories=_categories(params) if params.getlist("category") else (),
+                statuses=_statuses(params),
+                actor_nihdi=_actor(params),
+            ),
+            params,
         )
         return await _by_identifier(store, guard, criteria, event)
     if patient is None:
@@ -171,6 +175,6 @@ async def search_consents(
     if caller.role != "patient" and RELATIONSHIP in allowed:
         own = provider_match(caller.role, caller.nihdi or "")  # a prescriber: the person (ID-7)
         criteria = replace(criteria, own_relationships_of=own)
-    count = search.page_size(params, settings.default_page_size, settings.max_page_size)
+    paging = search.paging(params, settings.default_page_size, settings.max_page_size)
     async with guard.access(decision, event):
-        return await store.search(RESOURCE, criteria, count=count, cursor=search.cursor(params))
+        return await store.page(RESOURCE, search.narrow(criteria, params), paging)

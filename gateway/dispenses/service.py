@@ -229,10 +229,7 @@ class DispenseService(GuardedService):
         dispenses; a pharmacy without the network rules sees its own only)."""
         search.check_known(params, SEARCH_PARAMS)
         statuses = _statuses(params)
-        count = search.page_size(
-            params, self.settings.default_page_size, self.settings.max_page_size
-        )
-        cursor = search.cursor(params)
+        paging = search.paging(params, self.settings.default_page_size, self.settings.max_page_size)
         guard = self.guard(caller)
         prescription = search.single(params, "prescription")
         ssin = search.single(params, "patient:identifier")
@@ -270,7 +267,7 @@ class DispenseService(GuardedService):
                 expression="prescription",
             )
         async with guard.access(decision, event):
-            return await self.store.search(RESOURCE, criteria, count=count, cursor=cursor)
+            return await self.store.page(RESOURCE, search.narrow(criteria, params), paging)
 
     async def _searched_prescription(self, value: str, guard: Guard) -> Target | None:
         logical_id = references.reference_id(value, "prescription", PRESCRIPTION, self.info.base)

@@ -11,15 +11,17 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request
 
-from gateway.fhir import search_post
+from gateway.fhir import search_post, subsetting
 from gateway.storage.store import Page, StoredVersion
 from gateway.urls import fhir_base
 
 
-def _entry(base: str, stored: StoredVersion, **extra: Any) -> dict[str, Any]:
+def _entry(
+    base: str, stored: StoredVersion, subset: subsetting.Subset = subsetting.WHOLE, **extra: Any
+) -> dict[str, Any]:
     return {
         "fullUrl": f"{base}/{stored.resource_type}/{stored.logical_id}",
-        "resource": orjson.Fragment(stored.body),
+        "resource": orjson.Fragment(subsetting.apply(stored.body, subset)),
         **extra,
     }
 
@@ -37,13 +39,13 @@ def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     if page.next_cursor is not None:
         query = urlencode([*params, ("_cursor", page.next_cursor.encode())])
         links.append({"relation": "next", "url": f"{base}/{resource_type}?{query}"})
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": page.total,
-        "link": links,
-        "entry": [_entry(base, item, search={"mode": "match"}) for item in page.items],
-    }
+    subset = subsetting.subset_of(request.query_params)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:  # not counted under _total=none
+        bundle["total"] = page.total
+    bundle["link"] = links
+    if page.items and not subset.count_only:  # no empty arrays in FHIR JSON
+        bundle["entry"] = [_entry(base, i, subset, search={"mode": "match"}) for i in page.items]
     return orjson.dumps(bundle)
 
 

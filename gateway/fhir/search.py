@@ -7,7 +7,7 @@ that misspells ``status`` must not silently get every prescription.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Final, TypeVar
@@ -18,16 +18,34 @@ from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS
 from fhir_profiles.event_time import FIRST_YEAR, LAST_YEAR, RANGE_TEXT
 from fhir_profiles.identifiers import is_valid_ssin, normalise_ssin
+from fhir_profiles.ids import FHIR_ID
 from gateway.errors import BadRequest
-from gateway.storage.store import Cursor, Range
+from gateway.fhir import subsetting
+from gateway.storage.store import NEWEST_FIRST, Criteria, Cursor, Paging, Range, Sort
 
 # How every date parameter reads its values (CapabilityStatement documentation).
 DATE_DOCUMENTATION: Final = (
     "prefixes eq (default), ne, gt, lt, ge, le, sa, eb; repeat to AND; compared as instants "
     "whatever the zone offset; a value without a zone, or a date, is Europe/Brussels time"
 )
-# Parameters every search accepts besides its own.
-COMMON = frozenset({"_count", "_cursor", "_format"})
+# Parameters every search accepts besides its own (FHIR R4 search.html#all, http.html#parameters).
+COMMON = frozenset(
+    {
+        "_count",
+        "_cursor",
+        "_format",
+        "_pretty",
+        "_summary",
+        "_elements",
+        "_sort",
+        "_total",
+        "_id",
+        "_lastUpdated",
+    }
+)
+# ``_sort`` keys every type offers, besides its own (``paging(sorts=...)``).
+COMMON_SORTS: Final = {"_lastUpdated": "last_updated"}
+_TOTALS: Final = ("none", "estimate", "accurate")
 
 # FHIR R4 search 3.1.1.5.7-8: a prefix, then a date to the year, month, day, minute, second or
 # fraction of a second (at most microseconds, what an instant holds), with or without a zone.
@@ -185,6 +203,53 @@ def page_size(params: QueryParams, default: int, maximum: int) -> int:
 def cursor(params: QueryParams) -> Cursor | None:
     raw = single(params, "_cursor")
     return None if raw is None else Cursor.decode(raw)
+
+
+def sort_of(params: QueryParams, sorts: Mapping[str, str]) -> Sort:
+    """``_sort`` (FHIR R4 search.html#sort): one key this type offers (``sorts``: the FHIR
+    name -> the store's key), ``-`` for descending. Without it: newest record first."""
+    raw = single(params, "_sort")
+    if raw is None:
+        return NEWEST_FIRST
+    offered = {**COMMON_SORTS, **sorts}
+    keys = [k for k in raw.split(",") if k]
+    name = keys[0].removeprefix("-") if len(keys) == 1 else None
+    if name not in offered:
+        raise BadRequest(
+            "_sort takes one of " + ", ".join(sorted(offered)) + " (with - for descending)",
+            expression="_sort",
+        )
+    return Sort(offered[name], descending=keys[0].startswith("-"))
+
+
+def paging(
+    params: QueryParams, default: int, maximum: int, sorts: Mapping[str, str] | None = None
+) -> Paging:
+    """``_count``, ``_sort``, ``_total`` and the cursor; ``_summary=count`` asks for the total
+    only (FHIR R4 search.html#summary)."""
+    total = single(params, "_total")
+    if total is not None and total not in _TOTALS:
+        raise BadRequest("_total is none, estimate or accurate", expression="_total")
+    count_only = subsetting.subset_of(params).count_only
+    return Paging(
+        count=0 if count_only else page_size(params, default, maximum),
+        cursor=cursor(params),
+        sort=sort_of(params, sorts or {}),
+        with_total=count_only or total != "none",
+    )
+
+
+def narrow(criteria: Criteria, params: QueryParams) -> Criteria:
+    """``criteria`` and the parameters every type takes: ``_id`` (any of a comma list) and
+    ``_lastUpdated`` (date ranges, ANDed)."""
+    ids = codes(params, "_id")
+    if any(not FHIR_ID.fullmatch(i) for i in ids):
+        raise BadRequest("_id: a FHIR id", expression="_id")
+    return replace(
+        criteria,
+        logical_ids=tuple(ids),
+        last_updated=date_ranges(params.getlist("_lastUpdated"), "_lastUpdated"),
+    )
 
 
 # The CapabilityStatement entry of ``patient:identifier`` (prescriptions, dispenses).

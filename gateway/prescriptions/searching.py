@@ -45,6 +45,7 @@ from gateway.storage.store import Access, Criteria, Page, ResourceStore
 
 RESOURCE = "MedicationRequest"
 SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon")
+SORTS: Final = {"authoredon": "authored"}  # _sort keys besides _lastUpdated
 STATUSES = frozenset(
     {
         "active",
@@ -113,15 +114,17 @@ async def search_prescriptions(
     store: ResourceStore, settings: Settings, guard: Guard, params: QueryParams
 ) -> Page:
     search.check_known(params, SEARCH_PARAMS)
-    criteria = Criteria(
-        identifier=search.optional(params, "identifier", _identifier_param),
-        patient_ssin=search.optional(params, "patient:identifier", search.patient_param),
-        states=_states(params),
-        states_at=guard.now,
-        authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
+    criteria = search.narrow(
+        Criteria(
+            identifier=search.optional(params, "identifier", _identifier_param),
+            patient_ssin=search.optional(params, "patient:identifier", search.patient_param),
+            states=_states(params),
+            states_at=guard.now,
+            authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
+        ),
+        params,
     )
-    count = search.page_size(params, settings.default_page_size, settings.max_page_size)
-    cursor = search.cursor(params)
+    paging = search.paging(params, settings.default_page_size, settings.max_page_size, SORTS)
     caller = guard.caller
     if criteria.patient_ssin is None and caller.role == "patient" and criteria.identifier is None:
         # PO-4: "my prescriptions"; by identifier the read decides (another's: a refused probe)
@@ -134,7 +137,7 @@ async def search_prescriptions(
     )
 
     if criteria.identifier is not None:
-        return await _by_identifier(store, guard, criteria, count, event)
+        return await _by_identifier(store, guard, criteria, paging.count, event)
     if criteria.patient_ssin is not None:
         facts = await guard.facts_or_none(criteria.patient_ssin)
         if facts is None:
@@ -145,15 +148,13 @@ async def search_prescriptions(
         decision = await guard.proven(rows.decision, asked.path, facts.ssin)  # the eID read's card
         async with guard.access(decision, event):
             narrowed = replace(criteria, access=Access(rows, guard.now))
-            return _reported(
-                await store.search(RESOURCE, narrowed, count=count, cursor=cursor), guard
-            )
+            return _reported(await store.page(RESOURCE, narrowed, paging), guard)
     if caller.role == "prescriber" and caller.nihdi:
         # Without a patient there are no facts to decide on: a prescriber lists his own
         # prescriptions, as before RX-9 (``permit-author``).
         async with guard.access(Decision(True, Reason.PERMIT_AUTHOR), event):
             mine = replace(criteria, author_nihdi=SamePerson(caller.nihdi))  # any competence code
-            return _reported(await store.search(RESOURCE, mine, count=count, cursor=cursor), guard)
+            return _reported(await store.page(RESOURCE, mine, paging), guard)
     # RX-17: a pharmacy searches by RID or by patient; nobody else lists prescriptions.
     guard.refuse(Decision(False, Reason.WRONG_ROLE), event)
 

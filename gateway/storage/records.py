@@ -7,7 +7,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -110,39 +110,73 @@ class Criteria:
     # expired ones, ``status=stopped`` finds them although they are stored ``active``).
     states: tuple[PrescriptionState, ...] = ()
     states_at: datetime | None = None
+    logical_ids: tuple[str, ...] = ()  # ``_id``: any of these (OR)
+    last_updated: tuple[Range, ...] = ()  # ``_lastUpdated``: each range (AND)
+
+
+# What a search may be ordered by (FHIR ``_sort``): the record's creation (the default, newest
+# first), its ``authored_on`` column, or the current version's time (``_lastUpdated``).
+SORT_KEYS: Final = ("created", "authored", "last_updated")
+
+
+@dataclass(frozen=True)
+class Sort:
+    key: str = "created"  # one of SORT_KEYS
+    descending: bool = True
+
+
+NEWEST_FIRST: Final = Sort()
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Keyset paging position: newest first by creation time, then by id (stable under inserts)."""
+    """Keyset paging position: the last row's sort value (``None``: a row without one, which
+    sorts last) and id, under the sort it was made for (stable under inserts)."""
 
-    created_at: datetime
+    value: datetime | None
     logical_id: str
+    sort: Sort = NEWEST_FIRST
 
     def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.logical_id}".encode()
+        stamp = self.value.isoformat() if self.value is not None else ""
+        order = "d" if self.sort.descending else "a"
+        raw = f"{self.sort.key}|{order}|{stamp}|{self.logical_id}".encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            stamp, logical_id = raw.split("|", 1)
+            key, order, stamp, logical_id = raw.split("|", 3)
+            if key not in SORT_KEYS or order not in ("a", "d"):
+                raise ValueError("a cursor names a known order")
             if not FHIR_ID.fullmatch(logical_id):  # e.g. a NUL, which PostgreSQL refuses (500)
                 raise ValueError("a cursor's id is a FHIR id")
-            moment = datetime.fromisoformat(stamp)
+            moment = datetime.fromisoformat(stamp) if stamp else None
             # An instant, as ``encode`` wrote it: a naive or unplaceable time is no cursor.
-            if moment.tzinfo is None:
+            if moment is not None and moment.tzinfo is None:
                 raise ValueError("a cursor's time has a zone")
-            return cls(moment.astimezone(UTC), logical_id)
+            value = moment.astimezone(UTC) if moment is not None else None
+            return cls(value, logical_id, Sort(key, order == "d"))
         except (ValueError, OverflowError, UnicodeDecodeError) as exc:
             raise BadRequest("invalid paging cursor", expression="_cursor") from exc
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How much of a search to return and in what order (FHIR ``_count``, ``_sort``, ``_total``,
+    the next link's cursor)."""
+
+    count: int
+    cursor: Cursor | None = None
+    sort: Sort = NEWEST_FIRST
+    with_total: bool = True
 
 
 @dataclass
 class Page:
     items: list[StoredVersion]
-    total: int
+    total: int | None  # None: not counted (``_total=none``)
     next_cursor: Cursor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

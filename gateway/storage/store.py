@@ -29,18 +29,21 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.errors import Conflict, Gone, NotFound, PreconditionFailed
+from gateway.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
 from gateway.storage.filters import access_conditions, in_range, state_condition
 from gateway.storage.persons import nihdi_condition
 from gateway.storage.records import (
     COLUMN_NAMES,
+    NEWEST_FIRST,
     Access,
     Criteria,
     Cursor,
     Page,
+    Paging,
     Range,
     SearchColumns,
+    Sort,
     StoredVersion,
     aware,
     columns_of_row,
@@ -49,14 +52,17 @@ from gateway.storage.records import (
 from gateway.storage.tables import resource_identifiers, resource_versions
 
 __all__ = [
+    "NEWEST_FIRST",
     "Access",
     "Criteria",
     "Cursor",
     "IdentifierTaken",
     "Page",
+    "Paging",
     "Range",
     "ResourceStore",
     "SearchColumns",
+    "Sort",
     "StoredVersion",
 ]
 
@@ -246,36 +252,64 @@ class ResourceStore:
         return [self._decrypt(row) for row in rows]
 
     async def search(
-        self, resource_type: str, criteria: Criteria, *, count: int, cursor: Cursor | None = None
+        self,
+        resource_type: str,
+        criteria: Criteria,
+        *,
+        count: int,
+        cursor: Cursor | None = None,
+        sort: Sort = NEWEST_FIRST,
+        with_total: bool = True,
     ) -> Page:
+        """A page of current versions matching ``criteria`` in ``sort`` order, after ``cursor``,
+        and the number of all matches (``with_total``; FHIR ``_total``): access conditions are
+        part of ``criteria``, so the count and the paging see only what the caller may."""
         if criteria.identifier is not None:
             return await self._by_identifier(resource_type, criteria, count)
+        if cursor is not None and cursor.sort != sort:
+            raise BadRequest("the paging cursor belongs to another _sort", expression="_cursor")
         where = self._where(resource_type, criteria)
         source = self._source(criteria)
-        total = await self.session.scalar(select(func.count()).select_from(source).where(*where))
+        total = None
+        if with_total:
+            counted = await self.session.scalar(
+                select(func.count()).select_from(source).where(*where)
+            )
+            total = int(counted or 0)
+        column = _SORT_COLUMNS[sort.key]
         page_where = list(where)
         if cursor is not None:
-            page_where.append(
-                or_(
-                    rv.c.created_at < cursor.created_at,
-                    and_(rv.c.created_at == cursor.created_at, rv.c.logical_id < cursor.logical_id),
-                )
-            )
+            page_where.append(_after(column, cursor))
+        order = (
+            (column.desc().nulls_last(), rv.c.logical_id.desc())
+            if sort.descending
+            else (column.asc().nulls_last(), rv.c.logical_id.asc())
+        )
         rows = (
             await self.session.execute(
-                select(rv)
-                .select_from(source)
-                .where(*page_where)
-                .order_by(rv.c.created_at.desc(), rv.c.logical_id.desc())
-                .limit(count + 1)
+                select(rv).select_from(source).where(*page_where).order_by(*order).limit(count + 1)
             )
         ).all()
         items = [self._decrypt(row) for row in rows[:count]]
         next_cursor = None
         if len(rows) > count and count > 0:
             last = rows[count - 1]
-            next_cursor = Cursor(_aware(last.created_at), last.logical_id)
-        return Page(items=items, total=int(total or 0), next_cursor=next_cursor)
+            value = getattr(last, column.key)
+            next_cursor = Cursor(
+                _aware(value) if value is not None else None, last.logical_id, sort
+            )
+        return Page(items=items, total=total, next_cursor=next_cursor)
+
+    async def page(self, resource_type: str, criteria: Criteria, paging: Paging) -> Page:
+        """``search`` as a client's search parameters asked for it (``gateway.fhir.search.paging``)."""
+        return await self.search(
+            resource_type,
+            criteria,
+            count=paging.count,
+            cursor=paging.cursor,
+            sort=paging.sort,
+            with_total=paging.with_total,
+        )
 
     async def _by_identifier(self, resource_type: str, criteria: Criteria, count: int) -> Page:
         """A business identifier belongs to one resource of the type at most (its token is
@@ -331,6 +365,9 @@ class ResourceStore:
             )
         if criteria.based_on is not None:
             where.append(rv.c.based_on == criteria.based_on)
+        if criteria.logical_ids:
+            where.append(rv.c.logical_id.in_(criteria.logical_ids))
+        where.extend(in_range(rv.c.last_updated, span) for span in criteria.last_updated)
         if criteria.states:
             at = criteria.states_at or _now()
             where.append(or_(false(), *(state_condition(s, at) for s in criteria.states)))
@@ -446,3 +483,22 @@ class IdentifierTaken(Conflict):
             f"an identifier of this {resource_type} is already used by another {resource_type}",
             expression=f"{resource_type}.identifier",
         )
+
+
+_SORT_COLUMNS: Final = {
+    "created": rv.c.created_at,
+    "authored": rv.c.authored_on,
+    "last_updated": rv.c.last_updated,
+}
+
+
+def _after(column: Any, cursor: Cursor) -> ColumnElement[bool]:
+    """The rows after ``cursor`` in its order: by value, then id; rows without a value sort last
+    (``nulls_last``), so after one of them come only others without a value."""
+    later = rv.c.logical_id < cursor.logical_id
+    if not cursor.sort.descending:
+        later = rv.c.logical_id > cursor.logical_id
+    if cursor.value is None:
+        return and_(column.is_(None), later)
+    beyond = column < cursor.value if cursor.sort.descending else column > cursor.value
+    return or_(beyond, and_(column == cursor.value, later), column.is_(None))

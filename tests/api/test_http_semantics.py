@@ -307,10 +307,6 @@ async def test_format_is_accepted_on_searches(author: httpx.AsyncClient) -> None
     assert answer.json()["total"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_pretty is not yet in the common search parameters (gateway/fhir/search.py COMMON)",
-)
 async def test_pretty_is_accepted_on_searches(author: httpx.AsyncClient) -> None:
     await prescription(author)
     answer = await author.get(RX_URL, params={"_pretty": "true"})

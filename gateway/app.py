@@ -19,6 +19,7 @@ from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
 from gateway.fhir import outcomes
+from gateway.fhir.handling import read_handling
 from gateway.fhir.head import HeadAsGet
 from gateway.fhir.headers import FhirResponseHeaders
 from gateway.fhir.ids import check_path_ids
@@ -86,8 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(login_routes.router)
 
-    # Every /fhir call: an Accept we can answer (406), ids of a FHIR id's shape (404).
-    fhir = APIRouter(prefix="/fhir", dependencies=[Depends(check_accept), Depends(check_path_ids)])
+    # Every /fhir call: an Accept we can answer (406), ids of a FHIR id's shape (404), and how
+    # strictly its search parameters are taken (Prefer: handling).
+    fhir = APIRouter(
+        prefix="/fhir",
+        dependencies=[Depends(check_accept), Depends(check_path_ids), Depends(read_handling)],
+    )
     fhir.include_router(capability.router)
     # $validate before the families: no family route may take POST [type]/$validate for its own.
     fhir.include_router(validation.router)

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request
 
-from gateway.fhir import search_post, subsetting
+from fhir_profiles.issues import Issue
+from gateway.fhir import handling, search_post, subsetting
+from gateway.fhir.outcomes import operation_outcome
 from gateway.storage.store import Page, StoredVersion
 from gateway.urls import fhir_base
 
@@ -28,7 +30,12 @@ def _entry(
 
 def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     base = fhir_base(request)
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+    left_out = handling.ignored()  # lenient handling: not used, so not in the links
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k != "_cursor" and k not in left_out
+    ]
     if search_post.sealed_links(request):  # asked by POST: the parameters stay out of the links
         params = [
             (search_post.SEALED, search_post.seal(request.app.state.keyring, resource_type, params))
@@ -44,9 +51,30 @@ def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     if page.total is not None:  # not counted under _total=none
         bundle["total"] = page.total
     bundle["link"] = links
-    if page.items and not subset.count_only:  # no empty arrays in FHIR JSON
-        bundle["entry"] = [_entry(base, i, subset, search={"mode": "match"}) for i in page.items]
+    entries = [] if subset.count_only else page.items
+    bundle_entries = [_entry(base, i, subset, search={"mode": "match"}) for i in entries]
+    if left_out:
+        bundle_entries.append(
+            {"resource": _ignored_outcome(left_out), "search": {"mode": "outcome"}}
+        )
+    if bundle_entries:  # no empty arrays in FHIR JSON
+        bundle["entry"] = bundle_entries
     return orjson.dumps(bundle)
+
+
+def _ignored_outcome(names: list[str]) -> dict[str, Any]:
+    """What lenient handling left out (FHIR R4 search.html#errors)."""
+    return operation_outcome(
+        [
+            Issue(
+                severity="warning",
+                code="not-supported",
+                expression=name[:40],
+                diagnostics=f"search parameter {name[:40]!r} is not supported and was ignored",
+            )
+            for name in names
+        ]
+    )
 
 
 def history(request: Request, versions: list[StoredVersion]) -> bytes:

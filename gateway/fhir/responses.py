@@ -2,7 +2,8 @@
 
 ``resource_response`` sees the request, so every family gets, without a route knowing:
 
-- on a read or vread (GET, HEAD) answering 200, conditional reads: 304 with the validators and no
+- on a read or vread (GET, HEAD), ``_summary`` and ``_elements`` (``gateway.fhir.subsetting``);
+- on a read or vread answering 200, conditional reads: 304 with the validators and no
   body when ``If-None-Match`` or ``If-Modified-Since`` say the client's copy is current (FHIR R4
   http.html#cread, ``gateway.fhir.conditional``);
 - on a write (create, update, an operation answering a resource), ``Prefer: return=...`` (FHIR R4
@@ -17,7 +18,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_profiles.issues import Issue
-from gateway.fhir import conditional, prefer
+from gateway.errors import BadRequest
+from gateway.fhir import conditional, prefer, subsetting
 from gateway.fhir.media import FHIR_JSON_UTF8
 from gateway.fhir.outcomes import outcome_body
 from gateway.storage.store import StoredVersion
@@ -47,7 +49,8 @@ def resource_response(
             and conditional.not_modified(request, stored.etag, stored.last_updated)
         ):
             return Response(status_code=304, headers=headers)
-        return Response(stored.body, status_code=status, media_type=FHIR_JSON_UTF8, headers=headers)
+        body = subsetting.apply(stored.body, _read_subset(request))
+        return Response(body, status_code=status, media_type=FHIR_JSON_UTF8, headers=headers)
     wanted = prefer.return_preference(request)
     if wanted is not None:
         headers[prefer.PREFERENCE_APPLIED] = f"return={wanted}"
@@ -63,6 +66,14 @@ def resource_response(
         body = outcome_body([done])
         return Response(body, status_code=status, media_type=FHIR_JSON_UTF8, headers=headers)
     return Response(stored.body, status_code=status, media_type=FHIR_JSON_UTF8, headers=headers)
+
+
+def _read_subset(request: Request) -> subsetting.Subset:
+    """``_summary`` / ``_elements`` on a read (FHIR R4 search.html#summary applies to reads too)."""
+    subset = subsetting.subset_of(request.query_params)
+    if subset.count_only:
+        raise BadRequest("_summary=count is for searches", expression="_summary")
+    return subset
 
 
 def _what_was_done(request: Request, stored: StoredVersion, status: int, location: bool) -> str:

@@ -20,7 +20,7 @@ from fhir_profiles.event_time import FIRST_YEAR, LAST_YEAR, RANGE_TEXT
 from fhir_profiles.identifiers import is_valid_ssin, normalise_ssin
 from fhir_profiles.ids import FHIR_ID
 from gateway.errors import BadRequest
-from gateway.fhir import subsetting
+from gateway.fhir import handling, subsetting
 from gateway.storage.store import NEWEST_FIRST, Criteria, Cursor, Paging, Range, Sort
 
 # How every date parameter reads its values (CapabilityStatement documentation).
@@ -61,13 +61,15 @@ _T = TypeVar("_T")
 
 
 def check_known(params: QueryParams, known: Iterable[str]) -> None:
+    """400 for a parameter neither the type nor every search supports; under ``Prefer:
+    handling=lenient``, noted and ignored instead (``gateway.fhir.handling``)."""
     allowed = COMMON | set(known)
     for name in params:
         if name not in allowed:
-            raise BadRequest(
+            handling.unsupported(
+                name,
                 f"unknown or unsupported search parameter {name[:40]!r}; supported: "
                 + ", ".join(sorted(set(known))),
-                expression=name[:40],
             )
 
 

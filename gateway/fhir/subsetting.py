@@ -96,7 +96,12 @@ def _definition(resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
         name = field.alias or ""
         if extra.get("summary_element_property"):
             summary.add(name)
-        if extra.get("element_required"):
+        # 1..1 complex elements are required fields; 1..1 primitives and choices are flagged.
+        if (
+            field.is_required()
+            or extra.get("element_required")
+            or extra.get("one_of_many_required")
+        ):
             mandatory.add(name)
     return frozenset(summary), frozenset(mandatory)
 

@@ -14,16 +14,26 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Depends, Request
+from starlette.datastructures import QueryParams
 
 from consent import AccessPath, Action, Decision, PatientFacts, Resource, Visibility
 from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Event, Guard, RequestInfo, request_info
 from gateway.auth.identity import Principal
 from gateway.db import DbSession
+from gateway.errors import BadRequest, PreconditionFailed
+from gateway.fhir import references
 from gateway.settings import Settings
-from gateway.storage.store import ResourceStore, StoredVersion
+from gateway.storage.store import Page, ResourceStore, StoredVersion
 
 ServiceT = TypeVar("ServiceT")
+CONDITION = references.IF_NONE_EXIST
+
+
+@dataclass(frozen=True)
+class Created:
+    stored: StoredVersion
+    created: bool  # False when a conditional create found the existing resource
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,33 @@ class GuardedService:
     def reported(self, stored: StoredVersion) -> StoredVersion:
         """The current version as a reader gets it (prescriptions: expired reads as stopped)."""
         return stored
+
+    async def search(self, params: QueryParams, caller: Principal) -> Page:
+        """The family's search, decided and audited (a family that searches supplies it)."""
+        raise NotImplementedError
+
+    # -- conditional create and update (FHIR R4 http.html#ccreate, #cond-update) -----------------
+
+    async def matches(self, condition: str, caller: Principal) -> list[StoredVersion]:
+        """What the condition (``If-None-Exist``, or a conditional update's query) finds, run as
+        the caller's own search: only what he may see matches, and the search is audited. More
+        than one match is 412."""
+        params = references.condition_query(condition, self.RESOURCE, self.info.base)
+        try:
+            page = await self.search(params, caller)
+        except BadRequest as exc:  # the parameter at fault is inside the condition
+            raise BadRequest(f"{CONDITION}: {exc.message}", expression=CONDITION) from exc
+        found = max(len(page.items), page.total or 0)
+        if found > 1:
+            raise PreconditionFailed(
+                f"the condition matches {found} {self.RESOURCE} resources, not one",
+                expression=CONDITION,
+            )
+        return page.items
+
+    async def existing(self, condition: str, caller: Principal) -> StoredVersion | None:
+        found = await self.matches(condition, caller)
+        return found[0] if found else None
 
     # -- the shared path -------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Interactions and operations are what the routes serve (``served``); search param
 names each family's search accepts (the table it checks, ``TypeDescription.search_names``) plus
 the shared ones ``gateway.fhir.search.COMMON`` lets through; ``versioning`` is ``versioned`` only
 where vread exists (``versioned-update`` when the update also honours If-Match), else
-``no-version``. A flag the routes cannot show (conditionalRead) is left out rather than guessed.
+``no-version``. Every read answers through ``gateway.fhir.responses.resource_response``, which
+honours If-None-Match and If-Modified-Since: ``conditionalRead`` is ``full-support`` wherever a stored
+record is read.
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ def resource_entry(
     out["interaction"] = [{"code": code} for code in entry.ordered_interactions()]
     out["versioning"] = _versioning(entry)
     out["readHistory"] = "vread" in entry.interactions  # past versions through vread
+    if "read" in entry.interactions and resource_type != OPERATION_DEFINITION:
+        # Stored records: 304 on If-None-Match and If-Modified-Since. The definitions are
+        # built from the routes on each read and carry no validators.
+        out["conditionalRead"] = "full-support"
     if "update" in entry.interactions:
         out["updateCreate"] = False  # an update names an existing resource (404 otherwise)
     if "create" in entry.interactions:

@@ -69,7 +69,7 @@ async def cancel(
 
 @router.get(f"/{CLAIM}")
 async def search_claims(request: Request, caller: ClaimSearch, service: Service) -> Response:
-    page = await service.search(CLAIM, request.query_params, caller)
+    page = await service.search(request.query_params, caller, CLAIM)
     return bundle_response(bundles.searchset(request, CLAIM, page))
 
 
@@ -77,7 +77,7 @@ async def search_claims(request: Request, caller: ClaimSearch, service: Service)
 async def search_responses(
     request: Request, caller: ClaimResponseSearch, service: Service
 ) -> Response:
-    page = await service.search(CLAIM_RESPONSE, request.query_params, caller)
+    page = await service.search(request.query_params, caller, CLAIM_RESPONSE)
     return bundle_response(bundles.searchset(request, CLAIM_RESPONSE, page))
 
 

@@ -324,7 +324,9 @@ class ClaimService(GuardedService):
         none of the patient's facts, so none are loaded: the facts only name the patient (PO-4)."""
         return PatientFacts(ssin or NO_PATIENT)
 
-    async def search(self, resource_type: str, params: QueryParams, caller: Principal) -> Page:
+    async def search(
+        self, params: QueryParams, caller: Principal, resource_type: str = CLAIM
+    ) -> Page:
         known = CLAIM_SEARCH_PARAMS if resource_type == CLAIM else RESPONSE_SEARCH_PARAMS
         search.check_known(params, known)
         guard = self.guard(caller)

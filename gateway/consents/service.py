@@ -29,7 +29,7 @@ from fhir_profiles import Issue
 from fhir_profiles.dates import BRUSSELS
 from gateway.access.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
 from gateway.access.guard import Event
-from gateway.access.service import GuardedService
+from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
 from gateway.consents import shapes
 from gateway.consents.searching import search_consents
@@ -95,7 +95,51 @@ class ConsentService(GuardedService):
 
     # -- create ----------------------------------------------------------------------------------
 
-    async def create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:
+    async def create(
+        self, body: dict[str, Any], caller: Principal, *, if_none_exist: str | None = None
+    ) -> Created:
+        """A new Consent; with ``if_none_exist`` (FHIR R4 http.html#ccreate), the one the caller
+        may see that the condition finds, if any (200), and 412 if it finds several."""
+        if if_none_exist is not None:
+            self._parse(body)  # a retry is answered only if it would have been valid
+            existing = await self.existing(if_none_exist, caller)
+            if existing is not None:
+                return Created(existing, created=False)
+        try:
+            return Created(await self._create(body, caller), created=True)
+        except Conflict:
+            # CO-4, CO-10: a retry racing with its twin lost on the one-active-record token;
+            # the winner is the answer when the condition finds it.
+            existing = await self.existing(if_none_exist, caller) if if_none_exist else None
+            if existing is None:
+                raise
+            return Created(existing, created=False)
+
+    async def conditional_update(
+        self, condition: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
+    ) -> Created:
+        """FHIR R4 http.html#cond-update: the one match is updated (withdrawn, lifted, ended);
+        no match and no id in the body: created; several: 412."""
+        found = await self.matches(condition, caller)
+        if found:
+            logical_id = found[0].logical_id
+            if body.get("id") not in (None, logical_id):
+                raise BadRequest(
+                    "the body's id is not the id of the resource the condition found",
+                    expression="Consent.id",
+                )
+            updated = await self.update(
+                logical_id, {**body, "id": logical_id}, caller, if_match=if_match
+            )
+            return Created(updated, created=False)
+        if "id" in body:
+            raise BadRequest(
+                "the condition found no Consent: send a new one without an id",
+                expression="Consent.id",
+            )
+        return Created(await self._create(body, caller), created=True)
+
+    async def _create(self, body: dict[str, Any], caller: Principal) -> StoredVersion:
         parsed = self._parse(body)
         if parsed.status != "active":
             raise ProfileViolation(

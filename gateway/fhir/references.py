@@ -55,3 +55,14 @@ def condition_query(header: str, resource_type: str, base: str | None) -> QueryP
     if not params:
         raise BadRequest(f"{IF_NONE_EXIST} names no search parameter", expression=IF_NONE_EXIST)
     return params
+
+
+# What a create's URL may carry that is no search: how to answer (http.html#parameters).
+_ANSWER_PARAMETERS = frozenset({"_format", "_pretty"})
+
+
+def condition_in_query(query: QueryParams) -> str | None:
+    """A create's condition sent as the URL's query (``POST [type]?identifier=...``, as fhirpy's
+    ``create(identifier=...)`` does) rather than in ``If-None-Exist``; ``None``: none."""
+    searched = [(k, v) for k, v in query.multi_items() if k not in _ANSWER_PARAMETERS]
+    return str(QueryParams(searched)) if searched else None

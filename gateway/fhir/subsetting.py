@@ -31,7 +31,6 @@ from gateway.errors import BadRequest
 SUBSETTED: Final = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",
-    "display": "subsetted",
 }
 SUMMARY_VALUES: Final = ("true", "text", "data", "count", "false")
 _ALWAYS: Final = frozenset({"resourceType", "id", "meta"})

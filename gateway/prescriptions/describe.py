@@ -27,6 +27,7 @@ from consent import (
 )
 from fhir_profiles import systems
 from fhir_profiles.dates import BRUSSELS
+from gateway.fhir.subsetting import SUBSETTED
 from gateway.storage.store import SearchColumns, StoredVersion
 
 VISIBILITY_URL: Final = "urn:ehealth-gateway:extension:visibility"
@@ -106,13 +107,6 @@ def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
     if not view["extension"]:
         del view["extension"]
     return replace(stored, body=orjson.dumps(view), computed=True)
-
-
-# FHIR R4 3.1.0.9.2 (subsetting): the resource is deliberately incomplete.
-SUBSETTED: Final = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-    "code": "SUBSETTED",
-}
 
 
 def lifecycle_extension(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from gateway.access.routes import add_instance_reads
 from gateway.access.service import service_dependency
 from gateway.auth.identity import Principal, authenticate
-from gateway.fhir import bundles
+from gateway.fhir import bundles, references
 from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import (
@@ -37,7 +37,12 @@ async def create(
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
     expect_resource_type(body, RESOURCE)
-    result = await service.create(body, caller, if_none_exist=if_none_exist)
+    condition = (
+        if_none_exist
+        if if_none_exist is not None
+        else references.condition_in_query(request.query_params)
+    )
+    result = await service.create(body, caller, if_none_exist=condition)
     return resource_response(
         request, result.stored, status=201 if result.created else 200, location=True
     )

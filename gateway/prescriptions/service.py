@@ -10,7 +10,7 @@ Validation is ``fhir_profiles``; storage is ``ResourceStore``; who may see or do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -32,10 +32,10 @@ from fhir_profiles import (
     validate_medication_request,
 )
 from gateway.access.guard import NO_PATIENT, Event, RequestInfo, system_clock
-from gateway.access.service import GuardedService
+from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
-from gateway.errors import BadRequest, PreconditionFailed, ProfileViolation
-from gateway.fhir import parameters, references
+from gateway.errors import BadRequest, ProfileViolation
+from gateway.fhir import parameters
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, server_managed, timing, transitions
 from gateway.prescriptions.lifecycle import Step
@@ -57,12 +57,6 @@ __all__ = ["RESOURCE", "Created", "PrescriptionService", "search_columns"]
 
 # RX-4: 36^9 RIDs make a collision rare but not impossible at 10^8 prescriptions a year: draw again.
 _RID_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Created:
-    stored: StoredVersion
-    created: bool  # False when a conditional create found the existing resource
 
 
 def search_columns(resource: dict[str, Any], checked: ValidatedPrescription) -> SearchColumns:
@@ -118,35 +112,18 @@ class PrescriptionService(GuardedService):
         if not decision.permit:
             guard.refuse(decision, event)
 
-        condition = None
         if if_none_exist is not None:
-            condition = references.condition_query(if_none_exist, RESOURCE, self.info.base)
-            existing = await self._existing(condition, caller)
+            existing = await self.existing(if_none_exist, caller)
             if existing is not None:
                 return Created(existing, created=False)
 
         async with guard.access(decision, event):
-            created = await self._insert(checked, condition, caller)
+            created = await self._insert(checked, if_none_exist, caller)
             event.resource_id = created.stored.logical_id
         return created
 
-    async def _existing(self, condition: QueryParams, caller: Principal) -> StoredVersion | None:
-        """FHIR R4 http.html#ccreate: the condition is a search, run as the caller's own (so
-        only what he may see matches, and it is audited as a search); one match is the answer,
-        several are 412."""
-        try:
-            page = await self.search(condition, caller)
-        except BadRequest as exc:  # the parameter at fault is inside the header
-            raise BadRequest(f"If-None-Exist: {exc.message}", expression="If-None-Exist") from exc
-        if len(page.items) > 1 or (page.total or 0) > 1:
-            raise PreconditionFailed(
-                f"If-None-Exist matches {page.total or len(page.items)} prescriptions, not one",
-                expression="If-None-Exist",
-            )
-        return page.items[0] if page.items else None
-
     async def _insert(
-        self, checked: ValidatedPrescription, condition: QueryParams | None, caller: Principal
+        self, checked: ValidatedPrescription, condition: str | None, caller: Principal
     ) -> Created:
         for _ in range(_RID_ATTEMPTS):
             rid = new_rid()
@@ -164,7 +141,7 @@ class PrescriptionService(GuardedService):
                     # A concurrent retry with the same identifier won the race (the unique
                     # identifier index is what makes two identical retries end with one resource):
                     # its result is the answer.
-                    existing = await self._existing(condition, caller)
+                    existing = await self.existing(condition, caller)
                     if existing is not None:
                         return Created(existing, created=False)
                 if await self._client_identifier_taken(checked):

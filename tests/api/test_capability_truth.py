@@ -439,7 +439,18 @@ async def test_search_parameters_left_out_are_refused(world: World) -> None:
 async def test_conditional_create_where_listed(world: World) -> None:
     statement = await statement_of(world.anyone)
     conditional = {t for t, e in statement.items() if e.get("conditionalCreate")}
-    assert conditional == {"MedicationRequest"}
+    assert conditional == {"MedicationRequest", "Consent"}
+    assert {t for t, e in statement.items() if e.get("conditionalUpdate")} == {"Consent"}
+    readable = {t for t, e in statement.items() if "conditionalRead" in e}
+    assert readable == set(statement) - {"OperationDefinition"}
+    for resource_type, entry in statement.items():
+        if "conditionalRead" in entry:
+            assert entry["conditionalRead"] == "full-support", resource_type
+            read = await use(world, resource_type, "read")
+            again = await world.reader(resource_type).get(
+                str(read.url), headers={"If-None-Match": read.headers["etag"]}
+            )
+            assert again.status_code == 304, resource_type
     body = medication_request(identifier=[{"system": "urn:example:his", "value": "rx-9"}])
     condition = {"if-none-exist": "identifier=urn:example:his|rx-9", **FHIR_JSON}
     first = await world.author.post(RX_URL, json=body, headers=condition)

@@ -305,3 +305,19 @@ async def test_capability_statement_needs_no_authentication(anonymous: httpx.Asy
         "status",
         "authoredon",
     }
+
+
+async def test_conditional_create_as_fhirpy_sends_it_in_the_query(
+    prescriber: httpx.AsyncClient,
+) -> None:
+    """fhirpy's ``create(identifier=...)`` puts the condition in the URL's query, no header."""
+    body = medication_request(identifier=[{"system": "urn:example:his", "value": "rx-query"}])
+    condition = {"identifier": "urn:example:his|rx-query", "_format": "json"}
+    first = await prescriber.post(
+        "/fhir/MedicationRequest", params=condition, json=body, headers=FHIR_JSON
+    )
+    again = await prescriber.post(
+        "/fhir/MedicationRequest", params=condition, json=body, headers=FHIR_JSON
+    )
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]

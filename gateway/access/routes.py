@@ -10,13 +10,20 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from gateway.access.service import GuardedService
+from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
+
+
+def created_response(request: Request, result: Created) -> Response:
+    """201 with Location for a new resource; 200 with the one a conditional create found."""
+    return resource_response(
+        request, result.stored, status=201 if result.created else 200, location=True
+    )
 
 
 def add_instance_reads(

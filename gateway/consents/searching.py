@@ -34,7 +34,7 @@ from gateway.errors import BadRequest
 from gateway.fhir import search
 from gateway.settings import Settings
 from gateway.storage.persons import provider_match
-from gateway.storage.store import Criteria, Page, ResourceStore
+from gateway.storage.store import Criteria, Page, ResourceStore, StoredVersion
 
 SEARCH_PARAMS = (
     "identifier",
@@ -101,6 +101,17 @@ def _identifier(params: QueryParams | Any) -> tuple[str, str] | None:
     return system, code
 
 
+def described(stored: StoredVersion, ssin: str | None) -> Resource:
+    """What ``consent.decide`` needs of a stored Consent: its kind (by category), its patient
+    and the provider its provision names."""
+    return Resource(
+        KIND_OF_CATEGORY[stored.columns.category or ""],
+        id=stored.logical_id,
+        patient_ssin=ssin,
+        provider_nihdi=stored.columns.actor_nihdi,
+    )
+
+
 async def _by_identifier(
     store: ResourceStore, guard: Guard, criteria: Criteria, event: Event
 ) -> Page:
@@ -111,13 +122,7 @@ async def _by_identifier(
         return Page(items=[], total=0)
     stored = page.items[0]
     ssin = patient_ssin_of(stored.json())
-    target = Resource(
-        KIND_OF_CATEGORY[stored.columns.category or ""],
-        id=stored.logical_id,
-        patient_ssin=ssin,
-        provider_nihdi=stored.columns.actor_nihdi,
-    )
-    decision = await guard.decide(guard.request(Action.READ, target), ssin)
+    decision = await guard.decide(guard.request(Action.READ, described(stored, ssin)), ssin)
     event.resource_id, event.patient_ssin = stored.logical_id, ssin
     if not decision.permit:
         await guard.audit_unseen(decision, event)  # answered like a miss

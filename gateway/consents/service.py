@@ -32,7 +32,7 @@ from gateway.access.guard import Event
 from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
 from gateway.consents import shapes
-from gateway.consents.searching import search_consents
+from gateway.consents.searching import described, search_consents
 from gateway.errors import BadRequest, Conflict, PreconditionFailed, ProfileViolation
 from gateway.fhir.preconditions import if_match_version
 from gateway.storage.store import (
@@ -210,12 +210,7 @@ class ConsentService(GuardedService):
     def describe(
         self, stored: StoredVersion, resource: dict[str, Any], ssin: str | None
     ) -> Resource:
-        return Resource(
-            shapes.KIND_OF_CATEGORY[stored.columns.category or ""],
-            id=stored.logical_id,
-            patient_ssin=ssin,
-            provider_nihdi=stored.columns.actor_nihdi,
-        )
+        return described(stored, ssin)
 
     async def search(self, params: Any, caller: Principal) -> Page:
         return await search_consents(self.store, self.settings, self.guard(caller), params)

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.fhir.headers import under_fhir
-
-# What routing writes into the scope; copied back so that the access log and the metrics, which
-# read the outer scope, name the route template of a HEAD as of a GET (gateway.ops).
-_ROUTING_KEYS = ("route", "endpoint", "path_params")
+from gateway.fhir.headers import run_rewritten, under_fhir
 
 
 class HeadAsGet:
@@ -33,11 +29,5 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        # A copy: the server keeps its own scope saying HEAD, and sends no body for it either.
-        as_get = {**scope, "method": "GET"}
-        try:
-            await self.app(as_get, receive, send_without_body)
-        finally:
-            for key in _ROUTING_KEYS:
-                if key in as_get:
-                    scope[key] = as_get[key]
+        # The server keeps its own scope saying HEAD, and sends no body for it either.
+        await run_rewritten(self.app, scope, receive, send_without_body, method="GET")

@@ -11,6 +11,8 @@ A header a route sets itself is kept, except a bare ``application/fhir+json``, w
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.fhir.media import FHIR_JSON, FHIR_JSON_UTF8
@@ -50,3 +52,24 @@ class FhirResponseHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# What routing writes into the scope; copied back so that the access log and the metrics, which
+# read the outer scope, name the route the request was served by (gateway.ops).
+_ROUTING_KEYS = ("route", "endpoint", "path_params")
+
+
+async def run_rewritten(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, **changes: Any
+) -> Scope:
+    """Run ``app`` on a copy of ``scope`` with ``changes`` (the server keeps its own scope), then
+    copy the routing keys back; the copy is returned. HEAD runs as GET, POST _search as a GET
+    search (``gateway.fhir.head``, ``gateway.fhir.search_post``)."""
+    rewritten = {**scope, **changes}
+    try:
+        await app(rewritten, receive, send)
+    finally:
+        for key in _ROUTING_KEYS:
+            if key in rewritten:
+                scope[key] = rewritten[key]
+    return rewritten

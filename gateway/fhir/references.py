@@ -61,6 +61,12 @@ def condition_query(header: str, resource_type: str, base: str | None) -> QueryP
 _ANSWER_PARAMETERS = frozenset({"_format", "_pretty"})
 
 
+def create_condition(header: str | None, query: QueryParams) -> str | None:
+    """A create's condition: ``If-None-Exist`` when sent (even empty: then refused), else the
+    URL's query (``condition_in_query``)."""
+    return header if header is not None else condition_in_query(query)
+
+
 def condition_in_query(query: QueryParams) -> str | None:
     """A create's condition sent as the URL's query (``POST [type]?identifier=...``, as fhirpy's
     ``create(identifier=...)`` does) rather than in ``If-None-Exist``; ``None``: none."""

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_profiles.issues import Issue
+from gateway.fhir.headers import run_rewritten
 from gateway.fhir.outcomes import outcome_response
 from gateway.storage.crypto import Keyring
 
@@ -30,8 +31,6 @@ SEALED: Final = "_query"
 FORM: Final = "application/x-www-form-urlencoded"
 _SEARCH_PATH: Final = re.compile(r"/fhir/(?P<type>[A-Z][A-Za-z]{1,63})/_search/?")
 _TYPE_PATH: Final = re.compile(r"/fhir/(?P<type>[A-Z][A-Za-z]{1,63})/?")
-# What routing writes into the scope, copied back for the access log and the metrics (gateway.ops).
-_ROUTING_KEYS: Final = ("route", "endpoint", "path_params")
 _STATE_KEY: Final = "sealed_search"
 _BODY_HEADERS: Final = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 
@@ -135,24 +134,20 @@ class SearchByPost:
             return {"type": "http.request", "body": b"", "more_body": False}
 
         path = f"/fhir/{resource_type}"
-        state = {**scope.get("state", {}), _STATE_KEY: True}
-        as_get = {
-            **scope,
-            "method": method,
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": urlencode(params).encode(),
-            "headers": [(k, v) for k, v in scope["headers"] if k not in _BODY_HEADERS],
-            "state": state,
-        }
-        try:
-            await self.app(as_get, no_body, send)
-        finally:
-            for key in _ROUTING_KEYS:
-                if key in as_get:
-                    scope[key] = as_get[key]
-            if scope["path"] != path and "route" in as_get:  # the log names POST [type]/_search
-                scope["route"] = _Route(f"{path}/_search")
+        rewritten = await run_rewritten(
+            self.app,
+            scope,
+            no_body,
+            send,
+            method=method,
+            path=path,
+            raw_path=path.encode(),
+            query_string=urlencode(params).encode(),
+            headers=[(k, v) for k, v in scope["headers"] if k not in _BODY_HEADERS],
+            state={**scope.get("state", {}), _STATE_KEY: True},
+        )
+        if scope["path"] != path and "route" in rewritten:  # the log names POST [type]/_search
+            scope["route"] = _Route(f"{path}/_search")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.access.routes import add_instance_reads
+from gateway.access.routes import add_instance_reads, created_response
 from gateway.access.service import service_dependency
 from gateway.auth.identity import Principal, authenticate
 from gateway.fhir import bundles, references
@@ -37,15 +37,8 @@ async def create(
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
     expect_resource_type(body, RESOURCE)
-    condition = (
-        if_none_exist
-        if if_none_exist is not None
-        else references.condition_in_query(request.query_params)
-    )
-    result = await service.create(body, caller, if_none_exist=condition)
-    return resource_response(
-        request, result.stored, status=201 if result.created else 200, location=True
-    )
+    condition = references.create_condition(if_none_exist, request.query_params)
+    return created_response(request, await service.create(body, caller, if_none_exist=condition))
 
 
 @router.get("")

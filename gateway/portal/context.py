@@ -4,7 +4,6 @@ client, CSRF checking, rendering and redirects that keep the session alive (idle
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -46,12 +45,13 @@ class PortalRefusal(Exception):
 def store(request: Request) -> SessionStore:
     found: SessionStore | None = getattr(request.app.state, "portal_sessions", None)
     if found is None:
-        settings = request.app.state.settings
+        state = request.app.state
         found = SessionStore(
-            request.app.state.kv,
-            request.app.state.keyring,
-            idle_seconds=settings.portal_idle_timeout_seconds,
-            max_seconds=settings.portal_session_max_seconds,
+            state.kv,
+            state.keyring,
+            idle_seconds=state.settings.portal_idle_timeout_seconds,
+            max_seconds=state.settings.portal_session_max_seconds,
+            clock=lambda: float(state.clock().timestamp()),  # the app's one clock
         )
         request.app.state.portal_sessions = found
     return found
@@ -127,7 +127,7 @@ class Portal:
     async def keep(self, response: Response) -> None:
         """Save the session (sliding idle timeout; flash messages; language)."""
         if self.session is not None:
-            self.session.last_seen = time.time()
+            self.session.last_seen = store(self.request).now()
             self.session.locale = self.locale
             await store(self.request).save(self.session)
 
@@ -150,7 +150,7 @@ async def _refreshed(request: Request, session: PortalSession) -> PortalSession 
     body = response.json()
     session.access_token = body["access_token"]
     session.refresh_token = body.get("refresh_token")
-    session.token_expires_at = time.time() + int(body.get("expires_in", 0))
+    session.token_expires_at = store(request).now() + int(body.get("expires_in", 0))
     return session
 
 
@@ -158,7 +158,10 @@ async def portal(request: Request) -> Portal:
     """The session if there is a valid one (public pages), else none."""
     cookie = sessions.session_cookie(request)
     session = await store(request).load(cookie)
-    if session is not None and session.token_expires_at - time.time() < REFRESH_MARGIN_SECONDS:
+    if (
+        session is not None
+        and session.token_expires_at - store(request).now() < REFRESH_MARGIN_SECONDS
+    ):
         session = await _refreshed(request, session)
         if session is None:
             await store(request).delete_id(cookie)

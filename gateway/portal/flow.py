@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -122,7 +121,7 @@ async def callback(
     if answer.status_code != 200:
         raise PortalRefusal(401, N_("The login could not be completed. Please try again."))
     body = answer.json()
-    now = time.time()
+    now = store(request).now()
     session = PortalSession(
         ssin=_ssin_of(body["access_token"]),
         access_token=body["access_token"],

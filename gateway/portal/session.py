@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -72,12 +73,19 @@ def cookie_name(request: Request) -> str:
 
 class SessionStore:
     def __init__(
-        self, kv: KeyValueStore, keyring: Keyring, *, idle_seconds: int, max_seconds: int
+        self,
+        kv: KeyValueStore,
+        keyring: Keyring,
+        *,
+        idle_seconds: int,
+        max_seconds: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._kv = kv
         self._keyring = keyring
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
+        self.now = clock  # seconds since the epoch: the app's clock (``context.store``)
 
     @staticmethod
     def _key(session_id: str) -> str:
@@ -90,7 +98,7 @@ class SessionStore:
         payload = asdict(session)
         payload.pop("session_id")
         sealed = self._keyring.encrypt(orjson.dumps(payload), key.encode())
-        remaining = session.created_at + self.max_seconds - time.time()
+        remaining = session.created_at + self.max_seconds - self.now()
         await self._kv.set(key, sealed, max(1.0, min(self.idle_seconds, remaining)))
 
     async def load(self, session_id: str | None) -> PortalSession | None:
@@ -106,7 +114,7 @@ class SessionStore:
             session = PortalSession(**payload, session_id=session_id)
         except Exception:  # a tampered or outdated entry is no session
             return None
-        now = time.time()
+        now = self.now()
         if now - session.last_seen > self.idle_seconds or now - session.created_at > (
             self.max_seconds
         ):

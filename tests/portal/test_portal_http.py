@@ -4,7 +4,6 @@ patient who types another patient's ids into URLs (PO-4)."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from tests.consents.factories import OTHER_SSIN, prescription
 from tests.dispenses.factories import dispense_rid, operation, parameters, revoke
 from tests.fhir_profiles.factories import SSIN
 from tests.fixtures.auth import PHARMACY_NIHDI
+from tests.fixtures.clock import Clock
 from tests.fixtures.fhir import rid_of
 from tests.portal.conftest import (
     OTHER_PASSWORD,
@@ -132,28 +132,22 @@ async def test_logout_ends_the_session(browser: Browser) -> None:
 
 
 @pytest.mark.parametrize("kind", ["idle", "absolute"])
-async def test_sessions_time_out(
-    browser: Browser, app: FastAPI, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+async def test_sessions_time_out(browser: Browser, app: FastAPI, clock: Clock, kind: str) -> None:
     client = await signed_in(browser)
     assert (await client.get("/portal/prescriptions")).status_code == 200
     settings = app.state.settings
-    later = time.time() + settings.portal_idle_timeout_seconds + 5
     if kind == "absolute":
-        # Stay active (a request every few minutes) until past the absolute end.
+        # Stay active (a request every half idle period) until past the absolute end.
         step = settings.portal_idle_timeout_seconds / 2
-        now = time.time()
-        while now < time.time() + settings.portal_session_max_seconds - step:
-            now += step
-            monkeypatch.setattr("gateway.portal.session.time.time", lambda t=now: t)
-            monkeypatch.setattr("gateway.portal.context.time.time", lambda t=now: t)
-            # the in-process store expires on the real clock: keep the entry alive
+        for _ in range(int(settings.portal_session_max_seconds / step)):
+            clock.advance(seconds=step)
             response = await client.get("/portal/overview")
             assert response.status_code in (200, 303)
             if response.status_code == 303:
                 break
-        later = time.time() + settings.portal_session_max_seconds + 5
-    monkeypatch.setattr("gateway.portal.session.time.time", lambda: later)
+        clock.advance(seconds=settings.portal_idle_timeout_seconds / 2)
+    else:
+        clock.advance(seconds=settings.portal_idle_timeout_seconds + 5)
     expired = await client.get("/portal/prescriptions")
     assert expired.status_code == 303
     assert expired.headers["location"] == "/portal/?expired=1"

@@ -30,10 +30,12 @@ async def test_rx12_the_portal_shows_expiry_and_dates_in_brussels_time(
     response = await author.post(RX_URL, json=body, headers=FHIR_JSON)
     assert response.status_code == 201, response.text
     rx: dict[str, Any] = response.json()
+
+    # The patient logs in a minute before the validity ends (the portal's session runs on the
+    # same clock: a session opened five days earlier would have timed out).
+    clock.now = brussels_midnight_after(AUTUMN) - MINUTE
     me = await browser()
     await log_in(me)
-
-    clock.now = brussels_midnight_after(AUTUMN) - MINUTE
     listing = (await me.get("/portal/prescriptions")).text
     assert "Open" in listing
     assert "Expired" not in listing

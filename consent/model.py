@@ -36,6 +36,7 @@ class Action(StrEnum):
     DISPENSE = "dispense"
     RESERVE = "reserve"  # the patient reserves at a pharmacy, or cancels the reservation (RX-15)
     UNDO_DISPENSE = "undo-dispense"  # MedicationDispense $undo (RX-7 markAsUnDelivered)
+    SET_FEEDBACK = "set-feedback"  # prescription $set-feedback: the author's flag (RX-8)
 
 
 class ResourceKind(StrEnum):
@@ -46,6 +47,7 @@ class ResourceKind(StrEnum):
     EXCLUSION = "exclusion"  # Consent, category exclusion
     CLAIM = "claim"  # eAttest Claim and its ClaimResponse
     AUDIT = "audit"  # AuditEvent
+    FEEDBACK = "feedback"  # a pharmacy's Communication about a prescription (RX-8)
 
 
 class PrescriptionState(StrEnum):
@@ -119,6 +121,7 @@ class Reason(StrEnum):
     HIDDEN_BY_PATIENT = "hidden-by-patient"  # RX-13, RX-14
     NOT_AUTHOR = "not-author"  # revoke, set visibility, claims: the author only
     NOT_DISPENSER = "not-dispenser"  # undo: the dispensing pharmacy only
+    FEEDBACK_REFUSED = "feedback-refused"  # RX-8: the author switched feedback off
     ERROR = "error"  # anything unexpected: fail closed
 
     @property
@@ -168,6 +171,12 @@ class Resource:
     visibility: Visibility = field(default_factory=Visibility)
     # relationship or exclusion: the provider it names; dispense: the prescriber of its prescription
     provider_nihdi: str | None = None
+    # prescription: the pharmacy holding it in process (RX-7); whether its author accepts feedback
+    # (RX-8). Feedback: the prescription it is about (sender ``author_nihdi``, recipient
+    # ``provider_nihdi``).
+    held_by: str | None = None
+    accepts_feedback: bool = True
+    about: Resource | None = None
 
 
 @dataclass(frozen=True)

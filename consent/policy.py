@@ -18,6 +18,7 @@ Every rule is a small function below; ``decide`` never raises: any error is ``Re
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Final, TypeAlias
 
 from consent._predicates import (
@@ -57,18 +58,28 @@ _WRITE_TOO: Final = frozenset({Action.READ, Action.SEARCH, Action.CREATE, Action
 ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
     Role.PRESCRIBER: {
         ResourceKind.PRESCRIPTION: frozenset(
-            {Action.READ, Action.SEARCH, Action.CREATE, Action.REVOKE, Action.SET_VISIBILITY}
+            {
+                Action.READ,
+                Action.SEARCH,
+                Action.CREATE,
+                Action.REVOKE,
+                Action.SET_VISIBILITY,
+                Action.SET_FEEDBACK,
+            }
         ),
         ResourceKind.DISPENSE: _LOOK,
         ResourceKind.CONSENT: _WRITE_TOO,
         ResourceKind.RELATIONSHIP: _WRITE_TOO,
         ResourceKind.CLAIM: _WRITE_TOO,  # eAttest: send, read, cancel (update)
+        ResourceKind.FEEDBACK: _LOOK,  # RX-8: the feedback on his own prescriptions
     },
     Role.PHARMACIST: {
         ResourceKind.PRESCRIPTION: frozenset({Action.READ, Action.SEARCH, Action.DISPENSE}),
         ResourceKind.DISPENSE: frozenset({Action.READ, Action.SEARCH, Action.UNDO_DISPENSE}),
         ResourceKind.CONSENT: _WRITE_TOO,  # CO-13: pharmacists may register consent
         ResourceKind.RELATIONSHIP: _WRITE_TOO,
+        # RX-8: send feedback on a prescription it may read; read and search what it sent
+        ResourceKind.FEEDBACK: frozenset({Action.READ, Action.SEARCH, Action.CREATE}),
     },
     Role.PATIENT: {
         # Revoking is the author's (docs/architecture.md 4 $revoke); RX-7's patient deletion is not offered.
@@ -81,6 +92,8 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.EXCLUSION: _WRITE_TOO,
         ResourceKind.CLAIM: _LOOK,
         ResourceKind.AUDIT: _LOOK,
+        # No FEEDBACK [A]: feedback is the pharmacist's word to the prescriber (RX-8); Recip-e
+        # shows it to neither the patient nor the portal.
     },
     # The operator reads the audit trail (docs/architecture.md 4, 8) and no health content [A]:
     # no Claim or ClaimResponse either (what the care was, for whom, what was paid). He runs the
@@ -224,7 +237,7 @@ def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
         return _author_creates(req.actor, prescription)
     if is_author(req.actor, prescription):
         return _author_on_own(req, facts, role, prescription)
-    if req.action in (Action.REVOKE, Action.SET_VISIBILITY):
+    if req.action in (Action.REVOKE, Action.SET_VISIBILITY, Action.SET_FEEDBACK):
         return _deny(Reason.NOT_AUTHOR)  # docs/architecture.md 4: the prescriber who wrote it
     network = _network_rules(req, facts, role)
     if not network.permit:
@@ -371,6 +384,59 @@ def _on_consent_record(req: AccessRequest, facts: PatientFacts, role: Role) -> D
     return _permit(Reason.PERMIT_PRESENCE)
 
 
+def _on_feedback(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """RX-8: feedback is a message from one pharmacy to the author of one prescription. Each reads
+    and searches only his own correspondence: the pharmacy what it sent, the author (the person
+    under any competence code, ID-7) what he received; anyone else is refused a read
+    (``not-author``) and finds nothing in a search. For a search the reason ``permit-author``
+    means "own feedback only" (the caller narrows the rows to the sender or the recipient)."""
+    if isinstance(req.target, ResourceKind):
+        return _permit(Reason.PERMIT_AUTHOR)
+    feedback = req.target
+    if req.action is Action.CREATE:
+        return _pharmacy_sends_feedback(req, facts, role, feedback)
+    mine = (
+        is_author(req.actor, feedback) if role is Role.PHARMACIST else names_me(req.actor, feedback)
+    )
+    return _permit(Reason.PERMIT_AUTHOR) if mine else _deny(Reason.NOT_AUTHOR)
+
+
+def _pharmacy_sends_feedback(
+    req: AccessRequest, facts: PatientFacts, role: Role, feedback: Resource
+) -> Decision:
+    """RX-8: a pharmacy writes, in its own name, about a prescription it may read, decided as a
+    read of that prescription: it holds it in process or delivered it (its own act), it holds
+    the RID, or the network rules let it read it. A RID that shows only the state of a
+    prescription no longer open (``permit-rid-status``) is no read of its content: ``not-open``.
+    Then the author's flag: switched off, ``feedback-refused``."""
+    prescription = feedback.about
+    if prescription is None or prescription.kind is not ResourceKind.PRESCRIPTION:
+        raise _Inconsistent("feedback is about a prescription")
+    if not is_author(req.actor, feedback):
+        return _deny(Reason.NOT_AUTHOR)  # the sender is the calling pharmacy
+    if _holds(req.actor, prescription):
+        read = _permit(Reason.PERMIT_DISPENSER)  # [A] in process at this pharmacy: its own act
+    else:
+        as_read = replace(req, action=Action.READ, target=prescription)
+        read = _pharmacist_on_prescription(as_read, facts, role)
+    if not read.permit:
+        return read
+    if read.reason is Reason.PERMIT_RID_STATUS:
+        return _deny(Reason.NOT_OPEN)
+    if not prescription.accepts_feedback:
+        return _deny(Reason.FEEDBACK_REFUSED)
+    return read
+
+
+def _holds(actor: Actor, prescription: Resource) -> bool:
+    """The pharmacy holds the prescription in process (RX-7 putRidsInProcess, RX-15)."""
+    return (
+        prescription.state is PrescriptionState.IN_PROCESS
+        and prescription.held_by is not None
+        and prescription.held_by == actor.nihdi
+    )
+
+
 _Rules: TypeAlias = Callable[[AccessRequest, PatientFacts, Role], Decision]
 
 _PROVIDER_RULES: Final[dict[ResourceKind, _Rules]] = {
@@ -379,4 +445,5 @@ _PROVIDER_RULES: Final[dict[ResourceKind, _Rules]] = {
     ResourceKind.CLAIM: _on_claim,
     ResourceKind.CONSENT: _on_consent_record,
     ResourceKind.RELATIONSHIP: _on_consent_record,
+    ResourceKind.FEEDBACK: _on_feedback,
 }

@@ -394,6 +394,7 @@ def test_reason_codes_are_stable() -> None:
         "hidden-by-patient",
         "not-author",
         "not-dispenser",
+        "feedback-refused",
         "presence-not-proven",
         "presence-check-unavailable",
         "error",

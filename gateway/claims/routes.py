@@ -60,10 +60,15 @@ async def create(
 
 @router.post(f"/{CLAIM}/{{logical_id}}/$cancel")
 async def cancel(
-    request: Request, logical_id: str, caller: ClaimCancel, body: FhirBody, service: Service
+    request: Request,
+    logical_id: str,
+    caller: ClaimCancel,
+    body: FhirBody,
+    service: Service,
+    if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     expect_resource_type(body, "Parameters")
-    outcome = await service.cancel(logical_id, body, caller)
+    outcome = await service.cancel(logical_id, body, caller, if_match=if_match)
     return _accepted(request, outcome)
 
 

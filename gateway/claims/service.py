@@ -44,8 +44,9 @@ from gateway.claims.model import (
 from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.claims.resources import claim_columns
-from gateway.errors import BadRequest, Conflict, ProfileViolation
+from gateway.errors import BadRequest, Conflict, PreconditionFailed, ProfileViolation
 from gateway.fhir import references, search
+from gateway.fhir.preconditions import if_match_version
 from gateway.settings import Settings
 from gateway.storage.persons import provider_match
 from gateway.storage.store import (
@@ -274,12 +275,21 @@ class ClaimService(GuardedService):
 
     # -- cancel (AT-6) ---------------------------------------------------------------------------
 
-    async def cancel(self, logical_id: str, body: dict[str, Any], caller: Principal) -> WriteResult:
+    async def cancel(
+        self,
+        logical_id: str,
+        body: dict[str, Any],
+        caller: Principal,
+        *,
+        if_match: str | None = None,
+    ) -> WriteResult:
         """Queue the cancellation of an acknowledged attestation; cancelling twice answers as the
-        first time (AT-7). The fund's confirmation arrives as the ClaimResponse's next version."""
+        first time (AT-7). The fund's confirmation arrives as the ClaimResponse's next version.
+        ``If-Match`` names the Claim's version the client saw (412 if it has moved on since)."""
         reason = validate_cancel(body)
         if isinstance(reason, list):
             raise ProfileViolation(reason)
+        expected = if_match_version(if_match)
         guard = self.guard(caller)
         row = await self.records.get(logical_id, lock=True)
         target = await self.load(logical_id)
@@ -287,6 +297,10 @@ class ClaimService(GuardedService):
         decision = await self.decide(guard, Action.UPDATE, target)
         event = Event("operation", CLAIM, logical_id, target.ssin)
         async with guard.access(decision, event):  # the author only (not-author)
+            if expected is not None and expected != stored.version_id:
+                raise PreconditionFailed(
+                    f"If-Match names version {expected}; the Claim is at {stored.version_id}"
+                )
             if await self.outbox.find(logical_id, JobKind.CANCEL) is not None:
                 return WriteResult(stored, replayed=True)
             if row is not None and row.state is State.REFUSED:

@@ -166,6 +166,18 @@ async def test_cancel_checks(
     ).status_code == 403
     missing = await provider.post("/fhir/Claim/nope/$cancel", json=cancel_params())
     assert missing.status_code == 404
+    # If-Match names the Claim's version the client saw: version 1 was the queued claim, the
+    # fund's acknowledgement moved it on (FHIR R4 http.html#concurrency).
+    seen = (await provider.get(f"/fhir/Claim/{ok_id}")).headers["etag"]
+    assert seen != 'W/"1"'
+    stale = await provider.post(
+        f"/fhir/Claim/{ok_id}/$cancel", json=cancel_params(), headers={"If-Match": 'W/"1"'}
+    )
+    assert stale.status_code == 412, stale.text
+    current = await provider.post(
+        f"/fhir/Claim/{ok_id}/$cancel", json=cancel_params(), headers={"If-Match": seen}
+    )
+    assert current.status_code == 202, current.text
 
 
 async def test_a_settlement_read_twice_is_applied_once(

@@ -22,6 +22,7 @@ PATIENT_ELEMENT: Final[Mapping[str, str]] = {
     "Consent": "patient",
     "Claim": "patient",
     "ClaimResponse": "patient",
+    "Communication": "subject",  # feedback (RX-8): the prescription's patient
 }
 
 

@@ -15,6 +15,7 @@ from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
 from gateway.claims import routes as claims
 from gateway.claims.worker import ClaimWorker
+from gateway.communications import routes as communications
 from gateway.consents import routes as consents
 from gateway.db import create_engine, session_factory
 from gateway.dispenses import routes as dispenses
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     fhir.include_router(validation.router)
     fhir.include_router(prescriptions.router)
     fhir.include_router(dispenses.router)
+    fhir.include_router(communications.router)
     fhir.include_router(claims.router)
     fhir.include_router(consents.router)
     fhir.include_router(audit_routes.router)

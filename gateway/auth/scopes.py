@@ -19,15 +19,16 @@ default). The ceilings (also in docs/auth.md and ``/.well-known/smart-configurat
 role        ceiling
 =========== ==============================================================================
 prescriber  MedicationRequest.crus, MedicationDispense.rs, Claim.crus, ClaimResponse.rs,
-            Consent.crus, Patient.rs
-pharmacist  MedicationRequest.rs, MedicationDispense.crus, Consent.crus, Patient.rs
+            Consent.crus, Patient.rs, Communication.rs
+pharmacist  MedicationRequest.rs, MedicationDispense.crus, Consent.crus, Patient.rs,
+            Communication.crs
 fund        Claim.rs, ClaimResponse.crus
 admin       system/*.rs (read and search everything, for operators), nothing written
 =========== ==============================================================================
 
 A patient (``PATIENT_CEILING``, portal tokens only) holds ``patient/`` MedicationRequest.rus
 ($set-visibility), MedicationDispense.rs, Claim.rs, ClaimResponse.rs, Consent.crus, AuditEvent.rs
-and Patient.rs.
+and Patient.rs; no Communication: feedback passes between pharmacy and prescriber (RX-8).
 
 Nobody deletes: revoking a prescription or cancelling an attestation is an update with a reason
 (RX-7, AT-7), and the history stays.
@@ -60,12 +61,14 @@ ROLE_CEILINGS: Mapping[str, tuple[str, ...]] = {
         "system/ClaimResponse.rs",
         "system/Consent.crus",
         "system/Patient.rs",
+        "system/Communication.rs",  # feedback on his prescriptions (RX-8)
     ),
     "pharmacist": (
         "system/MedicationRequest.rs",
         "system/MedicationDispense.crus",
         "system/Consent.crus",
         "system/Patient.rs",
+        "system/Communication.crs",  # feedback to a prescriber (RX-8)
     ),
     "fund": ("system/Claim.rs", "system/ClaimResponse.crus"),
     "admin": ("system/*.rs",),

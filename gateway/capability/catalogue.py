@@ -21,6 +21,7 @@ from gateway import validation
 from gateway.audit_events.capability import DESCRIPTION as AUDIT_EVENT
 from gateway.capability.served import Level, Served, served
 from gateway.claims.capability import CLAIM_DESCRIPTION, CLAIM_RESPONSE_DESCRIPTION
+from gateway.communications.capability import DESCRIPTION as COMMUNICATION
 from gateway.consents.capability import DESCRIPTION as CONSENT
 from gateway.dispenses.capability import DESCRIPTION as MEDICATION_DISPENSE
 from gateway.fhir.conformance import OperationSpec, SearchParam, TypeDescription
@@ -53,6 +54,7 @@ DESCRIPTIONS: Final[dict[str, TypeDescription]] = {
     for d in (
         MEDICATION_REQUEST,
         MEDICATION_DISPENSE,
+        COMMUNICATION,
         CONSENT,
         AUDIT_EVENT,
         CLAIM_DESCRIPTION,

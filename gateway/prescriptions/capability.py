@@ -17,6 +17,7 @@ from gateway.fhir.conformance import (
     reason_param,
     returned,
 )
+from gateway.prescriptions.feedback_flag import OPERATION as SET_FEEDBACK
 from gateway.prescriptions.operations import OPERATION_NAMES
 from gateway.prescriptions.searching import RESOURCE, SEARCH_PARAMS
 
@@ -110,6 +111,6 @@ DESCRIPTION: Final = TypeDescription(
             FHIR_SEARCH_PARAMETER + "MedicationRequest-authoredon",
         ),
     ),
-    operations=(_SET_VISIBILITY, *(_step(name) for name in OPERATION_NAMES)),
+    operations=(_SET_VISIBILITY, SET_FEEDBACK, *(_step(name) for name in OPERATION_NAMES)),
     catch_all_operations=tuple(name.removeprefix("$") for name in OPERATION_NAMES),
 )

@@ -61,6 +61,20 @@ async def set_visibility(
     return resource_response(request, stored)
 
 
+@router.post("/{logical_id}/$set-feedback")
+async def set_feedback(
+    request: Request,
+    logical_id: str,
+    caller: PrescriptionUpdate,  # authenticate before reading the body
+    body: FhirBody,
+    service: Service,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """RX-8: the author accepts or refuses pharmacists' feedback on this prescription."""
+    stored = await service.set_feedback(logical_id, body, caller, if_match=if_match)
+    return resource_response(request, stored)
+
+
 add_instance_reads(router, RESOURCE, build_service)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from fhir_profiles import Issue
+from fhir_profiles.feedback import FLAG_URL
 from gateway.prescriptions.describe import LIFECYCLE_URL, VISIBILITY_URL
 
 _SET_BY: Final = {
@@ -21,6 +22,7 @@ _SET_BY: Final = {
         "$revoke, $archive and dispensing",
     ),
     VISIBILITY_URL: ("RX-13", "the visibility is the patient's choice, set by $set-visibility"),
+    FLAG_URL: ("RX-8", "accepting feedback is the author's choice, set by $set-feedback"),
 }
 
 

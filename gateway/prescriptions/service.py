@@ -31,6 +31,7 @@ from fhir_profiles import (
     systems,
     validate_medication_request,
 )
+from fhir_profiles.feedback import flag_extension
 from gateway.access.guard import NO_PATIENT, Event, RequestInfo, system_clock
 from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
@@ -38,6 +39,7 @@ from gateway.errors import BadRequest, ProfileViolation
 from gateway.fhir import parameters
 from gateway.fhir.preconditions import if_match_version
 from gateway.prescriptions import describe, server_managed, timing, transitions
+from gateway.prescriptions.feedback_flag import SET_FEEDBACK, allowed_of
 from gateway.prescriptions.lifecycle import Step
 from gateway.prescriptions.operations import OPERATIONS, action_for
 from gateway.prescriptions.searching import RESOURCE, identifiers_of, search_prescriptions
@@ -202,6 +204,29 @@ class PrescriptionService(GuardedService):
                 columns,
                 expected_version=expected if expected is not None else stored.version_id,
                 same_identifiers=True,  # only the visibility changes
+            )
+
+    # -- $set-feedback (RX-8) ----------------------------------------------------------------------
+
+    async def set_feedback(
+        self, logical_id: str, body: dict[str, Any], caller: Principal, *, if_match: str | None
+    ) -> StoredVersion:
+        """The author's feedback flag: a new version carrying the choice as an extension."""
+        allowed = allowed_of(body)
+        expected = if_match_version(if_match)
+        guard = self.guard(caller)
+        target = await self.load(logical_id)
+        decision = await self.decide(guard, Action.SET_FEEDBACK, target)
+        event = Event("operation", RESOURCE, logical_id, target.ssin, query=SET_FEEDBACK)
+        async with guard.access(decision, event):
+            stored = target.stored
+            return await self.store.update(
+                RESOURCE,
+                logical_id,
+                describe.with_extension(target.resource, flag_extension(allowed)),
+                replace(stored.columns, patient_ssin=target.ssin),
+                expected_version=expected if expected is not None else stored.version_id,
+                same_identifiers=True,  # only the flag changes
             )
 
     # -- lifecycle operations (RX-7, RX-15; docs/architecture.md 6) ------------------------------------------

@@ -101,7 +101,7 @@ class Criteria:
     # (ID-7, ``gateway.storage.persons``).
     author_nihdi: ProviderMatch | None = None
     categories: tuple[str, ...] = ()
-    actor_nihdi: str | None = None
+    actor_nihdi: ProviderMatch | None = None
     # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
     own_relationships_of: ProviderMatch | None = None
     based_on: str | None = None  # a dispense's prescription (logical id)

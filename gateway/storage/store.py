@@ -353,7 +353,7 @@ class ResourceStore:
         if criteria.categories:
             where.append(rv.c.category.in_(criteria.categories))
         if criteria.actor_nihdi is not None:
-            where.append(rv.c.actor_nihdi == criteria.actor_nihdi)
+            where.append(nihdi_condition(rv.c.actor_nihdi, criteria.actor_nihdi))
         if criteria.own_relationships_of is not None:
             # [A] a provider sees its own relationships with the patient, not the others'
             # (consent.policy._on_consent_record): they reveal who else treats the patient.

@@ -29,6 +29,7 @@ from tests.claims.conftest import (
     worker,
 )
 from tests.claims.factories import MARIE, cancel_params, claim
+from tests.communications.factories import about, feedback, send, sent, set_feedback
 from tests.consents.factories import (
     RX_URL,
     SSIN,
@@ -85,6 +86,8 @@ class World:
     attestation: str
 
     def reader(self, resource_type: str) -> httpx.AsyncClient:
+        if resource_type == "Communication":
+            return self.author  # feedback goes to the author and is no patient's to read (RX-8)
         return self.anyone if resource_type == "OperationDefinition" else self.patient
 
 
@@ -99,6 +102,7 @@ async def world(
     rx = await prescription(author)
     dispensed = await dispense_rid(pharmacy, rid_of(rx))
     assert dispensed.status_code == 201, dispensed.text
+    message = await sent(pharmacy, feedback(about(rx)))
     consent = await created(patient, informed_consent(identifier=[CONSENT_IDENTIFIER]))
     await created(patient, exclusion(OTHER_PRESCRIBER_NIHDI))
     attestation = await post_claim(author, claim())
@@ -119,6 +123,7 @@ async def world(
             "MedicationRequest": rx["id"],
             "MedicationDispense": dispensed.json()["id"],
             "Consent": consent["id"],
+            "Communication": message["id"],
             "Claim": claim_id,
             "ClaimResponse": answer["id"],
             "AuditEvent": events["entry"][0]["resource"]["id"],
@@ -156,6 +161,8 @@ async def _create(w: World, resource_type: str) -> httpx.Response:
         return await w.patient.post("/fhir/Consent", json=body, headers=FHIR_JSON)
     if resource_type == "Claim":
         return await post_claim(w.author, claim(patient=MARIE, insurer="300"), key="key-2")
+    if resource_type == "Communication":
+        return await send(w.pharmacy, feedback(about(await prescription(w.author))))
     raise AssertionError(f"no create of {resource_type} in this test")
 
 
@@ -201,6 +208,8 @@ def search_examples(w: World) -> dict[tuple[str, str], dict[str, str]]:
         },
         ("MedicationDispense", "patient"): {"patient:identifier": PATIENT},
         ("MedicationDispense", "status"): {"patient:identifier": PATIENT, "status": "completed"},
+        ("Communication", "about"): {"about": f"MedicationRequest/{ids['MedicationRequest']}"},
+        ("Communication", "sent"): {"sent": "ge2020-01-01"},
         ("Consent", "identifier"): {
             "identifier": f"{CONSENT_IDENTIFIER['system']}|{CONSENT_IDENTIFIER['value']}"
         },
@@ -273,6 +282,10 @@ async def _set_visibility(w: World) -> httpx.Response:
     return await operation(w.patient, path, parameters(prescribers="closed"))
 
 
+async def _set_feedback(w: World) -> httpx.Response:
+    return await set_feedback(w.author, w.ids["MedicationRequest"], False)
+
+
 async def _undo(w: World) -> httpx.Response:
     rx = await prescription(w.author)
     dispensed = (await dispense_rid(w.pharmacy, rid_of(rx))).json()
@@ -296,6 +309,7 @@ async def _validate(w: World, resource_type: str) -> httpx.Response:
 
 OPERATIONS: dict[tuple[str, str], tuple[Request, int]] = {
     ("MedicationRequest", "set-visibility"): (_set_visibility, 200),
+    ("MedicationRequest", "set-feedback"): (_set_feedback, 200),
     ("MedicationRequest", "revoke"): (_revoke, 200),
     ("MedicationRequest", "take-in-process"): (_take_in_process, 200),
     ("MedicationRequest", "release"): (_release, 200),

@@ -18,6 +18,7 @@ BASE = "http://gateway.test/fhir"
 # What a client of this gateway can call (docs/pharmacy.md, docs/claims.md, docs/capability.md).
 EXPECTED = {
     ("MedicationRequest", "set-visibility"),
+    ("MedicationRequest", "set-feedback"),
     ("MedicationRequest", "revoke"),
     ("MedicationRequest", "take-in-process"),
     ("MedicationRequest", "release"),
@@ -135,6 +136,7 @@ async def test_declared_parameters_are_the_ones_accepted(
     naming it, one they do not declare is 400, and the declared ones are enough."""
     assert await declared(anonymous, "MedicationRequest-revoke") == {"reason": 1}
     assert await declared(anonymous, "MedicationRequest-reserve") == {"pharmacy": 1}
+    assert await declared(anonymous, "MedicationRequest-set-feedback") == {"allowed": 1}
     rx = (await prescription(author))["id"]
     revoke, reserve = f"MedicationRequest/{rx}/$revoke", f"MedicationRequest/{rx}/$reserve"
 

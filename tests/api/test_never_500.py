@@ -178,9 +178,23 @@ PARAM_NAMES = [
     "state",
     "code_challenge",
     "lang",
+    # The common parameters (FHIR R4 search.html#all) and the sealed links of POST _search.
+    "_summary",
+    "_elements",
+    "_sort",
+    "_total",
+    "_id",
+    "_lastUpdated",
+    "_pretty",
+    "_query",
 ]
+COMMON_VALUES = st.sampled_from(
+    ["count", "true", "data", "-authoredon", "_lastUpdated", "-date", "none", "status,id", "ge2026"]
+)
 params = st.dictionaries(
-    st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=10)), texts, max_size=4
+    st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=10)),
+    st.one_of(texts, COMMON_VALUES),
+    max_size=4,
 )
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), texts)
 json_values = st.recursive(
@@ -342,6 +356,26 @@ async def test_never_500_for_generated_search_parameters(world: World, data: st.
 
 @LENIENT
 @given(data=st.data())
+async def test_never_500_for_generated_post_searches(world: World, data: st.DataObject) -> None:
+    """``POST [type]/_search`` with generated form bodies, strict or lenient (FHIR R4
+    http.html#search, search.html#errors)."""
+    resource_type = data.draw(
+        st.sampled_from(
+            ["MedicationRequest", "MedicationDispense", "Consent", "Claim", "AuditEvent"]
+        )
+    )
+    role = data.draw(st.sampled_from(ROLES))
+    form = data.draw(params)
+    handling = data.draw(st.sampled_from(["handling=lenient", "handling=strict", "return=minimal"]))
+    sent = (*(k for k in form if k not in PARAM_NAMES), *form.values())
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Prefer": handling}
+    await _call(
+        world, role, "POST", f"/fhir/{resource_type}/_search", sent, data=form, headers=headers
+    )
+
+
+@LENIENT
+@given(data=st.data())
 async def test_never_500_for_generated_ids(world: World, data: st.DataObject) -> None:
     method, template = data.draw(st.sampled_from([r for r in world.routes if _PARAM.search(r[1])]))
     ids = {
@@ -364,7 +398,16 @@ async def test_never_500_for_generated_bodies(world: World, data: st.DataObject)
     ids = {name: data.draw(st.sampled_from(world.ids)) for name in _PARAM.findall(template)}
     if "operation" in ids:
         ids["operation"] = data.draw(
-            st.sampled_from(["$revoke", "$take-in-process", "$release", "$reserve", "$archive"])
+            st.sampled_from(
+                [
+                    "$revoke",
+                    "$take-in-process",
+                    "$release",
+                    "$reserve",
+                    "$archive",
+                    "$delete-by-patient",
+                ]
+            )
         )
     role = _role(data, template)
     content_type = data.draw(

@@ -276,6 +276,8 @@ class ResourceStore:
                 select(func.count()).select_from(source).where(*where)
             )
             total = int(counted or 0)
+        if count == 0:  # the total only (_summary=count, _count=0): no row is read
+            return Page(items=[], total=total)
         column = _SORT_COLUMNS[sort.key]
         page_where = list(where)
         if cursor is not None:

@@ -19,10 +19,11 @@ from consent.model import (
     PharmacyVisibility,
     PrescriberVisibility,
     PrescriptionState,
+    RelationshipKind,
     Resource,
     Role,
 )
-from fhir_profiles.nihdi import same_person
+from fhir_profiles.nihdi import parse_professional, same_person
 
 # [A] Proof of presence is an eID read no older than an eID session (SEC-1: 12 h), and not in the
 # future beyond a small clock skew between the provider's software and the gateway.
@@ -115,9 +116,41 @@ def visible_to_pharmacy(prescription: Resource, pharmacy_nihdi: str | None) -> b
     )
 
 
-def visible_to_prescribers(prescription: Resource) -> bool:
-    """RX-14: ``closed`` leaves the prescription to its author alone."""
-    return prescription.visibility.prescribers == PrescriberVisibility.OPEN
+def person_of(nihdi: str | None) -> str | None:
+    """The person behind a professional NIHDI number (ID-7: its first 8 digits), or ``None``."""
+    number = parse_professional(nihdi)
+    return number.person if number is not None else None
+
+
+def gmf_held_nearby(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
+    """RX-14, CO-5: the patient's GMF (a relationship of kind ``gmf`` active at ``now``) is held by
+    the caller or by a GP sharing a GMF practice with him (``PatientFacts.gmf_colleagues``)."""
+    circle = facts.gmf_colleagues | {person_of(actor.nihdi) or ""}
+    return any(
+        relation.kind == RelationshipKind.GMF
+        and relation.active_at(now)
+        and person_of(relation.provider_nihdi) in circle
+        for relation in facts.relationships
+    )
+
+
+def visible_to_prescribers(
+    prescription: Resource, actor: Actor, facts: PatientFacts, now: datetime
+) -> bool:
+    """RX-14: ``open`` to other prescribers (under the network rules), ``closed`` to none of them;
+    ``gmf`` to the GPs sharing a GMF practice with the author, and to the patient's GMF holder and
+    the GPs of his practice ("the author, the GP holding the GMF and the colleagues of that GMF
+    practice"). [A] Both practices count, the holder's (RX-14) and the author's (issue 16); they
+    are one practice when a GP of the patient's practice wrote it."""
+    chosen = prescription.visibility.prescribers
+    if chosen == PrescriberVisibility.OPEN:
+        return True
+    if chosen != PrescriberVisibility.GMF:
+        return False
+    author = person_of(prescription.author_nihdi)
+    return (author is not None and author in facts.gmf_colleagues) or gmf_held_nearby(
+        actor, facts, now
+    )
 
 
 def rid_matches(path: ByRid, prescription: Resource) -> bool:

@@ -77,10 +77,12 @@ class PharmacyVisibility(StrEnum):
 
 
 class PrescriberVisibility(StrEnum):
-    """RX-14: whether other prescribers see it (GMF-holder is not offered: docs/architecture.md 4c)."""
+    """RX-14: which prescribers other than the author see it."""
 
     OPEN = "open"
     CLOSED = "closed"
+    # The author's GMF practice and the patient's GMF holder's practice (``consent._predicates``).
+    GMF = "gmf"
 
 
 class RelationshipKind(StrEnum):
@@ -263,9 +265,13 @@ class PatientFacts:
     """What is known about one patient, loaded by the caller (``gateway/access/facts.py``).
 
     ``consents`` may hold the history: any record active at ``now`` counts (CO-4 keeps one active).
+    ``gmf_colleagues`` is the one fact about the caller: for a prescriber, the persons (ID-7: the
+    first 8 digits) of the GPs sharing a GMF practice with him at ``now``, himself included when he
+    is a member (RX-14; reference data, ``gateway/storage/practices.py``).
     """
 
     ssin: str
     consents: tuple[InformedConsent, ...] = ()
     relationships: tuple[Relationship, ...] = ()
     exclusions: tuple[Exclusion, ...] = ()
+    gmf_colleagues: frozenset[str] = frozenset()

@@ -244,7 +244,7 @@ def _prescriber_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
         return network
     if not is_open(prescription):
         return _deny(Reason.NOT_OPEN)  # RX-9: open ones only
-    if not visible_to_prescribers(prescription):
+    if not visible_to_prescribers(prescription, req.actor, facts, req.now):
         return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-14
     return network
 

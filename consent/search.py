@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from consent._predicates import same_provider
+from consent._predicates import gmf_held_nearby, person_of, same_provider
 from consent.model import (
     OPEN_STATES,
     AccessRequest,
@@ -38,8 +38,12 @@ class SearchFilter:
     person under any competence code, ID-7: ``consent._predicates.same_provider``); or
     ``others`` and its state is in ``states`` and, when ``pharmacy_nihdi`` is set, its pharmacy
     visibility is ``all``, or ``one`` naming ``pharmacy_nihdi`` (RX-13), and, when
-    ``prescribers_open`` is set, its prescriber visibility is ``open`` (RX-14). A denied search
-    returns nothing. ``decision`` goes into the audit event of the search.
+    ``prescribers_open`` is set, its prescriber visibility is ``open``, or ``gmf`` with
+    ``gmf_all`` or its author's person in ``gmf_authors`` (RX-14). A denied search returns
+    nothing. ``decision`` goes into the audit event of the search.
+
+    ``tells_hidden`` (RX-14): the caller is told how many rows ``hides``, those kept from him by
+    the patient's prescriber choice alone, without their content.
     """
 
     decision: Decision
@@ -49,6 +53,9 @@ class SearchFilter:
     states: frozenset[PrescriptionState] = frozenset()
     pharmacy_nihdi: str | None = None
     prescribers_open: bool = False
+    gmf_all: bool = False
+    gmf_authors: frozenset[str] = frozenset()
+    tells_hidden: bool = False
 
     def matches(self, prescription: Resource) -> bool:
         """The same conditions in Python, for a store that post-filters."""
@@ -69,7 +76,27 @@ class SearchFilter:
             )
         ):
             return False
-        return not self.prescribers_open or visibility.prescribers == PrescriberVisibility.OPEN
+        return not self.prescribers_open or self._shown_to_prescriber(prescription)
+
+    def hides(self, prescription: Resource) -> bool:
+        """RX-14: the row would be returned but for the patient's prescriber choice (closed, or
+        gmf outside the caller's practice): the caller is told it exists, not what it is."""
+        return (
+            self.decision.permit
+            and self.tells_hidden
+            and not same_provider(prescription.author_nihdi, self.author_nihdi, Role.PRESCRIBER)
+            and prescription.state in self.states
+            and not self._shown_to_prescriber(prescription)
+        )
+
+    def _shown_to_prescriber(self, prescription: Resource) -> bool:
+        chosen = prescription.visibility.prescribers
+        if chosen == PrescriberVisibility.OPEN:
+            return True
+        author = person_of(prescription.author_nihdi)
+        return chosen == PrescriberVisibility.GMF and (
+            self.gmf_all or (author is not None and author in self.gmf_authors)
+        )
 
 
 def search_filter(request: AccessRequest, facts: PatientFacts) -> SearchFilter:
@@ -95,9 +122,17 @@ def _search_filter(req: AccessRequest, facts: PatientFacts) -> SearchFilter:
     if role is Role.PRESCRIBER:
         if decision.reason is Reason.PERMIT_AUTHOR:
             return SearchFilter(decision, author_nihdi=nihdi)  # no consent etc.: own only
-        # RX-9, RX-14: own ones, and others' open ones not closed to prescribers.
+        # RX-9, RX-14: own ones, and others' open ones the patient shows this prescriber; he is
+        # told how many others the patient's choice keeps from him.
         return SearchFilter(
-            decision, author_nihdi=nihdi, others=True, states=OPEN_STATES, prescribers_open=True
+            decision,
+            author_nihdi=nihdi,
+            others=True,
+            states=OPEN_STATES,
+            prescribers_open=True,
+            gmf_all=gmf_held_nearby(req.actor, facts, req.now),
+            gmf_authors=facts.gmf_colleagues,
+            tells_hidden=True,
         )
     if role is Role.PHARMACIST:
         # RX-17.2, RX-13: open ones visible to this pharmacy.

@@ -1,5 +1,5 @@
-"""The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token, audit, worker, claims.
-Operators' entry point (docs/architecture.md 1)."""
+"""The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token, audit, worker, claims,
+patients, gmf. Operators' entry point (docs/architecture.md 1)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.access.gmf_cli import register as register_gmf_commands
 from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
 from gateway.auth.patients_cli import register as register_patient_commands
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_audit_commands(commands)
     register_claims_commands(commands)
     register_patient_commands(commands)
+    register_gmf_commands(commands)
     return parser
 
 

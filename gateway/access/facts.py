@@ -3,10 +3,13 @@
 One indexed query over the search columns of the patient's current Consent rows; no body is
 decrypted. A row that cannot be read as a fact (an unknown category or relationship kind, a
 relationship without its period) raises: the caller turns any error into ``Reason.ERROR``
-(fail closed, docs/architecture.md 5).
+(fail closed, docs/architecture.md 5). For a prescriber, one more query: the GPs sharing a GMF
+practice with him (RX-14, ``gateway.storage.practices``).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from consent import (
     Exclusion,
@@ -15,6 +18,7 @@ from consent import (
     Relationship,
     RelationshipKind,
 )
+from gateway.storage.practices import GmfPractices
 from gateway.storage.store import ResourceStore
 
 RESOURCE = "Consent"
@@ -28,9 +32,12 @@ class UnreadableFact(ValueError):
     """A stored Consent row the decision cannot use."""
 
 
-async def load_facts(store: ResourceStore, ssin: str) -> PatientFacts:
+async def load_facts(
+    store: ResourceStore, ssin: str, *, prescriber: str | None = None, now: datetime | None = None
+) -> PatientFacts:
     """The consents, relationships and exclusions of the patient ``ssin``, history included
-    (withdrawn and ended ones are ``active`` False)."""
+    (withdrawn and ended ones are ``active`` False); with ``prescriber`` (the caller's NIHDI) and
+    ``now``, his GMF colleagues at ``now`` (RX-14)."""
     consents: list[InformedConsent] = []
     relationships: list[Relationship] = []
     exclusions: list[Exclusion] = []
@@ -58,4 +65,7 @@ async def load_facts(store: ResourceStore, ssin: str) -> PatientFacts:
             exclusions.append(Exclusion(row.actor_nihdi, active))
         else:
             raise UnreadableFact("a Consent of an unknown category")
-    return PatientFacts(ssin, tuple(consents), tuple(relationships), tuple(exclusions))
+    colleagues: frozenset[str] = frozenset()
+    if prescriber is not None and now is not None:
+        colleagues = await GmfPractices(store.session).colleagues(prescriber, now)
+    return PatientFacts(ssin, tuple(consents), tuple(relationships), tuple(exclusions), colleagues)

@@ -36,6 +36,7 @@ from consent import (
     Reason,
     Resource,
     ResourceKind,
+    Role,
     Visibility,
     decide,
 )
@@ -165,7 +166,9 @@ class Guard:
     async def facts(self, ssin: str | None) -> PatientFacts:
         if not ssin:
             return PatientFacts(NO_PATIENT)
-        return await load_facts(self.store, ssin)
+        # RX-14: a prescriber's GMF colleagues decide what a ``gmf`` prescription shows him.
+        prescriber = self.actor.nihdi if self.actor.role == Role.PRESCRIBER else None
+        return await load_facts(self.store, ssin, prescriber=prescriber, now=self.now)
 
     async def facts_or_none(self, ssin: str | None) -> PatientFacts | None:
         """The facts, or ``None`` when they cannot be loaded (the caller denies: ``ERROR``)."""

@@ -53,28 +53,25 @@ def searchset(request: Request, resource_type: str, page: Page) -> bytes:
     bundle["link"] = links
     entries = [] if subset.count_only else page.items
     bundle_entries = [_entry(base, i, subset, search={"mode": "match"}) for i in entries]
-    if left_out:
-        bundle_entries.append(
-            {"resource": _ignored_outcome(left_out), "search": {"mode": "outcome"}}
-        )
+    told = [*_ignored(left_out), *page.notes]  # one OperationOutcome says all of it
+    if told:
+        bundle_entries.append({"resource": operation_outcome(told), "search": {"mode": "outcome"}})
     if bundle_entries:  # no empty arrays in FHIR JSON
         bundle["entry"] = bundle_entries
     return orjson.dumps(bundle)
 
 
-def _ignored_outcome(names: list[str]) -> dict[str, Any]:
+def _ignored(names: list[str]) -> list[Issue]:
     """What lenient handling left out (FHIR R4 search.html#errors)."""
-    return operation_outcome(
-        [
-            Issue(
-                severity="warning",
-                code="not-supported",
-                expression=name[:40],
-                diagnostics=f"search parameter {name[:40]!r} is not supported and was ignored",
-            )
-            for name in names
-        ]
-    )
+    return [
+        Issue(
+            severity="warning",
+            code="not-supported",
+            expression=name[:40],
+            diagnostics=f"search parameter {name[:40]!r} is not supported and was ignored",
+        )
+        for name in names
+    ]
 
 
 def history(request: Request, versions: list[StoredVersion]) -> bytes:

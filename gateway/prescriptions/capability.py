@@ -68,7 +68,7 @@ def _step(name: str) -> OperationSpec:
 _SET_VISIBILITY = OperationSpec(
     "set-visibility",
     "who finds the prescription in searches by patient (RX-13, RX-14): the patient, or the author "
-    "at the patient's request (open/closed only). A part left out keeps its value; the choice is "
+    "at the patient's request (not one pharmacy). A part left out keeps its value; the choice is "
     "shown as the extension urn:ehealth-gateway:extension:visibility. If-Match with a stale "
     "version is 412.",
     (
@@ -79,7 +79,12 @@ _SET_VISIBILITY = OperationSpec(
             "Identifier",
             "the organisation NIHDI of the one pharmacy, exactly when pharmacies is one",
         ),
-        OperationParam("prescribers", "in", "code", "open | closed"),
+        OperationParam(
+            "prescribers",
+            "in",
+            "code",
+            "open | closed | gmf (the author's and the patient's GMF holder's practices)",
+        ),
         _RETURN,
     ),
 )

@@ -30,9 +30,11 @@ from consent import (
     PrescriptionState,
     Reason,
     ResourceKind,
+    SearchFilter,
     search_filter,
 )
 from fhir_profiles import normalise_rid, systems
+from fhir_profiles.issues import Issue
 from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Event, Guard
 from gateway.audit.writer import safe_query
@@ -148,7 +150,10 @@ async def search_prescriptions(
         decision = await guard.proven(rows.decision, asked.path, facts.ssin)  # the eID read's card
         async with guard.access(decision, event):
             narrowed = replace(criteria, access=Access(rows, guard.now))
-            return _reported(await store.page(RESOURCE, narrowed, paging), guard)
+            page = _reported(await store.page(RESOURCE, narrowed, paging), guard)
+        if decision.permit and rows.tells_hidden:
+            await _tell_hidden(store, guard, criteria, rows, event, page)
+        return page
     if caller.role == "prescriber" and caller.nihdi:
         # Without a patient there are no facts to decide on: a prescriber lists his own
         # prescriptions, as before RX-9 (``permit-author``).
@@ -187,6 +192,43 @@ async def _by_identifier(
             # docs/architecture.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content
             return Page(items=[describe.status_only(stored, guard.now)], total=1)
         return Page(items=[describe.as_reported(stored, guard.now)], total=1)
+
+
+async def _tell_hidden(
+    store: ResourceStore,
+    guard: Guard,
+    criteria: Criteria,
+    rows: SearchFilter,
+    event: Event,
+    page: Page,
+) -> None:
+    """RX-14: a physician who cannot open a prescription the patient hid from him is told that it
+    exists, not what it is: how many of those the search matched, in an OperationOutcome entry of
+    the Bundle (search.mode outcome), counted in SQL like the matches. That he was kept from them
+    is audited (``hidden-by-patient``), so the patient sees it in his access log."""
+    counted = await store.search(
+        RESOURCE, replace(criteria, access=Access(rows, guard.now, hidden=True)), count=0
+    )
+    hidden = counted.total or 0
+    if not hidden:
+        return
+    page.notes = (*page.notes, hidden_note(hidden))
+    told = Event("search", RESOURCE, patient_ssin=event.patient_ssin, query=event.query)
+    await guard.audit(Decision(False, Reason.HIDDEN_BY_PATIENT), told)
+
+
+def hidden_note(hidden: int) -> Issue:
+    """What RX-14 tells: a number, no content, no id."""
+    verb = "is" if hidden == 1 else "are"
+    noun = "prescription" if hidden == 1 else "prescriptions"
+    return Issue(
+        severity="information",
+        code="suppressed",
+        expression="",
+        diagnostics=f"{hidden} {noun} of this patient matching this search {verb} hidden from "
+        "you by the patient's choice",
+        rule="RX-14",
+    )
 
 
 def _reported(page: Page, guard: Guard) -> Page:

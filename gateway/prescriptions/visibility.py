@@ -2,7 +2,7 @@
 
 ``Parameters`` with ``pharmacies`` = ``all`` | ``one`` | ``none``, ``pharmacy`` = the pharmacy's
 organisation NIHDI (an Identifier, or its digits) when ``one``, ``prescribers`` = ``open`` |
-``closed``. A part left out keeps its current value. The decision judges what the caller asks to
+``closed`` | ``gmf`` (the GPs of the GMF practice, RX-14). A part left out keeps its current value. The decision judges what the caller asks to
 set (``Change.requested``): an author who only closes the prescription to other prescribers does
 not "choose one pharmacy" because the patient chose one earlier.
 """
@@ -62,7 +62,7 @@ def parse_change(body: dict[str, Any]) -> Change:
         )
     except ValueError as exc:
         raise BadRequest(
-            "pharmacies is all | one | none; prescribers is open | closed",
+            "pharmacies is all | one | none; prescribers is open | closed | gmf",
             expression="Parameters.parameter",
         ) from exc
     pharmacy = (

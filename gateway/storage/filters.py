@@ -64,13 +64,42 @@ def _visible_to_pharmacy(nihdi: str) -> ColumnElement[bool]:
     )
 
 
-def _open_to_prescribers() -> ColumnElement[bool]:
-    """RX-14: open (the default, NULL) to prescribers other than the author."""
-    return or_(rv.c.prescriber_visibility.is_(None), rv.c.prescriber_visibility == "open")
+def _open_to_prescriber(search: SearchFilter) -> ColumnElement[bool]:
+    """RX-14: open (the default, NULL) to prescribers other than the author; ``gmf`` to this one
+    when he is in the GMF circle of the patient or of the author (``SearchFilter.gmf_*``)."""
+    gmf = rv.c.prescriber_visibility == "gmf"
+    if search.gmf_all:
+        shown_gmf: ColumnElement[bool] = gmf
+    else:
+        authors = [nihdi_condition(rv.c.author_nihdi, SamePerson(p)) for p in search.gmf_authors]
+        shown_gmf = and_(gmf, rv.c.author_nihdi.is_not(None), or_(false(), *authors))
+    return or_(
+        rv.c.prescriber_visibility.is_(None), rv.c.prescriber_visibility == "open", shown_gmf
+    )
 
 
-def access_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement[bool]]:
-    """WHERE conditions equivalent to ``search.matches`` (tests/consents/test_search_sql.py)."""
+def _states(search: SearchFilter, now: datetime) -> ColumnElement[bool]:
+    return or_(false(), *(state_condition(s, now) for s in sorted(search.states)))
+
+
+def hidden_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """WHERE conditions equivalent to ``search.hides`` (RX-14: counted, never returned)."""
+    if not (search.decision.permit and search.tells_hidden):
+        return [false()]
+    conditions = [_states(search, now), ~_open_to_prescriber(search)]
+    if search.author_nihdi is not None:
+        own = nihdi_condition(rv.c.author_nihdi, SamePerson(search.author_nihdi))
+        conditions.append(or_(rv.c.author_nihdi.is_(None), ~own))
+    return conditions
+
+
+def access_conditions(
+    search: SearchFilter, now: datetime, *, hidden: bool = False
+) -> list[ColumnElement[bool]]:
+    """WHERE conditions equivalent to ``search.matches`` (tests/consents/test_search_sql.py), or
+    with ``hidden`` to ``search.hides``."""
+    if hidden:
+        return hidden_conditions(search, now)
     if not search.decision.permit:
         return [false()]
     if search.everything:
@@ -80,10 +109,10 @@ def access_conditions(search: SearchFilter, now: datetime) -> list[ColumnElement
         # The prescriber's own, under any of his competence codes (ID-7).
         alternatives.append(nihdi_condition(rv.c.author_nihdi, SamePerson(search.author_nihdi)))
     if search.others:
-        conditions = [or_(false(), *(state_condition(s, now) for s in sorted(search.states)))]
+        conditions = [_states(search, now)]
         if search.pharmacy_nihdi is not None:
             conditions.append(_visible_to_pharmacy(search.pharmacy_nihdi))
         if search.prescribers_open:
-            conditions.append(_open_to_prescribers())
+            conditions.append(_open_to_prescriber(search))
         alternatives.append(and_(*conditions))
     return [or_(false(), *alternatives)]

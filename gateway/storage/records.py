@@ -13,6 +13,7 @@ import orjson
 
 from consent import PrescriptionState, SearchFilter
 from fhir_profiles.ids import FHIR_ID
+from fhir_profiles.issues import Issue
 from gateway.errors import BadRequest
 from gateway.storage.persons import ProviderMatch
 
@@ -82,10 +83,12 @@ class Range:
 @dataclass(frozen=True)
 class Access:
     """The access decision's row conditions for a search of one patient's prescriptions
-    (``consent.SearchFilter``), evaluated at ``now`` (RX-7: expiry is computed)."""
+    (``consent.SearchFilter``), evaluated at ``now`` (RX-7: expiry is computed). ``hidden``: the
+    rows the filter hides by the patient's prescriber choice instead, to count them (RX-14)."""
 
     filter: SearchFilter
     now: datetime
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,9 @@ class Page:
     total: int | None  # None: not counted (``_total=none``)
     next_cursor: Cursor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Told beside the matches, in an OperationOutcome entry of the Bundle (search.mode outcome;
+    # FHIR R4 bundle.html#searchset): e.g. that hidden prescriptions exist (RX-14).
+    notes: tuple[Issue, ...] = ()
 
 
 def utc_now() -> datetime:

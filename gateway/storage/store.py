@@ -374,7 +374,8 @@ class ResourceStore:
             at = criteria.states_at or _now()
             where.append(or_(false(), *(state_condition(s, at) for s in criteria.states)))
         if criteria.access is not None:
-            where.extend(access_conditions(criteria.access.filter, criteria.access.now))
+            access = criteria.access
+            where.extend(access_conditions(access.filter, access.now, hidden=access.hidden))
         return where
 
     @staticmethod

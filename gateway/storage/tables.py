@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -254,4 +255,27 @@ patient_accounts = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("last_login_at", UtcDateTime(), nullable=True),
+)
+
+# -- GMF practices (gateway/storage/practices.py, migration 0009) ------------------------------------
+# Reference data for RX-14: which general practitioners share a GMF practice, from when. A member
+# is a person (ID-7: the first eight digits of his NIHDI number); an ended membership keeps its
+# row with ``until`` (exclusive). No patient data.
+gmf_practices = Table(
+    "gmf_practices",
+    metadata,
+    Column("practice_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+gmf_members = Table(
+    "gmf_members",
+    metadata,
+    Column("practice_id", String(64), ForeignKey("gmf_practices.practice_id"), primary_key=True),
+    Column("person", String(8), primary_key=True),
+    Column("since", UtcDateTime(), primary_key=True),
+    Column("nihdi", String(16), nullable=False),  # as the operator gave it
+    Column("until", UtcDateTime(), nullable=True),
+    Index("ix_gmf_members_person", "person", "practice_id"),
 )

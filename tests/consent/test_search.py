@@ -21,8 +21,10 @@ from consent import (
     PrescriberVisibility,
     PrescriptionState,
     Reason,
+    RelationshipKind,
     Resource,
     ResourceKind,
+    Role,
     SearchFilter,
     decide,
     decide_each,
@@ -45,6 +47,7 @@ from tests.consent.factories import (
     prescriber,
     prescription,
     presence,
+    relationship,
     request,
     visibility,
 )
@@ -72,6 +75,12 @@ FACTS = [
     facts(related=(PRESCRIBER, PHARMACY), excluded=(PRESCRIBER, PHARMACY)),
     facts(consent=False, related=(AUTHOR, PRESCRIBER, PHARMACY)),
     facts(related=(AUTHOR,), excluded=(AUTHOR,)),
+    # RX-14: the caller shares a GMF practice with the other prescriber; the caller holds the
+    # patient's GMF.
+    facts(related=(AUTHOR, PRESCRIBER), gmf_colleagues=frozenset({AUTHOR[:8], PRESCRIBER[:8]})),
+    facts(
+        relationships=(relationship(PRESCRIBER, kind=RelationshipKind.GMF), relationship(AUTHOR)),
+    ),
 ]
 PATHS: list[AccessPath] = [ByRelationship(), presence()]
 
@@ -89,6 +98,9 @@ def test_architecture_5_filter_agrees_with_decide_on_every_record(known: Patient
         for record in RECORDS:
             item = decide(replace(search, target=record), known)
             assert plan.matches(record) == item.permit, (actor, path, record, item, plan)
+            # RX-14: told of exactly the records refused for the patient's prescriber choice
+            told = plan.hides(record)
+            assert told == (item.reason is R.HIDDEN_BY_PATIENT and actor.role is Role.PRESCRIBER)
 
 
 def test_RX_13_hidden_prescriptions_never_appear_in_a_pharmacy_search() -> None:
@@ -125,6 +137,7 @@ def test_RX_9_prescriber_filter_for_sql() -> None:
         others=True,
         states=OPEN_STATES,
         prescribers_open=True,
+        tells_hidden=True,
     )
 
 

@@ -3,7 +3,8 @@ filtered before counting and paging; domain RX-7, RX-9, RX-13, RX-14).
 
 Over a grid of stored prescriptions (author, status, validity end, both visibility flags), the rows
 ``ResourceStore.search`` returns under a ``consent.SearchFilter`` are exactly those that
-``SearchFilter.matches`` accepts for the same prescriptions described as the decision sees them.
+``SearchFilter.matches`` accepts for the same prescriptions described as the decision sees them,
+and the rows counted as hidden from a prescriber (RX-14) those ``SearchFilter.hides`` names.
 """
 
 from __future__ import annotations
@@ -33,7 +34,31 @@ FILTERS = {
     "patient": SearchFilter(Decision(True, Reason.PERMIT_PATIENT_SELF), everything=True),
     "author only": SearchFilter(Decision(True, Reason.PERMIT_AUTHOR), author_nihdi=A),
     "prescriber network": SearchFilter(
-        PERMIT, author_nihdi=A, others=True, states=OPEN_STATES, prescribers_open=True
+        PERMIT,
+        author_nihdi=A,
+        others=True,
+        states=OPEN_STATES,
+        prescribers_open=True,
+        tells_hidden=True,
+    ),
+    # RX-14: B is in A's GMF practice (as his 8-digit person); A is in the GMF holder's practice
+    "prescriber gmf colleague": SearchFilter(
+        PERMIT,
+        author_nihdi=A,
+        others=True,
+        states=OPEN_STATES,
+        prescribers_open=True,
+        gmf_authors=frozenset({B[:8]}),
+        tells_hidden=True,
+    ),
+    "prescriber gmf holder": SearchFilter(
+        PERMIT,
+        author_nihdi=A,
+        others=True,
+        states=OPEN_STATES,
+        prescribers_open=True,
+        gmf_all=True,
+        tells_hidden=True,
     ),
     "pharmacy": SearchFilter(PERMIT, others=True, states=OPEN_STATES, pharmacy_nihdi=P1),
     "denied": SearchFilter(Decision(False, Reason.NO_CONSENT)),
@@ -54,7 +79,7 @@ async def fill(store: ResourceStore) -> None:
         ("active", "completed", "cancelled", "stopped"),
         (NOW - timedelta(days=1), NOW + timedelta(days=1)),
         (None, "all", "one-p1", "one-p2", "none"),
-        (None, "open", "closed"),
+        (None, "open", "closed", "gmf"),
     )
     for author, status, end, pharmacies, prescribers in grid:
         visible = {"one-p1": P1, "one-p2": P2}.get(pharmacies or "")
@@ -78,7 +103,7 @@ async def test_RX_13_RX_14_sql_filter_agrees_with_the_decision(
 ) -> None:
     await fill(store)
     everything = await store.search("MedicationRequest", Criteria(patient_ssin=SSIN), count=1000)
-    assert everything.total == 240
+    assert everything.total == 320
     search = FILTERS[name]
     expected = {
         row.logical_id
@@ -94,6 +119,27 @@ async def test_RX_13_RX_14_sql_filter_agrees_with_the_decision(
     assert found.total == len(expected)
     assert expected or name == "denied"
     if name == "patient":
-        assert found.total == 240
+        assert found.total == 320
     if name == "denied":
         assert found.total == 0
+
+
+@pytest.mark.parametrize("name", FILTERS)
+async def test_RX_14_sql_counts_what_the_filter_hides(store: ResourceStore, name: str) -> None:
+    await fill(store)
+    everything = await store.search("MedicationRequest", Criteria(patient_ssin=SSIN), count=1000)
+    search = FILTERS[name]
+    expected = {
+        row.logical_id
+        for row in everything.items
+        if search.hides(resource_of(row, row.json(), SSIN, NOW))
+    }
+    hidden = await store.search(
+        "MedicationRequest",
+        Criteria(patient_ssin=SSIN, access=Access(search, NOW, hidden=True)),
+        count=1000,
+    )
+    assert {row.logical_id for row in hidden.items} == expected
+    assert hidden.total == len(expected)
+    # Only a prescriber who may see others' prescriptions is told; B's open closed ones at least.
+    assert bool(expected) == search.tells_hidden

@@ -54,10 +54,12 @@ async def set_visibility(
 
 
 async def ids(client: httpx.AsyncClient, **headers: str) -> tuple[int, set[str]]:
+    """The total and the ids a search by patient matched (not its OperationOutcome, RX-14)."""
     response = await client.get(RX_URL, params=BY_PATIENT, headers=headers)
     assert response.status_code == 200, response.text
     bundle = response.json()
-    return bundle["total"], {e["resource"]["id"] for e in bundle.get("entry", [])}
+    matched = [e for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+    return bundle["total"], {e["resource"]["id"] for e in matched}
 
 
 async def test_RX_13_hidden_from_pharmacies_absent_from_search_and_total_but_fetched_by_rid(

@@ -28,12 +28,19 @@ from gateway.auth.identity import Principal
 from gateway.auth.registry import ClientRegistry, RegistrationError
 from gateway.auth.state import TOKEN_PATH
 from gateway.db import create_engine, session_factory
-from gateway.demo_data import DEMO_IDENTIFIER_SYSTEM, PATIENTS, PROFESSIONALS, prescriptions
+from gateway.demo_data import (
+    DEMO_IDENTIFIER_SYSTEM,
+    GMF_PRACTICES,
+    PATIENTS,
+    PROFESSIONALS,
+    prescriptions,
+)
 from gateway.demo_register import DemoRegister, issue_demo_cards
 from gateway.migrate import upgrade
 from gateway.prescriptions.service import PrescriptionService
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring, new_encryption_key
+from gateway.storage.practices import GmfPractices
 from gateway.storage.store import ResourceStore
 
 log = structlog.get_logger("gateway.demo")
@@ -138,6 +145,25 @@ async def seed(settings: Settings) -> int:
     return created
 
 
+async def seed_practices(settings: Settings) -> int:
+    """The demo GMF practices and their members (RX-14), once: members added afresh only when
+    they are not members already."""
+    engine = create_engine(settings.database_url)
+    added = 0
+    try:
+        async with session_factory(engine)() as session:
+            practices = GmfPractices(session)
+            now = datetime.now(UTC)
+            for practice in GMF_PRACTICES:
+                await practices.add_practice(practice.practice_id, practice.name, now)
+                for nihdi in practice.members:
+                    added += await practices.add_member(practice.practice_id, nihdi, now)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return added
+
+
 async def set_patient_passwords(settings: Settings) -> dict[str, str]:
     """A fresh random password for each demo patient's portal login (docs/portal.md); the
     manifest lists them, so every run of the demo prints the current ones."""
@@ -174,6 +200,11 @@ def write_manifest(
         ],
         "portal": f"{base_url}/portal/",
         "national_register": settings.national_register_url,
+        # RX-14: who shares a GMF practice (``gateway gmf list`` shows the same)
+        "gmf_practices": [
+            {"practice_id": p.practice_id, "name": p.name, "members": list(p.members)}
+            for p in GMF_PRACTICES
+        ],
         "patients": [
             {
                 "ssin": p.ssin,
@@ -192,13 +223,14 @@ def write_manifest(
 def prepare(
     *, host: str, port: int, data_dir: Path, national_register_url: str | None = None
 ) -> Settings:
-    """Everything but serving: migrate, CA and clients, prescriptions, manifest."""
+    """Everything but serving: migrate, CA and clients, prescriptions, GMF practices, manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
     if national_register_url:
         settings = settings.model_copy(update={"national_register_url": national_register_url})
     upgrade(settings.database_url, keyring=Keyring(settings.key_bytes()))
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
+    members = asyncio.run(seed_practices(settings))
     passwords = asyncio.run(set_patient_passwords(settings))
     public = (settings.public_base_url or base_url(host, port)).rstrip("/")
     manifest = write_manifest(settings, public, passwords)
@@ -206,6 +238,7 @@ def prepare(
         "demo_ready",
         clients_registered=registered,
         prescriptions_created=created,
+        gmf_members_added=members,
         manifest=str(manifest),
         url=f"{public}/fhir",
         national_register=settings.national_register_url,

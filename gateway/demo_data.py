@@ -50,6 +50,26 @@ PROFESSIONALS = (
     DemoProfessional("demo-admin", "admin", None, "Gateway operator", "Gateway operations"),
 )
 
+
+@dataclass(frozen=True)
+class DemoPractice:
+    """A GMF practice: the GPs who share it (RX-14), by the demo clients' NIHDI numbers."""
+
+    practice_id: str
+    name: str
+    members: tuple[str, ...]
+
+
+# RX-14: the two demo GPs share a GMF practice, so a prescription the patient shows to "the GMF"
+# is read by both (each still under consent and his relationship).
+GMF_PRACTICES = (
+    DemoPractice(
+        "demo-gmf-1",
+        "Groepspraktijk Claes-Lambert",
+        tuple(p.nihdi for p in PROFESSIONALS if p.role == "prescriber" and p.nihdi),
+    ),
+)
+
 DEMO_IDENTIFIER_SYSTEM = "urn:ehealth-gateway:demo-prescription"
 
 # (local id, patient index, prescriber index, medication concept, dosage text)

@@ -135,9 +135,18 @@ def test_demo_manifest_and_gateway_token(env: Path, capsys: pytest.CaptureFixtur
         assert Path(client["key_path"]).is_file()
         assert Path(client["cert_path"]).is_file()
     assert {"ssin", "name", "fund_code"} <= set(manifest["patients"][0])
-    # a second start keeps the clients and their keys
+    # RX-14: the demo GPs share a GMF practice, listed in the manifest
+    [practice] = manifest["gmf_practices"]
+    prescribers = {c["nihdi"] for c in manifest["clients"] if c["role"] == "prescriber"}
+    assert set(practice["members"]) == prescribers
+    # a second start keeps the clients and their keys, and the practice's members once each
     demo.prepare(host="127.0.0.1", port=port, data_dir=env)
     capsys.readouterr()
+    code, out, err = run(capsys, "gmf", "list", "--all", "--json", "--data-dir", str(env))
+    assert code == 0, err
+    rows = json.loads(out)
+    assert sorted(r["nihdi"] for r in rows) == sorted(prescribers)
+    assert {r["practice_id"] for r in rows} == {practice["practice_id"]}
 
     app = create_app(settings)
     with serving(app, port):

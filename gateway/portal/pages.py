@@ -126,13 +126,13 @@ async def barcode(portal: Patient, logical_id: str) -> Response:
 
 @router.post("/prescriptions/{logical_id}/visibility")
 async def set_visibility(portal: Patient, logical_id: str) -> Response:
-    """docs/architecture.md 4c ``$set-visibility``: all / one named / no pharmacy (RX-13), open / closed to
-    other prescribers (RX-14)."""
+    """docs/architecture.md 4c ``$set-visibility``: all / one named / no pharmacy (RX-13), open / closed /
+    the GMF practices for other prescribers (RX-14)."""
     form = await portal.form()
     logical_id = _id(logical_id)
     pharmacies = _field(form, "pharmacies")
     prescribers = _field(form, "prescribers")
-    if pharmacies not in ("all", "one", "none") or prescribers not in ("open", "closed"):
+    if pharmacies not in ("all", "one", "none") or prescribers not in ("open", "closed", "gmf"):
         raise PortalRefusal(400, N_("The request could not be understood."))
     parameters: list[dict[str, Any]] = [
         {"name": "pharmacies", "valueCode": pharmacies},

@@ -67,7 +67,7 @@ class Prescription:
     prescriber_nihdi: str
     pharmacies: str  # RX-13: all | one | none
     pharmacy: str
-    prescribers: str  # RX-14: open | closed
+    prescribers: str  # RX-14: open | closed | gmf
 
 
 def rid_of(resource: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ class Action(StrEnum):
     # prescription's state allows the act (409); the decision only who may attempt it.
     DISPENSE = "dispense"
     RESERVE = "reserve"  # the patient reserves at a pharmacy, or cancels the reservation (RX-15)
+    DELETE = "delete"  # the patient deletes an open prescription (RX-7 "verwijderen")
     UNDO_DISPENSE = "undo-dispense"  # MedicationDispense $undo (RX-7 markAsUnDelivered)
     SET_FEEDBACK = "set-feedback"  # prescription $set-feedback: the author's flag (RX-8)
 
@@ -106,6 +107,7 @@ class Reason(StrEnum):
     PERMIT_PRESENCE = "permit-presence"  # eID read (RX-18, CO-2)
     PERMIT_RELATIONSHIP = "permit-relationship"  # consent + relationship + not excluded (CO-12)
     PERMIT_DISPENSER = "permit-dispenser"  # the pharmacy's own dispense (RX-7 undo)
+    PERMIT_RESERVATION = "permit-reservation"  # RX-15: the pharmacy lists what was reserved at it
     PERMIT_ADMIN = "permit-admin"  # operator reading the audit trail (docs/architecture.md 4, 8)
     WRONG_ROLE = "wrong-role"  # CO-12.1: this role may not do this to this kind of data
     NOT_OWN_DATA = "not-own-data"  # PO-4; or a consent-family record naming another provider

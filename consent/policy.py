@@ -82,9 +82,10 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.FEEDBACK: frozenset({Action.READ, Action.SEARCH, Action.CREATE}),
     },
     Role.PATIENT: {
-        # Revoking is the author's (docs/architecture.md 4 $revoke); RX-7's patient deletion is not offered.
+        # Revoking is the author's (docs/architecture.md 4 $revoke); the patient deletes an open
+        # one instead (RX-7 "verwijderen", $delete-by-patient).
         ResourceKind.PRESCRIPTION: frozenset(
-            {Action.READ, Action.SEARCH, Action.SET_VISIBILITY, Action.RESERVE}
+            {Action.READ, Action.SEARCH, Action.SET_VISIBILITY, Action.RESERVE, Action.DELETE}
         ),
         ResourceKind.DISPENSE: _LOOK,
         ResourceKind.CONSENT: _WRITE_TOO,

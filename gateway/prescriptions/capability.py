@@ -33,6 +33,10 @@ _LIFECYCLE: Final = {
     "$release": "back to open: the pharmacy holding it, or the patient's own reservation.",
     "$reserve": "the patient reserves it at one pharmacy; in process at that pharmacy.",
     "$archive": "the pharmacy that delivered it archives it; no undo afterwards.",
+    "$delete-by-patient": "the patient deletes an open prescription he does not want: status "
+    "cancelled, statusReason deleted-by-patient of the system "
+    "urn:ehealth-gateway:prescription-status-reason. Not once a pharmacy holds it (in process "
+    "or reserved).",
 }
 # The parameters the lifecycle steps read (service.change_state), by name.
 _STEP_PARAMETERS: Final = {
@@ -114,6 +118,13 @@ DESCRIPTION: Final = TypeDescription(
             "date",
             search.DATE_DOCUMENTATION,
             FHIR_SEARCH_PARAMETER + "MedicationRequest-authoredon",
+        ),
+        SearchParam(
+            "reserved-at",
+            "token",
+            "the organisation NIHDI of the pharmacy a patient reserved the prescription at "
+            "(RX-15), bare or system|value: a pharmacy lists the reservations made at it; for "
+            "other callers it narrows their own search",
         ),
     ),
     operations=(_SET_VISIBILITY, SET_FEEDBACK, *(_step(name) for name in OPERATION_NAMES)),

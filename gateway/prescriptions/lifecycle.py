@@ -10,6 +10,8 @@ whether the prescription's state allows it, including which pharmacy holds it:
   until it is released;
 - ``DELIVERED`` and ``ARCHIVED`` are held by the pharmacy that delivered: only it may undo the
   delivery (RX-7 markAsUnDelivered) or archive it;
+- a patient's reservation (RX-15) is ``IN_PROCESS`` too; the patient ends only his own
+  reservation, never a pharmacy's own taking in process (``RESERVATION_ONLY``);
 - ``EXPIRED`` is never stored: an open prescription past the end of its validity is expired at
   read time (RX-7 "computed lazily"), so no background job has to run before a dispense is refused.
 
@@ -39,6 +41,7 @@ class Step(StrEnum):
     UNDO_DISPENSE = "undo-dispense"  # RX-7 markAsUnDelivered
     ARCHIVE = "archive"  # RX-7 markAsArchived
     REVOKE = "revoke"  # RX-7 revokePrescription (the author, with a reason)
+    DELETE = "delete"  # RX-7 "verwijderen": the patient deletes an open prescription
 
 
 S = State
@@ -54,6 +57,7 @@ TRANSITIONS: Final[dict[tuple[State, Step], State]] = {
     (S.DELIVERED, Step.ARCHIVE): S.ARCHIVED,
     (S.OPEN, Step.REVOKE): S.REVOKED,
     (S.IN_PROCESS, Step.REVOKE): S.REVOKED,
+    (S.OPEN, Step.DELETE): S.REVOKED,  # open only: not once a pharmacy holds it
 }
 
 # Steps that, from these states, only the holding pharmacy may cause (RX-7, RX-15).
@@ -65,6 +69,10 @@ HOLDER_ONLY: Final[frozenset[tuple[State, Step]]] = frozenset(
         (S.DELIVERED, Step.ARCHIVE),
     }
 )
+
+# Steps that, from these states, the patient (``by`` None) may cause only on his own reservation
+# (RX-7: "in process -> open: the holding pharmacy releases it, or the reservation ends").
+RESERVATION_ONLY: Final[frozenset[tuple[State, Step]]] = frozenset({(S.IN_PROCESS, Step.RELEASE)})
 
 # Which states keep a holder: the pharmacy in process, or the one that delivered.
 HELD: Final[frozenset[State]] = frozenset({S.IN_PROCESS, S.DELIVERED, S.ARCHIVED})
@@ -94,9 +102,12 @@ class StepResult:
     holder: str | None  # organisation NIHDI of the pharmacy holding it afterwards
 
 
-def transition(state: State, step: Step, *, holder: str | None, by: str | None) -> StepResult:
+def transition(
+    state: State, step: Step, *, holder: str | None, by: str | None, reserved: bool = False
+) -> StepResult:
     """The state after ``step`` caused by pharmacy ``by`` (``None``: the author or the patient),
-    or ``TransitionRefused``. ``holder`` is the pharmacy that holds the prescription now, if any."""
+    or ``TransitionRefused``. ``holder`` is the pharmacy that holds the prescription now, if any;
+    ``reserved``: it holds it because the patient reserved it there (RX-15)."""
     new = TRANSITIONS.get((state, step))
     if new is None:
         raise TransitionRefused(
@@ -110,6 +121,10 @@ def transition(state: State, step: Step, *, holder: str | None, by: str | None) 
         )
         raise TransitionRefused(
             step, state, f"cannot {step.value} this prescription: it is {where}"
+        )
+    if (state, step) in RESERVATION_ONLY and by is None and not reserved:
+        raise TransitionRefused(
+            step, state, f"cannot {step.value} this prescription: {_WHY[state]}, not reserved"
         )
     if new in HELD:
         return StepResult(new, holder if state in HELD else by)

@@ -7,10 +7,11 @@ can stand for. Which role may take which action is ``consent.ACCESS_MATRIX`` alo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from consent import ACCESS_MATRIX, Action, ResourceKind, Role
 from gateway.prescriptions.lifecycle import Step
+from gateway.prescriptions.transitions import DELETED_BY_PATIENT
 
 _RID: Final = frozenset({"rid"})
 
@@ -18,13 +19,15 @@ _RID: Final = frozenset({"rid"})
 @dataclass(frozen=True)
 class Operation:
     """How one lifecycle operation is called: its parameters, and the actions the access decision
-    may judge it as (``$release``: a pharmacy's dispensing step, or the patient's reservation)."""
+    may judge it as (``$release``: a pharmacy's dispensing step, or the patient's reservation),
+    and the status reason it writes when the caller gives none."""
 
     name: str
     step: Step
     names: frozenset[str] = _RID
     required: frozenset[str] = frozenset()
     actions: tuple[Action, ...] = (Action.DISPENSE,)
+    status_reason: dict[str, Any] | None = None
 
 
 # docs/architecture.md 4 ($revoke) and the executor's and patient's operations of RX-7 / RX-15.
@@ -52,6 +55,15 @@ OPERATIONS: Final[dict[Step, Operation]] = {
             (Action.RESERVE,),
         ),
         Operation("$archive", Step.ARCHIVE),
+        # RX-7 "verwijderen": the patient's own step, not ``$revoke``, which is the author's with
+        # his reason and also ends an in-process prescription; this one takes no parameter.
+        Operation(
+            "$delete-by-patient",
+            Step.DELETE,
+            frozenset(),
+            actions=(Action.DELETE,),
+            status_reason=DELETED_BY_PATIENT,
+        ),
     )
 }
 

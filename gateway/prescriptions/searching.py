@@ -9,7 +9,13 @@ Three kinds of search, each decided and audited once:
 - by patient (``patient:identifier``; a patient searching without it means himself): the decision
   on the search becomes row conditions (``consent.search_filter`` -> SQL), so a hidden prescription
   is absent from the page and from ``total`` (RX-13, RX-14);
-- neither: a prescriber lists his own prescriptions (``permit-author``); any other role is refused.
+- by the pharmacy reserved at (``reserved-at``, RX-15): a pharmacy lists the reservations
+  patients made at it, in process there and still open, whoever the patient
+  (``permit-reservation``); another pharmacy's reservations answer like none, an empty Bundle
+  (not-yours = not-there, as for identifiers). For everyone else ``reserved-at`` only narrows
+  their own search;
+- none of these: a prescriber lists his own prescriptions (``permit-author``); any other role is
+  refused.
 
 A pharmacy shows the patient's presence for a search by patient with the ``X-eID-Card-Number`` and
 ``X-eID-Read-At`` headers (RX-18 b), or relies on a registered relationship (``gateway.access.guard``).
@@ -17,6 +23,7 @@ A pharmacy shows the patient's presence for a search by patient with the ``X-eID
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, Final
 
@@ -43,10 +50,10 @@ from gateway.fhir import search
 from gateway.prescriptions import describe
 from gateway.settings import Settings
 from gateway.storage.persons import SamePerson
-from gateway.storage.store import Access, Criteria, Page, ResourceStore
+from gateway.storage.store import Access, Criteria, Page, Paging, ResourceStore
 
 RESOURCE = "MedicationRequest"
-SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon")
+SEARCH_PARAMS = ("identifier", "patient:identifier", "status", "authoredon", "reserved-at")
 SORTS: Final = {"authoredon": "authored"}  # _sort keys besides _lastUpdated
 STATUSES = frozenset(
     {
@@ -90,6 +97,22 @@ def _identifier_param(value: str, name: str) -> tuple[str, str]:
     return system, code
 
 
+_ORGANISATION_NIHDI: Final = re.compile(r"^[0-9]{8,11}$")
+
+
+def _reserved_at_param(value: str, name: str) -> str:
+    """RX-15: the organisation NIHDI (ID-9) of the pharmacy reserved at, bare or with its system."""
+    system, code = search.token(value, name)
+    if system is not None and systems.normalise_system(system) not in (
+        systems.NIHDI_ORGANIZATION,
+        systems.NIHDI,
+    ):
+        raise BadRequest(f"{name}: only the organisation NIHDI system", expression=name)
+    if not _ORGANISATION_NIHDI.match(code):
+        raise BadRequest(f"{name}: the pharmacy's NIHDI number (8-11 digits)", expression=name)
+    return code
+
+
 # RX-6: the FHIR status a client searches for -> the gateway states reported with it. Statuses the
 # gateway never reports (draft, on-hold, unknown) match nothing.
 _REPORTED_AS: Final[dict[str, tuple[PrescriptionState, ...]]] = {
@@ -123,6 +146,8 @@ async def search_prescriptions(
             states=_states(params),
             states_at=guard.now,
             authored=search.date_ranges(params.getlist("authoredon"), "authoredon"),
+            # RX-15: the column marks a reservation's pharmacy (``transitions``)
+            actor_nihdi=search.optional(params, "reserved-at", _reserved_at_param),
         ),
         params,
     )
@@ -160,8 +185,31 @@ async def search_prescriptions(
         async with guard.access(Decision(True, Reason.PERMIT_AUTHOR), event):
             mine = replace(criteria, author_nihdi=SamePerson(caller.nihdi))  # any competence code
             return _reported(await store.page(RESOURCE, mine, paging), guard)
-    # RX-17: a pharmacy searches by RID or by patient; nobody else lists prescriptions.
+    if caller.role == "pharmacist" and criteria.actor_nihdi is not None:
+        return await _reservations(store, guard, criteria, paging, event)
+    # RX-17: a pharmacy searches by RID, by patient or for its reservations; nobody else lists
+    # prescriptions.
     guard.refuse(Decision(False, Reason.WRONG_ROLE), event)
+
+
+async def _reservations(
+    store: ResourceStore, guard: Guard, criteria: Criteria, paging: Paging, event: Event
+) -> Page:
+    """RX-15: the pharmacy the patient reserved at lists those reservations, with their content:
+    the patient chose that pharmacy, so no consent, relationship or visibility choice is asked,
+    and only while they are in process there (open: RX-17.2; an expired one is gone). Another
+    pharmacy's list answers like an empty one (docs/access.md: not-yours = not-there)."""
+    if criteria.actor_nihdi != guard.caller.nihdi:
+        await guard.audit_unseen(Decision(False, Reason.NOT_OWN_DATA), event)
+        return Page(items=[], total=0)
+    rows = SearchFilter(
+        Decision(True, Reason.PERMIT_RESERVATION),
+        others=True,
+        states=frozenset({PrescriptionState.IN_PROCESS}),
+    )
+    async with guard.access(rows.decision, event):
+        narrowed = replace(criteria, access=Access(rows, guard.now))
+        return _reported(await store.page(RESOURCE, narrowed, paging), guard)
 
 
 async def _by_identifier(

@@ -266,7 +266,9 @@ class PrescriptionService(GuardedService):
                 outcome,
                 audit=audit,
                 expected_version=expected,
-                status_reason=parameters.reason(given["reason"]) if "reason" in given else None,
+                status_reason=(
+                    parameters.reason(given["reason"]) if "reason" in given else op.status_reason
+                ),
                 reservation=step is Step.RESERVE,
             )
 

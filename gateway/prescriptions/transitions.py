@@ -6,6 +6,11 @@ search columns that make the state searchable, written with compare-and-set on t
 (docs/architecture.md 6: transitions are atomic across instances). Both refusals are 409s audited as
 denials: ``state-conflict`` (RX-7 forbids it) and ``concurrent-change`` (another request changed
 the prescription between our read and our write: of two racing dispenses, the loser).
+
+A patient's reservation (RX-15) is marked in the search column ``actor_nihdi`` (the pharmacy
+reserved at, indexed; on a prescription nothing else uses it) for as long as it lasts, so that
+the pharmacy lists its reservations (``MedicationRequest?reserved-at=``); every other step clears
+it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ from gateway.errors import PreconditionFailed
 from gateway.prescriptions import describe, lifecycle
 from gateway.prescriptions.searching import RESOURCE
 from gateway.storage.store import ResourceStore, StoredVersion
+
+# The reason a patient's deletion gives (RX-7 "verwijderen"): a code of the gateway's own, as the
+# Belgian BeMedicationPrescriptionStatusReason (``describe.STATUS_REASON_SYSTEM``, code ``expired``)
+# has none for it and its binding to statusReason is extensible (FHIR R4 terminologies.html#extensible).
+STATUS_REASON_SYSTEM: Final = "urn:ehealth-gateway:prescription-status-reason"
+DELETED_BY_PATIENT: Final[dict[str, Any]] = {
+    "coding": [
+        {
+            "system": STATUS_REASON_SYSTEM,
+            "code": "deleted-by-patient",
+            "display": "Deleted by the patient",
+        }
+    ],
+    "text": "the patient deleted this prescription",
+}
 
 STATE_CONFLICT: Final = "state-conflict"
 CONCURRENT_CHANGE: Final = "concurrent-change"
@@ -49,13 +69,31 @@ async def load(store: ResourceStore, logical_id: str, now: datetime) -> Target:
     return current(await store.read(RESOURCE, logical_id), now)
 
 
+def reserved(current: Target) -> bool:
+    """Whether the pharmacy holding it holds a patient's reservation (RX-15): the lifecycle
+    extension says so (``describe.lifecycle_extension``)."""
+    for extension in current.resource.get("extension") or ():
+        if isinstance(extension, dict) and extension.get("url") == describe.LIFECYCLE_URL:
+            return any(
+                isinstance(part, dict)
+                and part.get("url") == "reservation"
+                and part.get("valueBoolean") is True
+                for part in extension.get("extension") or ()
+            )
+    return False
+
+
 def check(
     guard: Guard, current: Target, step: lifecycle.Step, *, by: str | None, audit: Event
 ) -> lifecycle.StepResult:
     """The state after ``step``, or a 409 (audited) naming why RX-7 forbids it."""
     try:
         return lifecycle.transition(
-            state_of(current), step, holder=current.stored.columns.holder_nihdi, by=by
+            state_of(current),
+            step,
+            holder=current.stored.columns.holder_nihdi,
+            by=by,
+            reserved=reserved(current),
         )
     except lifecycle.TransitionRefused as refused:
         guard.refuse_change(STATE_CONFLICT, audit, refused.message)
@@ -90,6 +128,7 @@ async def write(
         status=body["status"],
         lifecycle=outcome.state.value,
         holder_nihdi=outcome.holder,
+        actor_nihdi=outcome.holder if reservation else None,  # RX-15: the reservation's pharmacy
     )
     try:
         return await guard.store.update(

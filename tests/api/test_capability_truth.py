@@ -103,6 +103,9 @@ async def world(
     dispensed = await dispense_rid(pharmacy, rid_of(rx))
     assert dispensed.status_code == 201, dispensed.text
     message = await sent(pharmacy, feedback(about(rx)))
+    reserved = await prescription(author)  # for reserved-at (RX-15)
+    reserve = parameters(pharmacy=PHARMACY_NIHDI)
+    await operation(patient, f"MedicationRequest/{reserved['id']}/$reserve", reserve)
     consent = await created(patient, informed_consent(identifier=[CONSENT_IDENTIFIER]))
     await created(patient, exclusion(OTHER_PRESCRIBER_NIHDI))
     attestation = await post_claim(author, claim())
@@ -203,6 +206,7 @@ def search_examples(w: World) -> dict[tuple[str, str], dict[str, str]]:
             "patient:identifier": PATIENT,
             "authoredon": "ge2020-01-01",
         },
+        ("MedicationRequest", "reserved-at"): {"reserved-at": PHARMACY_NIHDI},
         ("MedicationDispense", "prescription"): {
             "prescription": f"MedicationRequest/{ids['MedicationRequest']}"
         },
@@ -271,6 +275,11 @@ async def _reserve(w: World) -> httpx.Response:
     return await operation(w.patient, path, parameters(pharmacy=PHARMACY_NIHDI))
 
 
+async def _delete_by_patient(w: World) -> httpx.Response:
+    rx = await prescription(w.author)
+    return await operation(w.patient, f"MedicationRequest/{rx['id']}/$delete-by-patient")
+
+
 async def _archive(w: World) -> httpx.Response:
     rx = await prescription(w.author)
     await dispense_rid(w.pharmacy, rid_of(rx))
@@ -315,6 +324,7 @@ OPERATIONS: dict[tuple[str, str], tuple[Request, int]] = {
     ("MedicationRequest", "release"): (_release, 200),
     ("MedicationRequest", "reserve"): (_reserve, 200),
     ("MedicationRequest", "archive"): (_archive, 200),
+    ("MedicationRequest", "delete-by-patient"): (_delete_by_patient, 200),
     ("MedicationDispense", "undo"): (_undo, 200),
     ("Claim", "cancel"): (_cancel, 202),
     **{

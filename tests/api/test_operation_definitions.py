@@ -24,6 +24,7 @@ EXPECTED = {
     ("MedicationRequest", "release"),
     ("MedicationRequest", "reserve"),
     ("MedicationRequest", "archive"),
+    ("MedicationRequest", "delete-by-patient"),
     ("MedicationRequest", "validate"),
     ("MedicationDispense", "undo"),
     ("MedicationDispense", "validate"),

@@ -200,7 +200,7 @@ def test_RX_13_patient_sets_any_visibility(choice: Visibility) -> None:
 
 
 def test_architecture_4_patient_does_not_revoke() -> None:
-    # $revoke is the author's (docs/architecture.md 4); RX-7's deletion by the patient is not offered.
+    # $revoke is the author's (docs/architecture.md 4); the patient deletes instead (RX-7).
     assert decide(request(patient(), prescription(), Action.REVOKE), facts()) == deny(R.WRONG_ROLE)
 
 
@@ -383,6 +383,7 @@ def test_reason_codes_are_stable() -> None:
         "permit-presence",
         "permit-relationship",
         "permit-dispenser",
+        "permit-reservation",
         "permit-admin",
         "wrong-role",
         "not-own-data",

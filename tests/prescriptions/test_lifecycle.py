@@ -32,6 +32,7 @@ ALLOWED = {
     (State.DELIVERED, Event.ARCHIVE): State.ARCHIVED,
     (State.OPEN, Event.REVOKE): State.REVOKED,
     (State.IN_PROCESS, Event.REVOKE): State.REVOKED,
+    (State.OPEN, Event.DELETE): State.REVOKED,  # the patient's deletion: open ones only
 }
 
 
@@ -88,9 +89,36 @@ def test_RX_7_holders_follow_the_prescription() -> None:
         State.OPEN, None
     )
     # RX-15: the patient (by=None) releases a reservation; a revoke clears the holder.
-    assert transition(State.IN_PROCESS, Event.RELEASE, holder=B, by=None) == Outcome(
-        State.OPEN, None
+    assert transition(State.IN_PROCESS, Event.RELEASE, holder=B, by=None, reserved=True) == (
+        Outcome(State.OPEN, None)
     )
     assert transition(State.IN_PROCESS, Event.REVOKE, holder=B, by=None) == Outcome(
+        State.REVOKED, None
+    )
+
+
+def test_RX_15_the_patient_ends_his_reservation_not_a_pharmacys_taking_in_process() -> None:
+    with pytest.raises(Forbidden, match="in process at a pharmacy, not reserved"):
+        transition(State.IN_PROCESS, Event.RELEASE, holder=A, by=None)
+    # The holding pharmacy may still release a reservation made at it.
+    assert transition(State.IN_PROCESS, Event.RELEASE, holder=A, by=A, reserved=True).state is (
+        State.OPEN
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        (State.IN_PROCESS, "it is in process at a pharmacy"),
+        (State.DELIVERED, "it has been delivered"),
+        (State.REVOKED, "it has been revoked"),
+        (State.EXPIRED, "its validity has ended"),
+    ],
+)
+def test_RX_7_the_patient_deletes_open_prescriptions_only(state: State, why: str) -> None:
+    with pytest.raises(Forbidden) as refused:
+        transition(state, Event.DELETE, holder=A if state in HELD else None, by=None)
+    assert refused.value.message == f"cannot delete this prescription: {why}"
+    assert transition(State.OPEN, Event.DELETE, holder=None, by=None) == Outcome(
         State.REVOKED, None
     )

@@ -158,6 +158,75 @@ async def set_visibility(portal: Patient, logical_id: str) -> Response:
     )
 
 
+# -- deletion and reservation (RX-7 "verwijderen", RX-15) ---------------------------------------
+
+
+def _operation(body: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Parameters body; FHIR JSON has no empty arrays, so no parameters means no element."""
+    return {"resourceType": "Parameters", **({"parameter": body} if body else {})}
+
+
+@router.get("/prescriptions/{logical_id}/delete")
+async def confirm_delete(portal: Patient, logical_id: str) -> Response:
+    """The confirmation step before ``$delete-by-patient``: deleting cannot be undone."""
+    resource = await portal.fhir.get(f"MedicationRequest/{_id(logical_id)}")
+    rx = views.prescription(resource)
+    if rx.state != "open":
+        portal.flash(N_("Only an open prescription can be deleted."), "error")
+        return await portal.redirect(f"/portal/prescriptions/{rx.id}")
+    providers = await directory.providers(portal.request)
+    return await portal.page("prescription_delete.html", rx=rx, names=directory.names(providers))
+
+
+@router.post("/prescriptions/{logical_id}/delete")
+async def delete(portal: Patient, logical_id: str) -> Response:
+    """docs/pharmacy.md ``$delete-by-patient``: cancelled, and the author sees that the patient
+    deleted it; refused (409) once a pharmacy holds it."""
+    await portal.form()
+    logical_id = _id(logical_id)
+    return await _change(
+        portal,
+        portal.fhir.post(f"MedicationRequest/{logical_id}/$delete-by-patient", _operation()),
+        N_("The prescription has been deleted."),
+        f"/portal/prescriptions/{logical_id}",
+    )
+
+
+@router.post("/prescriptions/{logical_id}/reserve")
+async def reserve(portal: Patient, logical_id: str) -> Response:
+    """``$reserve`` at one of the pharmacies the gateway knows (the registered pharmacist
+    clients, ``directory``): in process there until the patient cancels (RX-15)."""
+    form = await portal.form()
+    logical_id = _id(logical_id)
+    pharmacy = _field(form, "pharmacy")
+    known = {p.nihdi for p in await directory.providers(portal.request) if p.role == "pharmacist"}
+    if pharmacy not in known:
+        portal.flash(N_("Choose the pharmacy where you want to collect it."), "error")
+        return await portal.redirect(f"/portal/prescriptions/{logical_id}")
+    identifier = {"system": systems.NIHDI_ORGANIZATION, "value": pharmacy}
+    body = _operation([{"name": "pharmacy", "valueIdentifier": identifier}])
+    return await _change(
+        portal,
+        portal.fhir.post(f"MedicationRequest/{logical_id}/$reserve", body),
+        N_("The prescription is reserved."),
+        f"/portal/prescriptions/{logical_id}",
+    )
+
+
+@router.post("/prescriptions/{logical_id}/reservation/cancel")
+async def cancel_reservation(portal: Patient, logical_id: str) -> Response:
+    """``$release`` by the patient: ends his own reservation only (RX-15; a pharmacy's own
+    taking in process is refused by the API, 409)."""
+    await portal.form()
+    logical_id = _id(logical_id)
+    return await _change(
+        portal,
+        portal.fhir.post(f"MedicationRequest/{logical_id}/$release", _operation()),
+        N_("The reservation has been cancelled."),
+        f"/portal/prescriptions/{logical_id}",
+    )
+
+
 # -- attestations and reimbursements (AT-1, AT-5) ------------------------------------------------
 
 

@@ -12,6 +12,8 @@ VISIBILITY_URL = "urn:ehealth-gateway:extension:visibility"
 # The gateway state on a prescription (docs/pharmacy.md): it tells "in process at a pharmacy"
 # (taken in process, or reserved) apart from "open", which share the FHIR status active.
 LIFECYCLE_URL = "urn:ehealth-gateway:extension:lifecycle"
+# The status reason of a prescription the patient deleted (RX-7; docs/pharmacy.md).
+DELETED_BY_PATIENT = "deleted-by-patient"
 CLAIM_STATE_TAG = "urn:ehealth-gateway:claim-state"
 KIND_SYSTEM = "urn:ehealth-gateway:consent-kind"
 RELATIONSHIP_KIND_SYSTEM = "urn:ehealth-gateway:relationship-kind"
@@ -68,6 +70,8 @@ class Prescription:
     pharmacies: str  # RX-13: all | one | none
     pharmacy: str
     prescribers: str  # RX-14: open | closed | gmf
+    holder: str = ""  # organisation NIHDI of the pharmacy holding it (in process, delivered)
+    reserved: bool = False  # RX-15: held there because the patient reserved it
 
 
 def rid_of(resource: dict[str, Any]) -> str:
@@ -78,14 +82,22 @@ def rid_of(resource: dict[str, Any]) -> str:
     return ""
 
 
-def _lifecycle(resource: dict[str, Any]) -> str:
+def _lifecycle(resource: dict[str, Any]) -> tuple[str, str, bool]:
+    """(state, pharmacy holding it, reserved) from the lifecycle extension (docs/pharmacy.md)."""
+    state, pharmacy, reserved = "", "", False
     for extension in _list(resource.get("extension")):
         extension = _dict(extension)
-        if extension.get("url") == LIFECYCLE_URL:
-            for part in _list(extension.get("extension")):
-                if _dict(part).get("url") == "state":
-                    return str(_dict(part).get("valueCode") or "")
-    return ""
+        if extension.get("url") != LIFECYCLE_URL:
+            continue
+        for part in _list(extension.get("extension")):
+            part = _dict(part)
+            if part.get("url") == "state":
+                state = str(part.get("valueCode") or "")
+            elif part.get("url") == "pharmacy":
+                pharmacy = str(_dict(part.get("valueIdentifier")).get("value") or "")
+            elif part.get("url") == "reservation":
+                reserved = part.get("valueBoolean") is True
+    return state, pharmacy, reserved
 
 
 def _state(status: str, reason: str, lifecycle: str = "") -> str:
@@ -93,6 +105,8 @@ def _state(status: str, reason: str, lifecycle: str = "") -> str:
         return "in-process" if lifecycle == "in-process" else "open"
     if status == "completed":
         return "dispensed"
+    if status == "cancelled" and reason == DELETED_BY_PATIENT:
+        return "deleted"
     if status == "cancelled":
         return "revoked"
     if status == "stopped" and reason == "expired":
@@ -140,6 +154,7 @@ def prescription(resource: dict[str, Any]) -> Prescription:
     )
     validity = _dict(_dict(resource.get("dispenseRequest")).get("validityPeriod"))
     pharmacies, pharmacy, prescribers = visibility(resource)
+    lifecycle, holder, reserved = _lifecycle(resource)
     return Prescription(
         id=str(resource.get("id") or ""),
         rid=rid_of(resource),
@@ -147,7 +162,7 @@ def prescription(resource: dict[str, Any]) -> Prescription:
         dosage=dosage,
         status=status,
         status_reason=reason,
-        state=_state(status, reason, _lifecycle(resource)),
+        state=_state(status, reason, lifecycle),
         authored_on=str(resource.get("authoredOn") or ""),
         valid_from=str(validity.get("start") or ""),
         valid_until=str(validity.get("end") or ""),
@@ -155,6 +170,8 @@ def prescription(resource: dict[str, Any]) -> Prescription:
         pharmacies=pharmacies,
         pharmacy=pharmacy,
         prescribers=prescribers,
+        holder=holder,
+        reserved=reserved,
     )
 
 

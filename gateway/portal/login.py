@@ -14,7 +14,8 @@ delays, never the patient's other addresses (``throttle.py``); each client addre
 budget of attempts per window (settings ``GATEWAY_LOGIN_*``). The client address is the TCP peer,
 or what a trusted proxy says (uvicorn ``--proxy-headers`` / ``FORWARDED_ALLOW_IPS``,
 docs/portal.md). On success the browser goes to the redirect URI with a single-use code
-(``codes.py``).
+(``codes.py``). A patient under 16 is refused after the password check (PO-3): from 12 to 16 his
+own access is blocked, under 12 his parents act for him.
 
 A real deployment replaces this page with an OpenID Connect provider (docs/portal.md).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -31,6 +33,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from fhir_profiles import is_valid_ssin, normalise_ssin
+from fhir_profiles.ages import OWN_ACCESS_AGE, REPRESENTED_BELOW_AGE, age_at
 from gateway.auth import scopes, tokens
 from gateway.auth.accounts import LoginResult
 from gateway.auth.codes import CHALLENGE, CHALLENGE_METHOD, CodeGrant
@@ -209,6 +212,18 @@ async def _form(request: Request) -> dict[str, list[str]]:
     return values
 
 
+def _minor(ssin: str, now: datetime) -> str | None:
+    """Why a minor may not log in himself (PO-3), or ``None``: from 16, or an unknown birth date.
+
+    Under 12 the parents act for the child (the family link); from 12 to 16 the patient's
+    own access is blocked, as the Walloon network (RSW) does.
+    """
+    age = age_at(ssin, now)
+    if age is None or age >= OWN_ACCESS_AGE:
+        return None
+    return "minor-represented" if age < REPRESENTED_BELOW_AGE else "minor-blocked"
+
+
 @router.post(AUTHORIZE_PATH, include_in_schema=False)
 async def login(request: Request) -> Response:
     auth: AuthState = request.app.state.auth
@@ -251,11 +266,16 @@ async def login(request: Request) -> Response:
         result = await auth.accounts.authenticate(ssin, password)
     else:
         result = LoginResult.BAD_CREDENTIALS
-    log.info("patient_login", outcome=result.value)
     if result is not LoginResult.OK:
+        log.info("patient_login", outcome=result.value)
         await auth.throttle.failed(ssin, address)
         return _page(request, authorization, csrf=csrf, error="credentials", status=401)
     await auth.throttle.succeeded(ssin, address)
+    # PO-3, checked only once the password is right, so it tells nothing about other accounts.
+    if minor := _minor(ssin, request.app.state.clock()):
+        log.info("patient_login", outcome=minor)
+        return _page(request, authorization, csrf=csrf, error=minor, status=403)
+    log.info("patient_login", outcome=result.value)
     code = await auth.grants.issue_code(
         CodeGrant(
             ssin=ssin,

@@ -282,11 +282,10 @@ class ResourceStore:
         page_where = list(where)
         if cursor is not None:
             page_where.append(_after(column, cursor))
-        order = (
-            (column.desc().nulls_last(), rv.c.logical_id.desc())
-            if sort.descending
-            else (column.asc().nulls_last(), rv.c.logical_id.asc())
-        )
+        direction = column.desc() if sort.descending else column.asc()
+        if column.nullable:  # NULLS LAST only where a NULL can be: it keeps the index usable
+            direction = direction.nulls_last()
+        order = (direction, rv.c.logical_id.desc() if sort.descending else rv.c.logical_id.asc())
         rows = (
             await self.session.execute(
                 select(rv).select_from(source).where(*page_where).order_by(*order).limit(count + 1)
@@ -504,4 +503,5 @@ def _after(column: Any, cursor: Cursor) -> ColumnElement[bool]:
     if cursor.value is None:
         return and_(column.is_(None), later)
     beyond = column < cursor.value if cursor.sort.descending else column > cursor.value
-    return or_(beyond, and_(column == cursor.value, later), column.is_(None))
+    after = or_(beyond, and_(column == cursor.value, later))
+    return or_(after, column.is_(None)) if column.nullable else after

@@ -6,7 +6,7 @@ the order of CO-12.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from consent.model import (
@@ -15,6 +15,8 @@ from consent.model import (
     Actor,
     ByPresence,
     ByRid,
+    HolderRole,
+    MandateAction,
     PatientFacts,
     PharmacyVisibility,
     PrescriberVisibility,
@@ -23,12 +25,16 @@ from consent.model import (
     Resource,
     Role,
 )
+from fhir_profiles.dates import brussels_date
 from fhir_profiles.nihdi import parse_professional, same_person
 
 # [A] Proof of presence is an eID read no older than an eID session (SEC-1: 12 h), and not in the
 # future beyond a small clock skew between the provider's software and the gateway.
 PRESENCE_MAX_AGE: Final = timedelta(hours=12)
 CLOCK_SKEW: Final = timedelta(minutes=5)
+# PO-3 [decided]: parents act for their children under 12 (from 12 the RSW blocks the child's own
+# access, from 16 he manages it himself; the parents' representation ends at 12).
+PARENTS_ACT_BELOW_AGE: Final = 12
 
 
 def has_consent(facts: PatientFacts, now: datetime) -> bool:
@@ -156,3 +162,38 @@ def visible_to_prescribers(
 def rid_matches(path: ByRid, prescription: Resource) -> bool:
     """The RID held is this prescription's (RX-4: compared in upper case)."""
     return prescription.rid is not None and path.rid.strip().upper() == prescription.rid.upper()
+
+
+def holds_mandate(actor: Actor, facts: PatientFacts, now: datetime, action: MandateAction) -> bool:
+    """RX-16, PO-4: a mandate of the patient active at ``now`` names the caller (a patient by his
+    SSIN as proxy, a pharmacy by its organisation NIHDI as professional) and grants ``action``."""
+    if actor.role == Role.PATIENT:
+        role, holder = HolderRole.PROXY, actor.ssin
+    elif actor.role == Role.PHARMACIST:
+        role, holder = HolderRole.PROFESSIONAL, actor.nihdi
+    else:
+        return False
+    return holder is not None and any(
+        mandate.role is role
+        and mandate.holder == holder
+        and action in mandate.actions
+        and mandate.active_at(now)
+        for mandate in facts.mandates
+    )
+
+
+def age_on(born: date, day: date) -> int:
+    """Whole years from ``born`` to ``day`` (a 29 February birthday falls on 1 March otherwise)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def is_parent_of_young_child(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
+    """PO-3: the caller is linked as a parent of the patient at ``now`` and the patient is under
+    12 on that Brussels calendar day (the time rule of docs/domain.md 10). An unknown birth date
+    gives no parent's right."""
+    if actor.role != Role.PATIENT or actor.ssin is None or facts.birth_date is None:
+        return False
+    young = age_on(facts.birth_date, brussels_date(now)) < PARENTS_ACT_BELOW_AGE
+    return young and any(
+        link.parent_ssin == actor.ssin and link.active_at(now) for link in facts.parents
+    )

@@ -8,7 +8,7 @@ All instants are timezone-aware; a naive one makes the decision fail closed (``R
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -49,6 +49,7 @@ class ResourceKind(StrEnum):
     CLAIM = "claim"  # eAttest Claim and its ClaimResponse
     AUDIT = "audit"  # AuditEvent
     FEEDBACK = "feedback"  # a pharmacy's Communication about a prescription (RX-8)
+    MANDATE = "mandate"  # Consent, category mandate: a patient lets someone act for him (RX-16)
 
 
 class PrescriptionState(StrEnum):
@@ -96,6 +97,22 @@ class RelationshipKind(StrEnum):
     EMERGENCY = "emergency"
 
 
+class MandateAction(StrEnum):
+    """RX-16, PO-4: what a mandate lets its holder do (``urn:ehealth-gateway:mandate-action``)."""
+
+    COLLECT = "collect"  # fetch the open prescriptions, be recorded as who collected them
+    VIEW = "view"  # see the prescriptions, dispenses, consents and access log
+    MANAGE = "manage"  # change consent, exclusions, relationships, visibility; reserve, delete
+
+
+class HolderRole(StrEnum):
+    """RX-16: an individual's proxy ("volmacht", by SSIN) or a professional's mandate ("mandaat",
+    a nursing home's pharmacy, by organisation NIHDI)."""
+
+    PROXY = "proxy"
+    PROFESSIONAL = "professional"
+
+
 class Reason(StrEnum):
     """Stable reason codes: they go into audit events and denied OperationOutcomes (docs/architecture.md 5)."""
 
@@ -108,6 +125,8 @@ class Reason(StrEnum):
     PERMIT_RELATIONSHIP = "permit-relationship"  # consent + relationship + not excluded (CO-12)
     PERMIT_DISPENSER = "permit-dispenser"  # the pharmacy's own dispense (RX-7 undo)
     PERMIT_RESERVATION = "permit-reservation"  # RX-15: the pharmacy lists what was reserved at it
+    PERMIT_MANDATE = "permit-mandate"  # RX-16, PO-4: the holder of an active mandate
+    PERMIT_PARENT = "permit-parent"  # PO-3: a parent for his child under 12
     PERMIT_ADMIN = "permit-admin"  # operator reading the audit trail (docs/architecture.md 4, 8)
     WRONG_ROLE = "wrong-role"  # CO-12.1: this role may not do this to this kind of data
     NOT_OWN_DATA = "not-own-data"  # PO-4; or a consent-family record naming another provider
@@ -181,6 +200,7 @@ class Resource:
     held_by: str | None = None
     accepts_feedback: bool = True
     about: Resource | None = None
+    holder_ssin: str | None = None  # mandate: a proxy's SSIN (a professional's: provider_nihdi)
 
 
 @dataclass(frozen=True)
@@ -263,6 +283,36 @@ class Exclusion:
 
 
 @dataclass(frozen=True)
+class Mandate:
+    """RX-16, PO-4: the patient lets ``holder`` (a proxy's SSIN or a pharmacy's organisation
+    NIHDI) do ``actions`` for him from ``start`` until ``end`` (open when ``None``), unless ended
+    (``active`` False)."""
+
+    holder: str
+    role: HolderRole
+    actions: frozenset[MandateAction]
+    start: datetime
+    end: datetime | None = None
+    active: bool = True
+
+    def active_at(self, now: datetime) -> bool:
+        return self.active and self.start <= now and (self.end is None or now <= self.end)
+
+
+@dataclass(frozen=True)
+class FamilyLink:
+    """PO-3: ``parent_ssin`` is a parent of the patient from ``since`` (National Register
+    household data, kept by the operator), until ``until`` when unlinked."""
+
+    parent_ssin: str
+    since: datetime
+    until: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        return self.since <= now and (self.until is None or now < self.until)
+
+
+@dataclass(frozen=True)
 class PatientFacts:
     """What is known about one patient, loaded by the caller (``gateway/access/facts.py``).
 
@@ -277,3 +327,8 @@ class PatientFacts:
     relationships: tuple[Relationship, ...] = ()
     exclusions: tuple[Exclusion, ...] = ()
     gmf_colleagues: frozenset[str] = frozenset()
+    # RX-16, PO-3: the patient's mandates (a proxy's only when the caller holds it) and the links
+    # naming the caller as a parent; the patient's birth date (from his SSIN) for the age of PO-3.
+    mandates: tuple[Mandate, ...] = ()
+    parents: tuple[FamilyLink, ...] = ()
+    birth_date: date | None = None

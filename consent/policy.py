@@ -25,9 +25,11 @@ from consent._predicates import (
     dispensed_by,
     has_consent,
     has_relationship,
+    holds_mandate,
     is_author,
     is_excluded,
     is_open,
+    is_parent_of_young_child,
     is_present,
     names_me,
     rid_matches,
@@ -40,6 +42,7 @@ from consent.model import (
     Actor,
     ByRid,
     Decision,
+    MandateAction,
     PatientFacts,
     PharmacyVisibility,
     PrescriptionState,
@@ -80,6 +83,8 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.RELATIONSHIP: _WRITE_TOO,
         # RX-8: send feedback on a prescription it may read; read and search what it sent
         ResourceKind.FEEDBACK: frozenset({Action.READ, Action.SEARCH, Action.CREATE}),
+        # RX-16: a nursing home's pharmacy reads and ends the mandates it holds
+        ResourceKind.MANDATE: frozenset({Action.READ, Action.SEARCH, Action.UPDATE}),
     },
     Role.PATIENT: {
         # Revoking is the author's (docs/architecture.md 4 $revoke); the patient deletes an open
@@ -93,6 +98,7 @@ ACCESS_MATRIX: Final[dict[Role, dict[ResourceKind, frozenset[Action]]]] = {
         ResourceKind.EXCLUSION: _WRITE_TOO,
         ResourceKind.CLAIM: _LOOK,
         ResourceKind.AUDIT: _LOOK,
+        ResourceKind.MANDATE: _WRITE_TOO,  # RX-16, PO-4: gives, reads and ends his mandates
         # No FEEDBACK [A]: feedback is the pharmacist's word to the prescriber (RX-8); Recip-e
         # shows it to neither the patient nor the portal.
     },
@@ -131,7 +137,7 @@ def _decide(req: AccessRequest, facts: PatientFacts) -> Decision:
     if role is None or req.action not in ACCESS_MATRIX[role].get(req.kind, frozenset()):
         return _deny(Reason.WRONG_ROLE)  # CO-12.1
     if role is Role.PATIENT:
-        return _patient_self(req.actor, facts)
+        return _patient(req, facts)
     if role is Role.ADMIN:
         return _permit(Reason.PERMIT_ADMIN)  # the matrix lets the operator read audit only
     if not req.actor.nihdi:
@@ -175,13 +181,56 @@ def _role_of(actor: Actor) -> Role | None:
 # --- the patient (PO-4) -------------------------------------------------------------------------
 
 
-def _patient_self(actor: Actor, facts: PatientFacts) -> Decision:
+def _patient(req: AccessRequest, facts: PatientFacts) -> Decision:
     """PO-4, docs/architecture.md 5: a patient sees and manages everything about themself (visibility,
-    consent, relationships, exclusions, audit trail), and nothing about anyone else. Mandates
-    (PO-4, RX-16) are not modelled: acting for another SSIN is refused."""
-    if not actor.ssin or actor.ssin != facts.ssin:
+    consent, relationships, exclusions, mandates, audit trail); someone else's data only under an
+    active mandate or as the parent of a child under 12, for what it allows (RX-16, PO-3)."""
+    actor = req.actor
+    if not actor.ssin:
         return _deny(Reason.NOT_OWN_DATA)
-    return _permit(Reason.PERMIT_PATIENT_SELF)
+    if actor.ssin == facts.ssin:
+        return _permit(Reason.PERMIT_PATIENT_SELF)
+    if req.kind is ResourceKind.MANDATE:
+        return _holder_on_mandate(req)
+    return _acting_for(req, facts)
+
+
+def _acting_for(req: AccessRequest, facts: PatientFacts) -> Decision:
+    """RX-16, PO-3, PO-4: a patient acts for another person as the parent of a child under 12
+    (collect, view and manage), or under an active mandate naming him, for what it grants: a read
+    or search needs ``view``, or ``collect`` for the open prescriptions only; any change needs
+    ``manage``. Anything else stays ``not-own-data``."""
+    actor, now = req.actor, req.now
+    if is_parent_of_young_child(actor, facts, now):
+        return _permit(Reason.PERMIT_PARENT)
+    if req.action not in _LOOK:
+        granted = holds_mandate(actor, facts, now, MandateAction.MANAGE)
+    elif holds_mandate(actor, facts, now, MandateAction.VIEW):
+        granted = True
+    else:
+        granted = (
+            req.kind is ResourceKind.PRESCRIPTION
+            and holds_mandate(actor, facts, now, MandateAction.COLLECT)
+            and (isinstance(req.target, ResourceKind) or is_open(req.target))
+        )
+    return _permit(Reason.PERMIT_MANDATE) if granted else _deny(Reason.NOT_OWN_DATA)
+
+
+def _holder_on_mandate(req: AccessRequest) -> Decision:
+    """RX-16 [A]: the holder reads the mandate he holds and may end it (he may give it up); only
+    the mandator gives one, and no holder, parent or not, gives or sees the mandator's others.
+    A search is permitted as "the mandates I hold": the caller narrows the rows to them."""
+    record = req.target
+    if isinstance(record, ResourceKind):
+        return _permit(Reason.PERMIT_MANDATE)
+    if (
+        isinstance(record, Resource)
+        and req.action in (Action.READ, Action.UPDATE)
+        and record.holder_ssin is not None
+        and record.holder_ssin == req.actor.ssin
+    ):
+        return _permit(Reason.PERMIT_MANDATE)
+    return _deny(Reason.NOT_OWN_DATA)
 
 
 # --- the network rules (CO-12.2..4) -------------------------------------------------------------
@@ -200,7 +249,12 @@ def _at_the_counter(req: AccessRequest, facts: PatientFacts, role: Role) -> Deci
     the eID read, or the SSIN and an active relationship, unless excluded (CO-10). The Recip-e
     sources name no informed consent for this path: that consent governs the hubs' exchange of
     health data (CO-1..CO-4), not this listing [A]."""
-    return _no_exclusion_and_relationship(req, facts, role)
+    decision = _no_exclusion_and_relationship(req, facts, role)
+    if decision.reason is Reason.NO_RELATIONSHIP and holds_mandate(
+        req.actor, facts, req.now, MandateAction.COLLECT
+    ):
+        return _permit(Reason.PERMIT_MANDATE)  # RX-16: the nursing home's pharmacy
+    return decision
 
 
 def _no_exclusion_and_relationship(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
@@ -294,6 +348,8 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
         return _permit(Reason.PERMIT_DISPENSER)
     if isinstance(req.path, ByRid):
         return _by_rid(req, facts, role, req.path, prescription)
+    if holds_mandate(req.actor, facts, req.now, MandateAction.COLLECT):
+        return _for_the_mandator(req, facts, role, prescription)
     # A record in a search by patient is decided as the search is (consent.search agrees).
     rules = _at_the_counter if req.action is Action.SEARCH else _network_rules
     network = rules(req, facts, role)
@@ -306,6 +362,21 @@ def _pharmacist_on_prescription(req: AccessRequest, facts: PatientFacts, role: R
     if not visible_to_pharmacy(prescription, req.actor.nihdi):
         return _deny(Reason.HIDDEN_BY_PATIENT)  # RX-13
     return network
+
+
+def _for_the_mandator(
+    req: AccessRequest, facts: PatientFacts, role: Role, prescription: Resource
+) -> Decision:
+    """RX-16: a pharmacy holding an active professional mandate of the patient (a nursing home's)
+    lists, fetches and delivers his open prescriptions without the eID read, a relationship or
+    consent, still barred by an exclusion (CO-10) and by his visibility choice (RX-13)."""
+    if is_excluded(req.actor, role, facts):
+        return _deny(Reason.EXCLUDED)
+    if req.action is not Action.DISPENSE and not is_open(prescription):
+        return _deny(Reason.NOT_OPEN)  # RX-17.2; a dispense goes on to the lifecycle's 409
+    if not visible_to_pharmacy(prescription, req.actor.nihdi):
+        return _deny(Reason.HIDDEN_BY_PATIENT)
+    return _permit(Reason.PERMIT_MANDATE)
 
 
 def _by_rid(
@@ -438,6 +509,16 @@ def _holds(actor: Actor, prescription: Resource) -> bool:
     )
 
 
+def _on_mandate(req: AccessRequest, facts: PatientFacts, role: Role) -> Decision:
+    """RX-16: a pharmacy reads and ends (gives up) the professional mandates it holds; a search
+    is narrowed to them by the caller (``permit-mandate``: own only)."""
+    if isinstance(req.target, ResourceKind):
+        return _permit(Reason.PERMIT_MANDATE)
+    if req.target.holder_ssin is None and names_me(req.actor, req.target):
+        return _permit(Reason.PERMIT_MANDATE)
+    return _deny(Reason.NOT_OWN_DATA)
+
+
 _Rules: TypeAlias = Callable[[AccessRequest, PatientFacts, Role], Decision]
 
 _PROVIDER_RULES: Final[dict[ResourceKind, _Rules]] = {
@@ -447,4 +528,5 @@ _PROVIDER_RULES: Final[dict[ResourceKind, _Rules]] = {
     ResourceKind.CONSENT: _on_consent_record,
     ResourceKind.RELATIONSHIP: _on_consent_record,
     ResourceKind.FEEDBACK: _on_feedback,
+    ResourceKind.MANDATE: _on_mandate,
 }

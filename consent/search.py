@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from consent._predicates import gmf_held_nearby, person_of, same_provider
+from consent._predicates import gmf_held_nearby, holds_mandate, person_of, same_provider
 from consent.model import (
     OPEN_STATES,
     AccessRequest,
     Action,
     Decision,
+    MandateAction,
     PatientFacts,
     PharmacyVisibility,
     PrescriberVisibility,
@@ -117,6 +118,11 @@ def _search_filter(req: AccessRequest, facts: PatientFacts) -> SearchFilter:
         return SearchFilter(decision)
     role = Role(req.actor.role)
     if role is Role.PATIENT:
+        if decision.reason is Reason.PERMIT_MANDATE and not holds_mandate(
+            req.actor, facts, req.now, MandateAction.VIEW
+        ):
+            # RX-16: a holder who may only collect sees the open prescriptions, all of them.
+            return SearchFilter(decision, others=True, states=OPEN_STATES)
         return SearchFilter(decision, everything=True)  # PO-4: everything about themself
     nihdi = req.actor.nihdi
     if role is Role.PRESCRIBER:

@@ -13,7 +13,10 @@ from datetime import datetime
 
 from consent import (
     Exclusion,
+    HolderRole,
     InformedConsent,
+    Mandate,
+    MandateAction,
     PatientFacts,
     Relationship,
     RelationshipKind,
@@ -25,7 +28,17 @@ RESOURCE = "Consent"
 INFORMED_CONSENT = "informed-consent"
 EXCLUSION = "exclusion"
 RELATIONSHIP = "therapeutic-relationship"
-CATEGORIES = (INFORMED_CONSENT, EXCLUSION, RELATIONSHIP)
+MANDATE = "mandate"  # RX-16, PO-4
+CATEGORIES = (INFORMED_CONSENT, EXCLUSION, RELATIONSHIP, MANDATE)
+
+
+def actions_column(actions: frozenset[MandateAction]) -> str:
+    """A mandate's actions as its ``kind`` column holds them: sorted, comma separated."""
+    return ",".join(sorted(action.value for action in actions))
+
+
+def actions_of_column(value: str | None) -> frozenset[MandateAction]:
+    return frozenset(MandateAction(code) for code in (value or "").split(",") if code)
 
 
 class UnreadableFact(ValueError):
@@ -33,14 +46,22 @@ class UnreadableFact(ValueError):
 
 
 async def load_facts(
-    store: ResourceStore, ssin: str, *, prescriber: str | None = None, now: datetime | None = None
+    store: ResourceStore,
+    ssin: str,
+    *,
+    prescriber: str | None = None,
+    now: datetime | None = None,
+    holder: str | None = None,
 ) -> PatientFacts:
-    """The consents, relationships and exclusions of the patient ``ssin``, history included
-    (withdrawn and ended ones are ``active`` False); with ``prescriber`` (the caller's NIHDI) and
-    ``now``, his GMF colleagues at ``now`` (RX-14)."""
+    """The consents, relationships, exclusions and mandates of the patient ``ssin``, history
+    included (withdrawn and ended ones are ``active`` False); with ``prescriber`` (the caller's
+    NIHDI) and ``now``, his GMF colleagues at ``now`` (RX-14). A proxy mandate is a fact only
+    when ``holder`` (the calling patient's SSIN) holds it: the others' holders stay unread."""
     consents: list[InformedConsent] = []
     relationships: list[Relationship] = []
     exclusions: list[Exclusion] = []
+    mandates: list[Mandate] = []
+    holder_hmac = store.ssin_hash(holder) if holder else None
     for _logical_id, row in await store.current_columns(RESOURCE, ssin):
         active = row.status == "active"
         if row.category == INFORMED_CONSENT:
@@ -63,9 +84,44 @@ async def load_facts(
             if row.actor_nihdi is None:
                 raise UnreadableFact("an exclusion without its provider")
             exclusions.append(Exclusion(row.actor_nihdi, active))
+        elif row.category == MANDATE:
+            if row.period_start is None:
+                raise UnreadableFact("a mandate without its start")
+            actions = actions_of_column(row.kind)
+            if row.actor_nihdi is not None:
+                mandates.append(
+                    Mandate(
+                        row.actor_nihdi,
+                        HolderRole.PROFESSIONAL,
+                        actions,
+                        row.period_start,
+                        row.period_end,
+                        active,
+                    )
+                )
+            elif row.holder_hmac is None:
+                raise UnreadableFact("a mandate without its holder")
+            elif holder is not None and row.holder_hmac == holder_hmac:
+                mandates.append(
+                    Mandate(
+                        holder,
+                        HolderRole.PROXY,
+                        actions,
+                        row.period_start,
+                        row.period_end,
+                        active,
+                    )
+                )
         else:
             raise UnreadableFact("a Consent of an unknown category")
     colleagues: frozenset[str] = frozenset()
     if prescriber is not None and now is not None:
         colleagues = await GmfPractices(store.session).colleagues(prescriber, now)
-    return PatientFacts(ssin, tuple(consents), tuple(relationships), tuple(exclusions), colleagues)
+    return PatientFacts(
+        ssin,
+        tuple(consents),
+        tuple(relationships),
+        tuple(exclusions),
+        colleagues,
+        mandates=tuple(mandates),
+    )

@@ -168,7 +168,11 @@ class Guard:
             return PatientFacts(NO_PATIENT)
         # RX-14: a prescriber's GMF colleagues decide what a ``gmf`` prescription shows him.
         prescriber = self.actor.nihdi if self.actor.role == Role.PRESCRIBER else None
-        return await load_facts(self.store, ssin, prescriber=prescriber, now=self.now)
+        # RX-16, PO-3: a patient acting for another person, by the mandates he holds.
+        holder = self.actor.ssin if self.actor.role == Role.PATIENT else None
+        return await load_facts(
+            self.store, ssin, prescriber=prescriber, now=self.now, holder=holder
+        )
 
     async def facts_or_none(self, ssin: str | None) -> PatientFacts | None:
         """The facts, or ``None`` when they cannot be loaded (the caller denies: ``ERROR``)."""

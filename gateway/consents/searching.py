@@ -23,11 +23,11 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from consent import Action, Decision, Reason, Resource
+from consent import Action, Decision, PatientFacts, Reason, Resource, ResourceKind
 from fhir_profiles import systems
 from fhir_profiles.patients import patient_ssin_of
-from gateway.access.facts import CATEGORIES, RELATIONSHIP, RESOURCE
-from gateway.access.guard import Event, Guard
+from gateway.access.facts import CATEGORIES, MANDATE, RELATIONSHIP, RESOURCE
+from gateway.access.guard import NO_PATIENT, Event, Guard
 from gateway.audit.writer import safe_query
 from gateway.consents.shapes import KIND_OF_CATEGORY, KIND_SYSTEM
 from gateway.errors import BadRequest
@@ -103,12 +103,17 @@ def _identifier(params: QueryParams | Any) -> tuple[str, str] | None:
 
 def described(stored: StoredVersion, ssin: str | None) -> Resource:
     """What ``consent.decide`` needs of a stored Consent: its kind (by category), its patient
-    and the provider its provision names."""
+    and the provider its provision names; a proxy mandate's holder (RX-16), from its body."""
+    holder = None
+    if stored.columns.category == MANDATE and stored.columns.holder_hmac is not None:
+        actors = (stored.json().get("provision") or {}).get("actor") or [{}]
+        holder = ((actors[0].get("reference") or {}).get("identifier") or {}).get("value")
     return Resource(
         KIND_OF_CATEGORY[stored.columns.category or ""],
         id=stored.logical_id,
         patient_ssin=ssin,
         provider_nihdi=stored.columns.actor_nihdi,
+        holder_ssin=holder,
     )
 
 
@@ -131,6 +136,58 @@ async def _by_identifier(
         return Page(items=[stored], total=1)
 
 
+def _holder(params: QueryParams, caller: Any) -> Criteria | None:
+    """RX-16: ``category=mandate&actor:identifier=<system>|<holder>`` without a patient: the
+    mandates the caller holds, a patient by his SSIN, a pharmacy by its organisation NIHDI.
+    ``None``: not this search. Another holder's are refused (``not-own-data``)."""
+    values = params.getlist("actor") + params.getlist("actor:identifier")
+    if params.getlist("patient:identifier") or params.getlist("identifier") or not values:
+        return None
+    if _categories(params) != (MANDATE,):
+        return None
+    if len(values) > 1:
+        raise BadRequest("actor may be given once", expression="actor")
+    system, value = search.token(values[0], "actor")
+    canonical = systems.normalise_system(system) if system else None
+    if canonical == systems.SSIN or (system is None and caller.role == "patient"):
+        holder = search.patient_param(values[0], "actor")
+        if caller.role != "patient" or holder != caller.ssin:
+            raise _NotYours
+        return Criteria(categories=(MANDATE,), holder_hmac=holder)
+    if canonical not in (None, systems.NIHDI_ORGANIZATION) or not _NIHDI.match(value):
+        raise BadRequest(
+            "actor: the holder's SSIN or a pharmacy's organisation NIHDI", expression="actor"
+        )
+    if caller.role != "pharmacist" or value != caller.nihdi:
+        raise _NotYours
+    return Criteria(categories=(MANDATE,), actor_nihdi=value)
+
+
+class _NotYours(Exception):
+    """A search of the mandates someone else holds."""
+
+
+async def _held(
+    store: ResourceStore,
+    settings: Settings,
+    guard: Guard,
+    params: QueryParams | Any,
+    criteria: Criteria,
+    event: Event,
+) -> Page:
+    """The mandates the caller holds, any mandator (RX-16): decided as a search of mandates
+    (``permit-mandate``: own only), narrowed in SQL to his own."""
+    decision = await guard.decide(
+        guard.request(Action.SEARCH, ResourceKind.MANDATE), None, PatientFacts(NO_PATIENT)
+    )
+    if criteria.holder_hmac is not None:  # the clear SSIN is hashed as patient_hmac is
+        criteria = replace(criteria, holder_hmac=store.ssin_hash(criteria.holder_hmac))
+    criteria = replace(criteria, statuses=_statuses(params))
+    paging = search.paging(params, settings.default_page_size, settings.max_page_size)
+    async with guard.access(decision, event):
+        return await store.page(RESOURCE, search.narrow(criteria, params), paging)
+
+
 async def search_consents(
     store: ResourceStore, settings: Settings, guard: Guard, params: QueryParams | Any
 ) -> Page:
@@ -138,6 +195,13 @@ async def search_consents(
     ssin = search.single(params, "patient:identifier")
     patient = search.patient_param(ssin, "patient:identifier") if ssin is not None else None
     caller = guard.caller
+    event = Event("search", RESOURCE, patient_ssin=None, query=safe_query(params.multi_items()))
+    try:
+        held = _holder(params, caller)
+    except _NotYours:
+        guard.refuse(Decision(False, Reason.NOT_OWN_DATA), event)
+    if held is not None:
+        return await _held(store, settings, guard, params, held, event)
     identifier = _identifier(params)
     if patient is None and caller.role == "patient" and identifier is None:
         patient = caller.ssin  # PO-4: "my consents" (by identifier: the read decides)
@@ -170,6 +234,11 @@ async def search_consents(
         for category in asked
     }
     allowed = tuple(c for c in asked if decisions[c].permit)
+    if MANDATE in allowed and caller.ssin != patient:
+        # RX-16: only the mandator lists his mandates; a holder lists those he holds (_held).
+        allowed = tuple(c for c in allowed if c != MANDATE)
+        if not allowed:
+            guard.refuse(Decision(False, Reason.NOT_OWN_DATA), event)
     decision = decisions[allowed[0]] if allowed else decisions[asked[0]]
     criteria = Criteria(
         patient_ssin=patient,

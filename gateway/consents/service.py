@@ -1,4 +1,5 @@
-"""Consent, exclusions and therapeutic relationships (docs/architecture.md 4c; domain CO-1..CO-10).
+"""Consent, exclusions, therapeutic relationships and mandates (docs/architecture.md 4c; domain
+CO-1..CO-10, RX-16, PO-4).
 
 - Create: the patient (his own; later through the portal) or a provider who proves the patient's
   presence with the eID read in ``verification[0]`` (CO-2). Exclusions are the patient's alone
@@ -7,6 +8,8 @@
   (CO-6, ``consent.relationship_end``).
 - Update: withdrawing consent, lifting an exclusion or ending a relationship is ``status``
   ``inactive`` (a new version; the history stays). Only the status is taken from the body.
+- A mandate is given and ended by its mandator (the patient, in his own name); its holder reads
+  it and may end it too (RX-16, ``consent.policy._holder_on_mandate``).
 - At most one active informed consent per patient (CO-4) and one active exclusion per provider:
   a unique token in ``resource_identifiers`` makes that hold under concurrent requests.
 
@@ -27,7 +30,14 @@ from consent import (
 )
 from fhir_profiles import Issue
 from fhir_profiles.dates import BRUSSELS
-from gateway.access.facts import EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
+from gateway.access.facts import (
+    EXCLUSION,
+    INFORMED_CONSENT,
+    MANDATE,
+    RELATIONSHIP,
+    RESOURCE,
+    actions_column,
+)
 from gateway.access.guard import Event
 from gateway.access.service import Created, GuardedService
 from gateway.auth.identity import Principal
@@ -55,7 +65,11 @@ def _client_identifiers(resource: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> SearchColumns:
+def columns_of(
+    parsed: shapes.ParsedConsent, resource: dict[str, Any], holder_hmac: str | None = None
+) -> SearchColumns:
+    """The search columns; a mandate's actions go in ``kind`` and a proxy's SSIN, hashed by the
+    store, in ``holder_hmac`` (migration 0010)."""
     identifiers = _client_identifiers(resource)
     if parsed.status == "active" and parsed.category == INFORMED_CONSENT:
         identifiers.append((ACTIVE_CONSENT, parsed.patient_ssin))
@@ -63,12 +77,16 @@ def columns_of(parsed: shapes.ParsedConsent, resource: dict[str, Any]) -> Search
         identifiers.append((ACTIVE_EXCLUSION, f"{parsed.patient_ssin}|{parsed.actor_nihdi}"))
     start, end = period_of(resource)
     assert start is not None  # parse_consent checked dateTime and filled it in
+    kind = parsed.kind.value if parsed.kind else None
+    if parsed.category == MANDATE:
+        kind = actions_column(parsed.actions)
     return SearchColumns(
         patient_ssin=parsed.patient_ssin,
         status=parsed.status,
         category=parsed.category,
         actor_nihdi=parsed.actor_nihdi,
-        kind=parsed.kind.value if parsed.kind else None,
+        holder_hmac=holder_hmac,
+        kind=kind,
         period_start=start,
         period_end=end,
         identifiers=identifiers,
@@ -149,10 +167,13 @@ class ConsentService(GuardedService):
         resource = parsed.resource
         if parsed.category == RELATIONSHIP:
             resource = self._with_legal_period(parsed)
+        if parsed.category == MANDATE:
+            self._check_mandate_period(resource)
         target = Resource(
             parsed.resource_kind,
             patient_ssin=parsed.patient_ssin,
             provider_nihdi=parsed.actor_nihdi,
+            holder_ssin=parsed.holder_ssin,
         )
         decision = await guard.decide(
             guard.request(Action.CREATE, target, path=parsed.presence), parsed.patient_ssin
@@ -162,6 +183,22 @@ class ConsentService(GuardedService):
             stored = await self._insert(parsed, resource)
             event.resource_id = stored.logical_id
         return stored
+
+    def _check_mandate_period(self, resource: dict[str, Any]) -> None:
+        """RX-16: a mandate given now runs from its start (default: now) to its end, if any, which
+        comes after the start and is not already past."""
+        start, end = period_of(resource)
+        if end is not None and ((start is not None and end <= start) or end < self.info.now):
+            raise ProfileViolation(
+                [
+                    Issue(
+                        "business-rule",
+                        "Consent.provision.period.end",
+                        "a mandate ends after it starts and has not ended yet",
+                        "RX-16",
+                    )
+                ]
+            )
 
     def _with_legal_period(self, parsed: shapes.ParsedConsent) -> dict[str, Any]:
         """CO-6, CO-7: start = the given start, else the eID read, else now; end = the legal end."""
@@ -191,7 +228,8 @@ class ConsentService(GuardedService):
         self, parsed: shapes.ParsedConsent, resource: dict[str, Any]
     ) -> StoredVersion:
         try:
-            return await self.store.create(RESOURCE, resource, columns_of(parsed, resource))
+            holder = self.store.ssin_hash(parsed.holder_ssin) if parsed.holder_ssin else None
+            return await self.store.create(RESOURCE, resource, columns_of(parsed, resource, holder))
         except IdentifierTaken as exc:
             if parsed.category == INFORMED_CONSENT:
                 raise Conflict(
@@ -269,8 +307,8 @@ class ConsentService(GuardedService):
             status="inactive",
             identifiers=_client_identifiers(resource),  # the active-record token is released
         )
-        if stored.columns.category == RELATIONSHIP:
-            # Ended before its legal end: the record shows when (CO-7: "not revoked").
+        if stored.columns.category in (RELATIONSHIP, MANDATE):
+            # Ended before its (legal) end: the record shows when (CO-7: "not revoked"; RX-16).
             provision = dict(resource.get("provision") or {})
             period = dict(provision.get("period") or {})
             end = shapes.instant(period.get("end"))

@@ -1,6 +1,6 @@
-"""The wire shapes of docs/architecture.md 4c: informed consent, exclusion and therapeutic relationship, all
-FHIR ``Consent`` about one patient, told apart by a ``category`` coding of
-``urn:ehealth-gateway:consent-kind``.
+"""The wire shapes of docs/architecture.md 4c: informed consent, exclusion, therapeutic relationship and
+mandate (RX-16, PO-4), all FHIR ``Consent`` about one patient, told apart by a ``category`` coding
+of ``urn:ehealth-gateway:consent-kind``.
 
 ``parse_consent`` checks a client's Consent and returns it normalised (canonical systems, SSIN
 digits, the ``scope``, ``provision.type``, ``dateTime``, ``policyRule`` and actor ``role`` that R4
@@ -17,17 +17,30 @@ from typing import Any, Final
 
 from fhir.resources.R4B.consent import Consent as ConsentModel
 
-from consent import ByPresence, RelationshipKind, ResourceKind
+from consent import ByPresence, HolderRole, MandateAction, RelationshipKind, ResourceKind
 from fhir_profiles import Issue, systems
 from fhir_profiles.eid_card import CARD_NUMBER_TEXT, is_valid_card_number
 from fhir_profiles.event_time import RANGE_TEXT, is_event_time
+from fhir_profiles.identifiers import is_valid_ssin, normalise_ssin
 from fhir_profiles.patients import patient_ssin_of
 from fhir_profiles.structure import structure_issues
-from gateway.access.facts import CATEGORIES, EXCLUSION, INFORMED_CONSENT, RELATIONSHIP, RESOURCE
+from gateway.access.facts import (
+    CATEGORIES,
+    EXCLUSION,
+    INFORMED_CONSENT,
+    MANDATE,
+    RELATIONSHIP,
+    RESOURCE,
+)
 
 KIND_SYSTEM: Final = "urn:ehealth-gateway:consent-kind"
 RELATIONSHIP_KIND_SYSTEM: Final = "urn:ehealth-gateway:relationship-kind"
 EID_CARD_SYSTEM: Final = "urn:ehealth-gateway:eid-card-number"
+MANDATE_ACTION_SYSTEM: Final = "urn:ehealth-gateway:mandate-action"
+MANDATE_ROLE_SYSTEM: Final = "urn:ehealth-gateway:mandate-role"
+# RX-16 [decided]: a pharmacy collects and views for the residents it serves; it never manages
+# a patient's consent, exclusions, relationships or visibility.
+PROFESSIONAL_ACTIONS: Final = frozenset({MandateAction.COLLECT, MandateAction.VIEW})
 SCOPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
 _ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -40,14 +53,21 @@ KIND_OF_CATEGORY: Final = {
     INFORMED_CONSENT: ResourceKind.CONSENT,
     EXCLUSION: ResourceKind.EXCLUSION,
     RELATIONSHIP: ResourceKind.RELATIONSHIP,
+    MANDATE: ResourceKind.MANDATE,
 }
 # docs/architecture.md 4c: the scope each category carries (exclusions: patient privacy, as consent).
 _SCOPE: Final = {
     INFORMED_CONSENT: "patient-privacy",
     EXCLUSION: "patient-privacy",
     RELATIONSHIP: "treatment",
+    MANDATE: "patient-privacy",
 }
-_PROVISION: Final = {INFORMED_CONSENT: "permit", EXCLUSION: "deny", RELATIONSHIP: "permit"}
+_PROVISION: Final = {
+    INFORMED_CONSENT: "permit",
+    EXCLUSION: "deny",
+    RELATIONSHIP: "permit",
+    MANDATE: "permit",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,8 @@ class ParsedConsent:
     kind: RelationshipKind | None
     period_start: datetime | None  # relationships: provision.period.start when given
     presence: ByPresence | None  # verification[0]: the eID read (CO-2)
+    holder_ssin: str | None = None  # mandate: a proxy's SSIN (a professional's: actor_nihdi)
+    actions: frozenset[MandateAction] = frozenset()  # mandate: provision.action
 
     @property
     def resource_kind(self) -> ResourceKind:
@@ -179,6 +201,86 @@ def _actor(provision: dict[str, Any], issues: _Issues, category: str) -> str | N
     return value
 
 
+def _mandate_holder(
+    provision: dict[str, Any], issues: _Issues, mandator: str | None
+) -> tuple[str | None, str | None]:
+    """RX-16: ``provision.actor[0]`` is the holder: role ``proxy`` with his SSIN, or
+    ``professional`` with the pharmacy's organisation NIHDI. Returns (SSIN, NIHDI), one set."""
+    actors = provision.get("actor")
+    if not isinstance(actors, list) or len(actors) != 1 or not isinstance(actors[0], dict):
+        issues.add("required", "provision.actor", "exactly one actor: the holder", "RX-16")
+        return None, None
+    reference = actors[0].get("reference")
+    identifier = (reference.get("identifier") if isinstance(reference, dict) else None) or {}
+    identifier = identifier if isinstance(identifier, dict) else {}
+    system = systems.normalise_system(str(identifier.get("system", "")))
+    value = identifier.get("value")
+    role = None
+    for coding in _codings(actors[0].get("role")):
+        if coding.get("system") in (None, MANDATE_ROLE_SYSTEM):
+            role = coding.get("code")
+    holder_role = HolderRole.PROXY if system == systems.SSIN else HolderRole.PROFESSIONAL
+    if role is not None and role != holder_role.value:
+        issues.add(
+            "value",
+            "provision.actor[0].role",
+            f"proxy (an SSIN) or professional (a pharmacy's organisation NIHDI), {MANDATE_ROLE_SYSTEM}",
+            "RX-16",
+        )
+        return None, None
+    where = "provision.actor[0].reference.identifier"
+    ssin = nihdi = None
+    if system == systems.SSIN and isinstance(value, str) and is_valid_ssin(normalise_ssin(value)):
+        ssin = normalise_ssin(value)
+        if ssin == mandator:
+            issues.add("value", where, "the holder is not the patient himself", "RX-16")
+            return None, None
+    elif system == systems.NIHDI_ORGANIZATION and isinstance(value, str) and _NIHDI.match(value):
+        nihdi = value
+    else:
+        issues.add(
+            "value",
+            where,
+            "the holder's SSIN (a proxy) or a pharmacy's organisation NIHDI (professional)",
+            "RX-16",
+        )
+        return None, None
+    actors[0] = {
+        **actors[0],
+        "role": {"coding": [{"system": MANDATE_ROLE_SYSTEM, "code": holder_role.value}]},
+        "reference": {
+            **(reference if isinstance(reference, dict) else {}),
+            "identifier": {**identifier, "system": system, "value": ssin or nihdi},
+        },
+    }
+    return ssin, nihdi
+
+
+def _mandate_actions(
+    provision: dict[str, Any], issues: _Issues, professional: bool
+) -> frozenset[MandateAction]:
+    """RX-16: ``provision.action``, codes of ``urn:ehealth-gateway:mandate-action``; at least one,
+    and a professional (a pharmacy) may not ``manage``."""
+    found: set[MandateAction] = set()
+    known = ", ".join(a.value for a in MandateAction)
+    for concept in provision.get("action") or ():
+        for coding in _codings(concept):
+            if coding.get("system") != MANDATE_ACTION_SYSTEM:
+                continue
+            try:
+                found.add(MandateAction(str(coding.get("code"))))
+            except ValueError:
+                issues.add("code-invalid", "provision.action", f"{known}", "RX-16")
+                return frozenset()
+    if not found:
+        message = f"what the holder may do ({MANDATE_ACTION_SYSTEM}: {known})"
+        issues.add("required", "provision.action", message, "RX-16")
+    elif professional and not found <= PROFESSIONAL_ACTIONS:
+        message = "a pharmacy's mandate allows collect and view, never manage"
+        issues.add("business-rule", "provision.action", message, "RX-16")
+    return frozenset(found)
+
+
 def _relationship_kind(provision: dict[str, Any], issues: _Issues) -> RelationshipKind | None:
     for concept in provision.get("code") or ():
         for coding in _codings(concept):
@@ -233,7 +335,8 @@ def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[I
         }
     presence = presence_of(resource, issues)
     provision = dict(resource.get("provision") or {})
-    actor = kind = start = None
+    actor = kind = start = holder = None
+    actions: frozenset[MandateAction] = frozenset()
     if category is not None:
         wanted = _PROVISION[category]
         if provision.get("type", wanted) != wanted:
@@ -242,11 +345,16 @@ def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[I
         if category == INFORMED_CONSENT:
             if provision.get("actor"):
                 issues.add("value", "provision.actor", "the global consent names no actor", "CO-1")
+        elif category == MANDATE:
+            provision["actor"] = list(provision.get("actor") or [])
+            holder, actor = _mandate_holder(provision, issues, ssin)
+            actions = _mandate_actions(provision, issues, professional=actor is not None)
         else:
             provision["actor"] = list(provision.get("actor") or [])
             actor = _actor(provision, issues, category)
-        if category == RELATIONSHIP:
-            kind = _relationship_kind(provision, issues)
+        if category in (RELATIONSHIP, MANDATE):
+            if category == RELATIONSHIP:
+                kind = _relationship_kind(provision, issues)
             period = provision.get("period") or {}
             if "start" in period:
                 start = instant(period["start"])
@@ -277,4 +385,6 @@ def parse_consent(body: dict[str, Any], now: datetime) -> ParsedConsent | list[I
     assert category is not None
     assert ssin is not None
     assert isinstance(status, str)
-    return ParsedConsent(resource, category, ssin, status, actor, kind, start, presence)
+    return ParsedConsent(
+        resource, category, ssin, status, actor, kind, start, presence, holder, actions
+    )

@@ -44,6 +44,8 @@ class SearchColumns:
     based_on: str | None = None
     holder_nihdi: str | None = None
     lifecycle: str | None = None
+    # migration 0010 (RX-16): a proxy mandate's holder as ``ResourceStore.ssin_hash`` of his SSIN
+    holder_hmac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Criteria:
     # Consent searches by a provider: relationships only when they name ``own_relationships_of``.
     own_relationships_of: ProviderMatch | None = None
     based_on: str | None = None  # a dispense's prescription (logical id)
+    holder_hmac: str | None = None  # mandates held by this person (RX-16)
     access: Access | None = None
     # Prescriptions by computed state at ``states_at`` (RX-7: ``status=active`` leaves out the
     # expired ones, ``status=stopped`` finds them although they are stored ``active``).
@@ -218,6 +221,7 @@ COLUMN_NAMES = (
     "based_on",
     "holder_nihdi",
     "lifecycle",
+    "holder_hmac",
 )
 
 
@@ -238,4 +242,5 @@ def columns_of_row(row: Any) -> SearchColumns:
         based_on=row.based_on,
         holder_nihdi=row.holder_nihdi,
         lifecycle=row.lifecycle,
+        holder_hmac=row.holder_hmac,
     )

@@ -366,6 +366,8 @@ class ResourceStore:
             )
         if criteria.based_on is not None:
             where.append(rv.c.based_on == criteria.based_on)
+        if criteria.holder_hmac is not None:
+            where.append(rv.c.holder_hmac == criteria.holder_hmac)
         if criteria.logical_ids:
             where.append(rv.c.logical_id.in_(criteria.logical_ids))
         where.extend(in_range(rv.c.last_updated, span) for span in criteria.last_updated)
@@ -397,6 +399,10 @@ class ResourceStore:
         return [(row.logical_id, columns_of_row(row)) for row in rows]
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def ssin_hash(self, ssin: str) -> str:
+        """The keyed HMAC a person's SSIN is searched by (``patient_hmac``, ``holder_hmac``)."""
+        return self.keyring.search_hash("ssin", ssin)
 
     def identifier_hash(self, system: str, value: str) -> str:
         return self.keyring.search_hash("identifier", f"{system}|{value}")

@@ -69,11 +69,14 @@ resource_versions = Table(
     Column("based_on", String(64), nullable=True),
     Column("holder_nihdi", String(16), nullable=True),
     Column("lifecycle", String(16), nullable=True),  # RX-6 state where the status does not tell it
+    # migration 0010 (RX-16): a proxy mandate's holder, the keyed HMAC of his SSIN
+    Column("holder_hmac", String(64), nullable=True),
     Index("ix_rv_current_patient", "resource_type", "is_current", "patient_hmac"),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
     Index("ix_rv_current_actor", "resource_type", "is_current", "actor_nihdi"),
     Index("ix_rv_current_based_on", "resource_type", "is_current", "based_on"),
+    Index("ix_rv_current_holder", "resource_type", "is_current", "holder_hmac"),
     # one active dispense per prescription, whatever the code path (migration 0005)
     Index(
         "uq_rv_active_dispense",

@@ -384,6 +384,8 @@ def test_reason_codes_are_stable() -> None:
         "permit-relationship",
         "permit-dispenser",
         "permit-reservation",
+        "permit-mandate",
+        "permit-parent",
         "permit-admin",
         "wrong-role",
         "not-own-data",

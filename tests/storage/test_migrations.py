@@ -164,7 +164,10 @@ def _write_old_rows(url: str, keyring: Keyring) -> None:
 def _columns(url: str) -> dict[tuple[str, int], dict[str, datetime | None]]:
     engine = create_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(select(resource_versions)).all()
+        # Named columns: the table of today has columns later migrations add (0010).
+        rv = resource_versions.c
+        columns = (rv.logical_id, rv.version_id, rv.authored_on, rv.period_start, rv.period_end)
+        rows = conn.execute(select(*columns)).all()
     engine.dispose()
     return {
         (row.logical_id, row.version_id): {

@@ -29,6 +29,11 @@ data, so this changes where his *refused* probes of another person's data go: in
 the target's (SEC-6: a patient's log shows only him; otherwise the target would read the prober's
 SSIN, and could be flooded). The target stays in the encrypted body (``entity`` role Patient)
 for the operator; the patient's view drops every SSIN but his own (``patient_view``).
+
+An act for someone else (RX-16, PO-3: reason ``permit-mandate`` or ``permit-parent``, a patient
+actor) is filed under the person it was done for, the mandator, whose log shows who acted for him:
+he gave that holder the mandate (or is his child), so both SSINs stay in his view. A copy, tagged
+``HOLDER_COPY``, is filed under the holder, whose log shows what he did and for whom.
 """
 
 from __future__ import annotations
@@ -303,9 +308,26 @@ def audit_event_json(record: AuditRecord, event_id: str, recorded_at: datetime) 
     }
 
 
+# RX-16, PO-3: the reasons of a patient's permitted act for another person (consent.Reason).
+ACTING_FOR: Final = frozenset({"permit-mandate", "permit-parent"})
+# The copy of such an act filed under the holder (module docstring), a meta.tag of its body.
+HOLDER_COPY: Final = {"system": "urn:ehealth-gateway:audit-copy", "code": "holder"}
+
+
+def _acts_for_another(record: AuditRecord) -> bool:
+    return (
+        record.actor.role == "patient"
+        and record.reason in ACTING_FOR
+        and record.patient_ssin is not None
+        and record.patient_ssin != record.actor.ssin
+    )
+
+
 def filed_under(record: AuditRecord) -> str | None:
-    """The SSIN whose log holds ``record`` (module docstring): a patient actor's own, else the
-    patient the data is about."""
+    """The SSIN whose log holds ``record`` (module docstring): a patient actor's own, unless he
+    acted for another person (the mandator's), else the patient the data is about."""
+    if _acts_for_another(record):
+        return record.patient_ssin
     if record.actor.role == "patient" and record.actor.ssin:
         return record.actor.ssin
     return record.patient_ssin
@@ -322,7 +344,13 @@ def _ssin_of(reference: Any) -> str | None:
 
 def filed_under_json(event: Mapping[str, Any]) -> str | None:
     """``filed_under`` read back from a stored AuditEvent: the SSIN of a patient agent, else the
-    patient entity's."""
+    patient entity's; an act for another person is the mandator's, its holder's copy the holder's."""
+    tags = (event.get("meta") or {}).get("tag") or ()
+    acting_for = event.get("outcomeDesc") in ACTING_FOR and HOLDER_COPY not in tags
+    for entity in event.get("entity") or () if acting_for else ():
+        ssin = _ssin_of(entity.get("what"))
+        if ssin:
+            return ssin
     for agent in event.get("agent") or ():
         roles = [c.get("code") for r in agent.get("role") or () for c in r.get("coding") or ()]
         ssin = _ssin_of(agent.get("who"))
@@ -338,7 +366,10 @@ def filed_under_json(event: Mapping[str, Any]) -> str | None:
 def patient_view(event: Mapping[str, Any], ssin: str) -> dict[str, Any]:
     """The AuditEvent as patient ``ssin`` may see it: no other person's SSIN anywhere (SEC-6).
     Drops the entity naming another patient (the target of his own refused probe) and the
-    identifier of an agent who is another patient (events filed before ``filed_under``)."""
+    identifier of an agent who is another patient (events filed before ``filed_under``). An act
+    under a mandate or as a parent shows both the holder and the mandator (module docstring)."""
+    if event.get("outcomeDesc") in ACTING_FOR:
+        return dict(event)
     shown = dict(event)
     shown["entity"] = [
         e for e in event.get("entity") or () if _ssin_of(e.get("what")) in (None, ssin)
@@ -408,20 +439,31 @@ async def _append(session: AsyncSession, keyring: Keyring, *records: AuditRecord
     seq, prev_hash = await _head(session, postgres)
     rows = []
     for record in records:
-        seq += 1
-        link = _link(keyring, record, seq, prev_hash)
-        prev_hash = link_hash(link)
-        rows.append({**{f.name: getattr(link, f.name) for f in fields(link)}, "hash": prev_hash})
+        copies = (False, True) if _acts_for_another(record) else (False,)
+        for holder_copy in copies:
+            seq += 1
+            link = _link(keyring, record, seq, prev_hash, holder_copy=holder_copy)
+            prev_hash = link_hash(link)
+            rows.append(
+                {**{f.name: getattr(link, f.name) for f in fields(link)}, "hash": prev_hash}
+            )
     # The insert trigger of migration 0003 moves audit_chain_head to each row's (seq, hash).
     await session.execute(audit_events.insert(), rows)
 
 
-def _link(keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str) -> Link:
-    """The chain link of ``record`` at ``seq`` after ``prev_hash``; the body encrypted."""
+def _link(
+    keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str, *, holder_copy: bool = False
+) -> Link:
+    """The chain link of ``record`` at ``seq`` after ``prev_hash``; the body encrypted. The
+    ``holder_copy`` of an act for another person is filed under the holder (module docstring)."""
     event_id = uuid.uuid4().hex
     recorded_at = datetime.now(UTC)
-    body = orjson.dumps(audit_event_json(record, event_id, recorded_at))
+    event = audit_event_json(record, event_id, recorded_at)
     subject = filed_under(record)
+    if holder_copy:
+        event["meta"]["tag"] = [HOLDER_COPY]
+        subject = record.actor.ssin
+    body = orjson.dumps(event)
     return Link(
         seq=seq,
         event_id=event_id,

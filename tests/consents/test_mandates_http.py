@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from fhir_profiles import systems
 from tests.consents.factories import (
@@ -17,8 +18,10 @@ from tests.consents.factories import (
     SSIN,
     URL,
     _consent,
+    audit_rows,
     created,
     exclusion,
+    patient_hash,
     post,
     prescription,
     reason_of,
@@ -237,3 +240,44 @@ async def test_RX_16_a_nursing_homes_pharmacy_lists_without_eid(
     # still barred by an exclusion (CO-10)
     await created(patient, exclusion(NURSING_HOME_PHARMACY))
     assert reason_of(await nursing_home.get(RX_URL, params=params)) == "excluded"
+
+
+def _ssins(event: dict[str, Any]) -> set[str]:
+    """Every SSIN an AuditEvent names, in its agents and entities."""
+    references = [a.get("who") for a in event["agent"]] + [e["what"] for e in event["entity"]]
+    return {
+        r["identifier"]["value"]
+        for r in references
+        if isinstance(r, dict) and r.get("identifier", {}).get("system") == systems.SSIN
+    }
+
+
+async def test_RX_16_an_act_under_a_mandate_is_in_both_logs_with_both_ssins(
+    app: FastAPI,
+    author: httpx.AsyncClient,
+    patient: httpx.AsyncClient,
+    holder: httpx.AsyncClient,
+) -> None:
+    rx = await prescription(author)
+    await created(patient, mandate("view"))
+    assert (await holder.get(f"{RX_URL}/{rx['id']}")).status_code == 200
+    rows = [r for r in await audit_rows(app) if r.reason == "permit-mandate"]
+    assert [(r.resource_id, r.patient_hmac) for r in rows] == [
+        (rx["id"], patient_hash(app, SSIN)),  # filed under the mandator
+        (rx["id"], patient_hash(app, HOLDER)),  # and the holder's copy under him
+    ]
+    # The mandator's log shows that his holder read it, naming him.
+    mine = (await patient.get("/fhir/AuditEvent")).json()
+    acts = [
+        e["resource"] for e in mine["entry"] if e["resource"]["outcomeDesc"] == "permit-mandate"
+    ]
+    assert len(acts) == 1
+    assert _ssins(acts[0]) == {SSIN, HOLDER}
+    assert acts[0]["entity"][0]["what"]["reference"] == f"MedicationRequest/{rx['id']}"
+    # The holder's own log shows what he did and for whom; he reads that event by id too.
+    his = (await holder.get("/fhir/AuditEvent")).json()
+    done = [e["resource"] for e in his["entry"] if e["resource"]["outcomeDesc"] == "permit-mandate"]
+    assert len(done) == 1
+    assert _ssins(done[0]) == {SSIN, HOLDER}
+    assert (await holder.get(f"/fhir/AuditEvent/{done[0]['id']}")).status_code == 200
+    assert (await patient.get(f"/fhir/AuditEvent/{acts[0]['id']}")).status_code == 200

@@ -5,7 +5,7 @@ loads ``PatientFacts``, asks ``decide``, audits the ``Decision`` and turns a den
 whose message is the reason code.
 """
 
-from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE, same_provider
+from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE, may_collect_for, same_provider
 from consent.durations import RELATIONSHIP_MONTHS, add_months, relationship_end
 from consent.model import (
     OPEN_STATES,
@@ -74,6 +74,7 @@ __all__ = [
     "decide",
     "decide_each",
     "filter_visible",
+    "may_collect_for",
     "relationship_end",
     "same_provider",
     "search_filter",

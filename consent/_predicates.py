@@ -197,3 +197,15 @@ def is_parent_of_young_child(actor: Actor, facts: PatientFacts, now: datetime) -
     return young and any(
         link.parent_ssin == actor.ssin and link.active_at(now) for link in facts.parents
     )
+
+
+def may_collect_for(receiver_ssin: str, facts: PatientFacts, now: datetime) -> bool:
+    """RX-16, PO-3: the person ``receiver_ssin`` may collect the patient's medicines at ``now``:
+    he is the patient, holds an active ``collect`` mandate of his, or is a parent of the child
+    under 12. (``facts`` loaded with him as the holder: ``gateway.access.facts``.)"""
+    person = Actor(role=Role.PATIENT, client_id="", ssin=receiver_ssin)
+    return (
+        receiver_ssin == facts.ssin
+        or holds_mandate(person, facts, now, MandateAction.COLLECT)
+        or is_parent_of_young_child(person, facts, now)
+    )

@@ -16,10 +16,12 @@ from typing import Any, Final
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import QueryParams
 
-from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind
+from consent import Action, ByRid, Decision, Reason, Resource, ResourceKind, may_collect_for
 from fhir_profiles import ValidatedDispense, systems, validate_medication_dispense
+from fhir_profiles.identifiers import is_valid_ssin, normalise_ssin
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.product import ProductKind, product_kind
+from gateway.access.facts import load_facts
 from gateway.access.guard import Event, Guard
 from gateway.access.service import GuardedService, Target
 from gateway.audit.writer import safe_query
@@ -37,6 +39,30 @@ STATUSES: Final = frozenset({"completed", "entered-in-error"})
 UNDO_WINDOW_PASSED: Final = "undo-window-passed"
 PRESCRIPTION: Final = "MedicationRequest"  # the resource a dispense is of
 _PRESCRIPTION_PATH: Final = "MedicationDispense.authorizingPrescription[0]"
+_RECEIVER_PATH: Final = "MedicationDispense.receiver[0]"
+
+
+def receiver_of(body: dict[str, Any]) -> str | None:
+    """RX-16: who collected, ``receiver[0].identifier`` (an SSIN); ``None`` when not recorded.
+    Anything else there is 422 naming the element."""
+    receivers = body.get("receiver")
+    if receivers is None:
+        return None
+    first = receivers[0] if isinstance(receivers, list) and receivers else None
+    identifier = first.get("identifier") if isinstance(first, dict) else None
+    identifier = identifier if isinstance(identifier, dict) else {}
+    value = identifier.get("value")
+    system = systems.normalise_system(str(identifier.get("system", "")))
+    if (
+        not isinstance(receivers, list)
+        or len(receivers) != 1
+        or system != systems.SSIN
+        or not isinstance(value, str)
+        or not is_valid_ssin(normalise_ssin(value))
+    ):
+        message = "one receiver: the SSIN of the person who collected (identifier)"
+        raise ProfileViolation([Issue("value", _RECEIVER_PATH, message, "RX-16")])
+    return normalise_ssin(value)
 
 
 def _unknown_prescription() -> ProfileViolation:
@@ -59,6 +85,7 @@ class DispenseService(GuardedService):
         checked = validate_medication_dispense(body, now=self.info.now)
         if isinstance(checked, list):
             raise ProfileViolation(checked)
+        receiver = receiver_of(body)
         guard = self.guard(caller)
         current = await self._prescription(checked, guard)
         # RX-17.1: the RID, with or without the reference, is the proof of the paper in the
@@ -76,6 +103,8 @@ class DispenseService(GuardedService):
         async with guard.access(decision, audit, step):
             outcome = transitions.check(guard, current, Step.DISPENSE, by=caller.nihdi, audit=audit)
             self._check_against(checked, current, guard, audit)
+            if receiver is not None:
+                await self._check_receiver(receiver, current, guard)
             await transitions.write(guard, current, outcome, audit=audit)
             resource = _completed(checked, current, caller)
             columns = SearchColumns(
@@ -111,6 +140,17 @@ class DispenseService(GuardedService):
         if not page.items:
             raise _unknown_prescription()
         return transitions.current(page.items[0], guard.now)
+
+    async def _check_receiver(self, receiver: str, current: Target, guard: Guard) -> None:
+        """RX-16: someone other than the patient collects only under an active ``collect``
+        mandate of the patient, or as the parent of a child under 12 (checked once the pharmacy
+        may dispense, so it learns nothing of the mandates otherwise)."""
+        if current.ssin is None or receiver == current.ssin:
+            return
+        facts = await load_facts(self.store, current.ssin, now=guard.now, holder=receiver)
+        if not may_collect_for(receiver, facts, guard.now):
+            message = "the receiver holds no active collect mandate of the patient"
+            raise ProfileViolation([Issue("business-rule", _RECEIVER_PATH, message, "RX-16")])
 
     def _check_against(
         self, checked: ValidatedDispense, current: Target, guard: Guard, audit: Event

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 
 from fhir_profiles import systems
 from fhir_profiles.dates import brussels_date
-from gateway.portal import api, directory, views
+from gateway.portal import api, directory, mandates, views
 from gateway.portal.api import ApiError
 from gateway.portal.barcode import svg
 from gateway.portal.context import Patient, Portal, PortalRefusal
@@ -109,6 +109,8 @@ async def prescription(portal: Patient, logical_id: str) -> Response:
     return await portal.page(
         "prescription.html",
         rx=views.prescription(resource),
+        may_manage=mandates.may_manage(portal.signed_in, resource),
+        for_mandator=mandates.for_mandator(portal.signed_in, resource),
         pharmacies=[p for p in providers if p.role == "pharmacist"],
         names=directory.names(providers),
     )

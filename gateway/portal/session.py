@@ -53,6 +53,14 @@ class PortalSession:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     flash: list[Flash] = field(default_factory=list)
     session_id: str = field(default="", repr=False)  # not stored: the key is its hash
+    # Acting for someone (PO-4, gateway/portal/mandates.py): his SSIN, the mandate, its actions.
+    acting_for: str | None = None
+    acting_for_mandate: str | None = None
+    acting_actions: list[str] = field(default_factory=list)
+
+    def stop_acting(self) -> None:
+        self.acting_for = self.acting_for_mandate = None
+        self.acting_actions = []
 
     def take_flash(self) -> list[Flash]:
         messages, self.flash = self.flash, []

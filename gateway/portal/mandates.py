@@ -284,7 +284,15 @@ async def acting_for(portal: Patient) -> Response:
     }
     if "view" not in session.acting_actions:
         params["status"] = "active"  # collect: the open prescriptions only
-    bundle = await portal.fhir.get("MedicationRequest", params)
+    try:
+        bundle = await portal.fhir.get("MedicationRequest", params)
+    except api.ApiError as exc:
+        if exc.status != 403:
+            raise
+        # Ended or expired since it was chosen (the API refuses, not-own-data): back to himself.
+        session.stop_acting()
+        portal.flash(N_("This mandate is not active."), "error")
+        return await portal.redirect("/portal/mandates")
     providers = await directory.providers(portal.request)
     return await portal.page(
         "acting_for.html",

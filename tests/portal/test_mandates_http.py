@@ -78,6 +78,10 @@ async def test_RX_16_give_a_mandate_act_for_the_mandator_then_end_it(
     back = await holder.post("/portal/acting-for/stop", data={"csrf": csrf_of(listed.text)})
     assert back.status_code == 303
     assert "You are acting for" not in (await holder.get("/portal/mandates")).text
+    held = await holder.get("/portal/mandates")
+    await holder.post(
+        "/portal/acting-for", data={"csrf": csrf_of(held.text), "mandate": mandate_id}
+    )
 
     page = await mandator.get("/portal/mandates")
     ended = await mandator.post(
@@ -86,6 +90,12 @@ async def test_RX_16_give_a_mandate_act_for_the_mandator_then_end_it(
     assert ended.status_code == 303
     assert "The mandate has ended." in (await mandator.get("/portal/mandates")).text
 
+    # The holder was still acting for him: the API now refuses, and he is back to himself.
+    stale = await holder.get("/portal/acting-for")
+    assert stale.headers["location"] == "/portal/mandates"
+    shown = (await holder.get("/portal/mandates")).text
+    assert "This mandate is not active." in shown
+    assert "You are acting for" not in shown
     held = await holder.get("/portal/mandates")
     refused = await holder.post(
         "/portal/acting-for", data={"csrf": csrf_of(held.text), "mandate": mandate_id}

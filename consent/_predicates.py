@@ -6,7 +6,7 @@ the order of CO-12.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from consent.model import (
@@ -25,6 +25,7 @@ from consent.model import (
     Resource,
     Role,
 )
+from fhir_profiles.ages import REPRESENTED_BELOW_AGE, age_on
 from fhir_profiles.dates import brussels_date
 from fhir_profiles.nihdi import parse_professional, same_person
 
@@ -32,9 +33,6 @@ from fhir_profiles.nihdi import parse_professional, same_person
 # future beyond a small clock skew between the provider's software and the gateway.
 PRESENCE_MAX_AGE: Final = timedelta(hours=12)
 CLOCK_SKEW: Final = timedelta(minutes=5)
-# PO-3 [decided]: parents act for their children under 12 (from 12 the RSW blocks the child's own
-# access, from 16 he manages it himself; the parents' representation ends at 12).
-PARENTS_ACT_BELOW_AGE: Final = 12
 
 
 def has_consent(facts: PatientFacts, now: datetime) -> bool:
@@ -182,18 +180,13 @@ def holds_mandate(actor: Actor, facts: PatientFacts, now: datetime, action: Mand
     )
 
 
-def age_on(born: date, day: date) -> int:
-    """Whole years from ``born`` to ``day`` (a 29 February birthday falls on 1 March otherwise)."""
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
 def is_parent_of_young_child(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
     """PO-3: the caller is linked as a parent of the patient at ``now`` and the patient is under
     12 on that Brussels calendar day (the time rule of docs/domain.md 10). An unknown birth date
     gives no parent's right."""
     if actor.role != Role.PATIENT or actor.ssin is None or facts.birth_date is None:
         return False
-    young = age_on(facts.birth_date, brussels_date(now)) < PARENTS_ACT_BELOW_AGE
+    young = age_on(facts.birth_date, brussels_date(now)) < REPRESENTED_BELOW_AGE
     return young and any(
         link.parent_ssin == actor.ssin and link.active_at(now) for link in facts.parents
     )

@@ -1,5 +1,5 @@
 """The ``gateway`` command: serve, demo, migrate, keys, certs, clients, token, audit, worker, claims,
-patients, gmf. Operators' entry point (docs/architecture.md 1)."""
+patients, gmf, family. Operators' entry point (docs/architecture.md 1)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.access.family_cli import register as register_family_commands
 from gateway.access.gmf_cli import register as register_gmf_commands
 from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_claims_commands(commands)
     register_patient_commands(commands)
     register_gmf_commands(commands)
+    register_family_commands(commands)
     return parser
 
 

@@ -4,7 +4,8 @@ One indexed query over the search columns of the patient's current Consent rows;
 decrypted. A row that cannot be read as a fact (an unknown category or relationship kind, a
 relationship without its period) raises: the caller turns any error into ``Reason.ERROR``
 (fail closed, docs/architecture.md 5). For a prescriber, one more query: the GPs sharing a GMF
-practice with him (RX-14, ``gateway.storage.practices``).
+practice with him (RX-14, ``gateway.storage.practices``); for a patient acting for another, the
+family links naming him the other's parent (PO-3, ``gateway.storage.families``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from consent import (
     Exclusion,
+    FamilyLink,
     HolderRole,
     InformedConsent,
     Mandate,
@@ -21,6 +23,8 @@ from consent import (
     Relationship,
     RelationshipKind,
 )
+from fhir_profiles.ages import birth_date
+from gateway.storage.families import FamilyLinks
 from gateway.storage.practices import GmfPractices
 from gateway.storage.store import ResourceStore
 
@@ -117,6 +121,12 @@ async def load_facts(
     colleagues: frozenset[str] = frozenset()
     if prescriber is not None and now is not None:
         colleagues = await GmfPractices(store.session).colleagues(prescriber, now)
+    parents: tuple[FamilyLink, ...] = ()
+    if holder is not None and holder_hmac is not None and holder != ssin:
+        # PO-3: only the links naming the calling patient as this patient's parent are read.
+        families = FamilyLinks(store.session, store.keyring)
+        links = await families.parent_links(store.ssin_hash(ssin), holder_hmac)
+        parents = tuple(FamilyLink(holder, link.since, link.until) for link in links)
     return PatientFacts(
         ssin,
         tuple(consents),
@@ -124,4 +134,6 @@ async def load_facts(
         tuple(exclusions),
         colleagues,
         mandates=tuple(mandates),
+        parents=parents,
+        birth_date=birth_date(ssin) if parents else None,
     )

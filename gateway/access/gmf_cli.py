@@ -36,7 +36,7 @@ def _in_session(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
     return run_database(run, settings)
 
 
-def _moment(text: str | None) -> datetime:
+def moment(text: str | None) -> datetime:
     """``--since``: a date (from 00:00 Brussels time that day, docs/architecture.md 10) or an
     ISO 8601 instant with its zone; none: now."""
     if text is None:
@@ -81,7 +81,7 @@ def _add_member(args: argparse.Namespace) -> int:
     if error:
         return fail(error)
     try:
-        since = _moment(args.since)
+        since = moment(args.since)
         added = _in_session(settings, lambda p: p.add_member(args.practice_id, args.nihdi, since))
     except (PracticeError, ValueError) as exc:
         return fail(str(exc))

@@ -282,3 +282,15 @@ gmf_members = Table(
     Column("until", UtcDateTime(), nullable=True),
     Index("ix_gmf_members_person", "person", "practice_id"),
 )
+
+
+# PO-3: who is a parent of whom (National Register household data, kept by the operator:
+# ``gateway family``). Both people are keyed hashes of their SSIN, as every patient column is.
+family_links = Table(
+    "family_links",
+    metadata,
+    Column("child_hmac", String(64), primary_key=True),
+    Column("parent_hmac", String(64), primary_key=True),
+    Column("since", UtcDateTime(), primary_key=True),
+    Column("until", UtcDateTime(), nullable=True),  # exclusive; None: still linked
+)

@@ -21,18 +21,23 @@ import structlog
 import uvicorn
 from pydantic import SecretStr
 
+from gateway.access.guard import RequestInfo
 from gateway.app import create_app
 from gateway.auth import devpki, pki
 from gateway.auth.accounts import PatientAccounts
 from gateway.auth.identity import Principal
 from gateway.auth.registry import ClientRegistry, RegistrationError
 from gateway.auth.state import TOKEN_PATH
+from gateway.consents.service import ConsentService
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import (
     DEMO_IDENTIFIER_SYSTEM,
+    DEMO_MANDATE_SYSTEM,
     GMF_PRACTICES,
+    MANDATES,
     PATIENTS,
     PROFESSIONALS,
+    mandate,
     prescriptions,
 )
 from gateway.demo_register import DemoRegister, issue_demo_cards
@@ -164,6 +169,33 @@ async def seed_practices(settings: Settings) -> int:
     return added
 
 
+async def seed_mandates(settings: Settings) -> int:
+    """The demo mandates (RX-16), once, each given by its mandator as the portal would (a
+    conditional create on its demo identifier, so that one he ended stays ended)."""
+    engine = create_engine(settings.database_url)
+    created = 0
+    try:
+        async with session_factory(engine)() as session:
+            now = datetime.now(UTC)
+            service = ConsentService(
+                ResourceStore(session, Keyring(settings.key_bytes())),
+                settings,
+                RequestInfo(now=now),
+            )
+            for demo in MANDATES:
+                caller = Principal(client_id="gateway-demo", role="patient", ssin=demo.mandator)
+                result = await service.create(
+                    mandate(demo, now),
+                    caller,
+                    if_none_exist=f"identifier={DEMO_MANDATE_SYSTEM}|{demo.local_id}",
+                )
+                created += result.created
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return created
+
+
 async def set_patient_passwords(settings: Settings) -> dict[str, str]:
     """A fresh random password for each demo patient's portal login (docs/portal.md); the
     manifest lists them, so every run of the demo prints the current ones."""
@@ -205,6 +237,17 @@ def write_manifest(
             {"practice_id": p.practice_id, "name": p.name, "members": list(p.members)}
             for p in GMF_PRACTICES
         ],
+        # RX-16: who acts for whom (holder: an SSIN for a proxy, a pharmacy's organisation NIHDI)
+        "mandates": [
+            {
+                "id": m.local_id,
+                "mandator": m.mandator,
+                "role": m.role,
+                "holder": m.holder,
+                "actions": list(m.actions),
+            }
+            for m in MANDATES
+        ],
         "patients": [
             {
                 "ssin": p.ssin,
@@ -223,7 +266,8 @@ def write_manifest(
 def prepare(
     *, host: str, port: int, data_dir: Path, national_register_url: str | None = None
 ) -> Settings:
-    """Everything but serving: migrate, CA and clients, prescriptions, GMF practices, manifest."""
+    """Everything but serving: migrate, CA and clients, prescriptions, GMF practices, mandates,
+    manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
     if national_register_url:
         settings = settings.model_copy(update={"national_register_url": national_register_url})
@@ -231,6 +275,7 @@ def prepare(
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
     members = asyncio.run(seed_practices(settings))
+    mandates = asyncio.run(seed_mandates(settings))
     passwords = asyncio.run(set_patient_passwords(settings))
     public = (settings.public_base_url or base_url(host, port)).rstrip("/")
     manifest = write_manifest(settings, public, passwords)
@@ -239,6 +284,7 @@ def prepare(
         clients_registered=registered,
         prescriptions_created=created,
         gmf_members_added=members,
+        mandates_created=mandates,
         manifest=str(manifest),
         url=f"{public}/fhir",
         national_register=settings.national_register_url,

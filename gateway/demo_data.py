@@ -4,11 +4,11 @@ none belongs to a real person (they are the worked examples of the domain docume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from fhir_profiles import systems
-from fhir_profiles.dates import brussels_date
+from fhir_profiles.dates import BRUSSELS, brussels_date
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ PATIENTS = (
     DemoPatient("01010100126", "Lotte Janssens", "500", "592000000485"),
 )
 
+NURSING_HOME_PHARMACY = "06076543"  # a nursing home's pharmacy: the holder of a mandate (RX-16)
+
 PROFESSIONALS = (
     DemoProfessional("demo-gp-1", "prescriber", "19234011004", "Dr. An Claes", "Cabinet Claes"),
     DemoProfessional(
@@ -46,6 +48,13 @@ PROFESSIONALS = (
     ),
     DemoProfessional(
         "demo-pharmacy-2", "pharmacist", "06054321", "Apotheek De Linde", "Apotheek De Linde"
+    ),
+    DemoProfessional(
+        "demo-pharmacy-nursing-home",
+        "pharmacist",
+        NURSING_HOME_PHARMACY,
+        "Pharmacie de la Résidence Les Tilleuls",
+        "Résidence Les Tilleuls",
     ),
     DemoProfessional("demo-admin", "admin", None, "Gateway operator", "Gateway operations"),
 )
@@ -69,6 +78,80 @@ GMF_PRACTICES = (
         tuple(p.nihdi for p in PROFESSIONALS if p.role == "prescriber" and p.nihdi),
     ),
 )
+
+
+@dataclass(frozen=True)
+class DemoMandate:
+    """A mandate (RX-16, PO-4): the mandator (SSIN) lets a demo patient (``proxy``, by SSIN) or a
+    demo pharmacy (``professional``, its organisation NIHDI) act for him, for these actions."""
+
+    local_id: str
+    mandator: str
+    role: str  # proxy | professional
+    holder: str
+    actions: tuple[str, ...]
+
+
+# Marie lets Lotte collect her medicines and see her prescriptions (Jan holds none of hers: he
+# shows a patient refused another's pages); the nursing home's pharmacy collects Lotte's (a
+# pharmacy's mandate is collect and view only, RX-16).
+MANDATES = (
+    DemoMandate("demo-mandate-1", PATIENTS[1].ssin, "proxy", PATIENTS[2].ssin, ("collect", "view")),
+    DemoMandate(
+        "demo-mandate-2",
+        PATIENTS[2].ssin,
+        "professional",
+        NURSING_HOME_PHARMACY,
+        ("collect", "view"),
+    ),
+)
+
+# A registering software's identifier, as a client gives one (urn:ehealth-gateway: ones are the
+# gateway's own and not searchable), so that a second start finds the mandate it gave.
+DEMO_MANDATE_SYSTEM = "https://demo.ehealth-gateway.example/NamingSystem/mandate"
+
+
+def mandate(demo: DemoMandate, now: datetime) -> dict[str, Any]:
+    """The mandate as its mandator gives it (README API notes): from the start of the Brussels day
+    it is seeded on, no end."""
+    holder_system = systems.SSIN if demo.role == "proxy" else systems.NIHDI_ORGANIZATION
+    start = datetime.combine(brussels_date(now), time(), BRUSSELS)
+    return {
+        "resourceType": "Consent",
+        "identifier": [{"system": DEMO_MANDATE_SYSTEM, "value": demo.local_id}],
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [
+            {"coding": [{"system": "urn:ehealth-gateway:consent-kind", "code": "mandate"}]}
+        ],
+        "patient": {"identifier": {"system": systems.SSIN, "value": demo.mandator}},
+        "provision": {
+            "type": "permit",
+            "period": {"start": start.isoformat()},
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {"system": "urn:ehealth-gateway:mandate-role", "code": demo.role}
+                        ]
+                    },
+                    "reference": {"identifier": {"system": holder_system, "value": demo.holder}},
+                }
+            ],
+            "action": [
+                {"coding": [{"system": "urn:ehealth-gateway:mandate-action", "code": action}]}
+                for action in demo.actions
+            ],
+        },
+    }
+
 
 DEMO_IDENTIFIER_SYSTEM = "urn:ehealth-gateway:demo-prescription"
 

@@ -31,8 +31,10 @@ from gateway.auth.state import TOKEN_PATH
 from gateway.consents.service import ConsentService
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import (
+    CHILD,
     DEMO_IDENTIFIER_SYSTEM,
     DEMO_MANDATE_SYSTEM,
+    FAMILY,
     GMF_PRACTICES,
     MANDATES,
     PATIENTS,
@@ -45,6 +47,7 @@ from gateway.migrate import upgrade
 from gateway.prescriptions.service import PrescriptionService
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring, new_encryption_key
+from gateway.storage.families import FamilyLinks
 from gateway.storage.practices import GmfPractices
 from gateway.storage.store import ResourceStore
 
@@ -196,6 +199,23 @@ async def seed_mandates(settings: Settings) -> int:
     return created
 
 
+async def seed_family(settings: Settings) -> int:
+    """The demo family (PO-3): each parent linked to his child under 12, once (what the operator
+    does with ``gateway family link``; in Belgium the National Register's household data)."""
+    engine = create_engine(settings.database_url)
+    linked = 0
+    try:
+        async with session_factory(engine)() as session:
+            links = FamilyLinks(session, Keyring(settings.key_bytes()))
+            now = datetime.now(UTC)
+            for parent, child in FAMILY:
+                linked += await links.link(parent, child, now)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return linked
+
+
 async def set_patient_passwords(settings: Settings) -> dict[str, str]:
     """A fresh random password for each demo patient's portal login (docs/portal.md); the
     manifest lists them, so every run of the demo prints the current ones."""
@@ -248,6 +268,11 @@ def write_manifest(
             }
             for m in MANDATES
         ],
+        # PO-3: a parent acts for his child under 12 (``gateway family show`` tells the link)
+        "family": [
+            {"parent": parent, "child": child, "child_name": CHILD.name, "child_born": "2020-06-15"}
+            for parent, child in FAMILY
+        ],
         "patients": [
             {
                 "ssin": p.ssin,
@@ -267,7 +292,7 @@ def prepare(
     *, host: str, port: int, data_dir: Path, national_register_url: str | None = None
 ) -> Settings:
     """Everything but serving: migrate, CA and clients, prescriptions, GMF practices, mandates,
-    manifest."""
+    family, manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
     if national_register_url:
         settings = settings.model_copy(update={"national_register_url": national_register_url})
@@ -276,6 +301,7 @@ def prepare(
     created = asyncio.run(seed(settings))
     members = asyncio.run(seed_practices(settings))
     mandates = asyncio.run(seed_mandates(settings))
+    linked = asyncio.run(seed_family(settings))
     passwords = asyncio.run(set_patient_passwords(settings))
     public = (settings.public_base_url or base_url(host, port)).rstrip("/")
     manifest = write_manifest(settings, public, passwords)
@@ -285,6 +311,7 @@ def prepare(
         prescriptions_created=created,
         gmf_members_added=members,
         mandates_created=mandates,
+        family_links_added=linked,
         manifest=str(manifest),
         url=f"{public}/fhir",
         national_register=settings.national_register_url,

@@ -4,10 +4,11 @@ none belongs to a real person (they are the worked examples of the domain docume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from fhir_profiles import systems
+from fhir_profiles.ages import ssin_born_on
 from fhir_profiles.dates import BRUSSELS, brussels_date
 
 
@@ -106,6 +107,12 @@ MANDATES = (
     ),
 )
 
+# PO-3: Jan Peeters is the parent of Noor, born 15 June 2020 (under 12 until 15 June 2032); she
+# has no portal login of her own, he acts for her. In Belgium the link comes from the National
+# Register's household composition; the demo gives it to ``gateway family`` itself.
+CHILD = DemoPatient(ssin_born_on(date(2020, 6, 15), 102), "Noor Peeters", "100", "592000000586")
+FAMILY = ((PATIENTS[0].ssin, CHILD.ssin),)  # (parent, child)
+
 # A registering software's identifier, as a client gives one (urn:ehealth-gateway: ones are the
 # gateway's own and not searchable), so that a second start finds the mandate it gave.
 DEMO_MANDATE_SYSTEM = "https://demo.ehealth-gateway.example/NamingSystem/mandate"
@@ -197,7 +204,18 @@ _PRESCRIPTIONS: tuple[tuple[str, int, int, dict[str, Any], str], ...] = (
         },
         "1 capsule three times a day for 8 days",
     ),
+    (
+        "demo-5",
+        3,  # CHILD: her father acts for her (PO-3)
+        0,
+        {"text": "Paracetamolum 120 mg/5 ml, sirupus simplex q.s. ad 100 ml"},
+        "5 ml up to four times a day, at least 4 hours apart",
+    ),
 )
+
+
+def _subjects() -> tuple[DemoPatient, ...]:
+    return (*PATIENTS, CHILD)
 
 
 def prescriptions(now: datetime) -> list[tuple[str, DemoProfessional, dict[str, Any]]]:
@@ -214,7 +232,7 @@ def prescriptions(now: datetime) -> list[tuple[str, DemoProfessional, dict[str, 
             "status": "active",
             "intent": "order",
             "subject": {
-                "identifier": {"system": systems.SSIN, "value": PATIENTS[patient_index].ssin}
+                "identifier": {"system": systems.SSIN, "value": _subjects()[patient_index].ssin}
             },
             "authoredOn": now.isoformat(timespec="seconds"),
             "requester": {

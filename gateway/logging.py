@@ -14,7 +14,7 @@ import re
 import sys
 import traceback
 import uuid
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 from starlette.requests import ClientDisconnect
@@ -29,6 +29,17 @@ REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 log = structlog.get_logger("gateway.http")
+
+
+class _CurrentStderr:
+    """``sys.stderr`` as it is when a line is written, not when logging was configured: whoever
+    swaps it later (a test's capture, a supervisor's redirection) still gets every line."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
@@ -46,7 +57,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         # Not cached: structlog.testing.capture_logs must be able to swap the processors in tests.
         cache_logger_on_first_use=False,
     )

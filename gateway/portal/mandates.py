@@ -265,6 +265,38 @@ async def act_for(portal: Patient) -> Response:
     return await portal.redirect("/portal/acting-for")
 
 
+@router.post("/acting-for/child")
+async def act_for_child(portal: Patient) -> Response:
+    """A parent acts for his child under 12 (PO-3). The family links are kept as hashes (nobody,
+    the portal included, can list a parent's children): the parent types the child's number and
+    the API decides (``permit-parent``); a refusal sends him back with one message."""
+    form = await portal.form()
+    child = normalise_ssin(_field(form, "child", 20))
+    session = portal.signed_in
+    if not is_valid_ssin(child) or child == session.ssin:
+        portal.flash(N_("This is not a valid national register number."), "error")
+        return await portal.redirect("/portal/mandates")
+    try:
+        await portal.fhir.get(
+            "MedicationRequest",
+            {"patient:identifier": f"{systems.SSIN}|{child}", "_summary": "count"},
+        )
+    except api.ApiError as exc:
+        if exc.status != 403:
+            raise
+        portal.flash(
+            N_(
+                "You cannot act for this child: you are not registered as a parent of a child under 12 with this number."
+            ),
+            "error",
+        )
+        return await portal.redirect("/portal/mandates")
+    session.acting_for = child
+    session.acting_for_mandate = None
+    session.acting_actions = list(ACTIONS)  # PO-3: a parent does all a mandate could grant
+    return await portal.redirect("/portal/acting-for")
+
+
 @router.post("/acting-for/stop")
 async def stop_acting(portal: Patient) -> Response:
     await portal.form()

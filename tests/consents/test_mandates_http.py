@@ -281,3 +281,16 @@ async def test_RX_16_an_act_under_a_mandate_is_in_both_logs_with_both_ssins(
     assert _ssins(done[0]) == {SSIN, HOLDER}
     assert (await holder.get(f"/fhir/AuditEvent/{done[0]['id']}")).status_code == 200
     assert (await patient.get(f"/fhir/AuditEvent/{acts[0]['id']}")).status_code == 200
+
+
+async def test_RX_7_RX_16_a_manage_holder_deletes_for_the_mandator_a_view_holder_does_not(
+    author: httpx.AsyncClient, patient: httpx.AsyncClient, holder: httpx.AsyncClient
+) -> None:
+    rx = await prescription(author)
+    delete = f"{RX_URL}/{rx['id']}/$delete-by-patient"
+    await created(patient, mandate("view"))
+    assert reason_of(await holder.post(delete)) == "not-own-data"
+    await created(patient, mandate("manage"))
+    deleted = await holder.post(delete)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["status"] == "cancelled"

@@ -58,8 +58,8 @@ PHARMACY_NIHDI = "06012345"
 def patch(variant: str) -> None:
     """Apply ``variant`` to this process's gateway code (module docstring)."""
     from consent import Decision, PatientFacts, Reason, SearchFilter
+    from gateway.access import guard
     from gateway.prescriptions import searching
-    from gateway.storage import guard
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}")
@@ -75,15 +75,15 @@ def patch(variant: str) -> None:
             return SearchFilter(Decision(True, Reason.PERMIT_RELATIONSHIP), everything=True)
 
         guard.Guard.decide = decide  # type: ignore[method-assign]
-        guard.Guard.facts_or_none = facts_or_none  # type: ignore[method-assign, assignment]
-        searching.search_filter = everything  # type: ignore[assignment]
+        guard.Guard.facts_or_none = facts_or_none  # type: ignore[method-assign]
+        searching.search_filter = everything  # type: ignore[attr-defined]
     if variant in ("off", "decision"):
 
         async def no_audit(self: Any, *args: Any) -> None:
             return None
 
-        guard.Guard.audit = no_audit  # type: ignore[method-assign]
-        guard.Guard.audit_no_match = no_audit  # type: ignore[method-assign]
+        guard.Guard.audit = no_audit  # type: ignore[method-assign, assignment]
+        guard.Guard.audit_no_match = no_audit  # type: ignore[method-assign, assignment]
 
 
 def serve(variant: str, host: str, port: int) -> None:

@@ -308,13 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"profile written to {profile(prescription_bodies(), opts, source)}")
             return 0
         data = run(opts, source)
-    report = markdown(data)
-    print()
-    print(report)
-    if opts.save:
-        for path in harness.write_results(SCENARIO, data, report, opts.results_dir):
-            print(f"wrote {path}")
-    return 0
+    return harness.publish(SCENARIO, data, markdown(data), opts)
 
 
 def run(opts: argparse.Namespace, source: harness.GatewaySource) -> dict[str, Any]:

@@ -373,6 +373,16 @@ def write_results(
     return [json_path, md_path]
 
 
+def publish(scenario: str, data: dict[str, Any], report: str, opts: Any) -> int:
+    """Print a scenario's report and, unless told not to (``opts.save``), write its results."""
+    print()
+    print(report)
+    if opts.save:
+        for path in write_results(scenario, data, report, opts.results_dir):
+            print(f"wrote {path}")
+    return 0
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 

@@ -550,13 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with harness.gateway_source(opts.git_ref) as source:
         print(f"gateway: {source.label}", flush=True)
         data = run(opts, source)
-    report = markdown(data)
-    print()
-    print(report)
-    if opts.save:
-        for path in harness.write_results(SCENARIO, data, report, opts.results_dir):
-            print(f"wrote {path}")
-    return 0
+    return harness.publish(SCENARIO, data, markdown(data), opts)
 
 
 if __name__ == "__main__":

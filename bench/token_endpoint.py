@@ -372,13 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["databases"] = harness.each_database(
             opts.databases, lambda name: run_database(name, source, opts)
         )
-    report = markdown(data)
-    print()
-    print(report)
-    if opts.save:
-        for path in harness.write_results(SCENARIO, data, report, opts.results_dir):
-            print(f"wrote {path}")
-    return 0
+    return harness.publish(SCENARIO, data, markdown(data), opts)
 
 
 if __name__ == "__main__":

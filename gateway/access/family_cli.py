@@ -15,23 +15,18 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway.access.gmf_cli import moment
-from gateway.auth.cli import data_dir_option, fail, print_rows, run_database, settings_for
+from gateway.auth.cli import data_dir_option, fail, in_transaction, print_rows, settings_for
 
 T = TypeVar("T")
 
 
 def _in_session(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(links)`` in one transaction, committed when it returns."""
+    """``work(links)`` in one committed transaction."""
     from gateway.storage.crypto import Keyring
     from gateway.storage.families import FamilyLinks
 
-    async def run(sessions: Any) -> T:
-        async with sessions() as session:
-            result = await work(FamilyLinks(session, Keyring(settings.key_bytes())))
-            await session.commit()
-            return result
-
-    return run_database(run, settings)
+    keyring = Keyring(settings.key_bytes())
+    return in_transaction(settings, lambda session: work(FamilyLinks(session, keyring)))
 
 
 def _link(args: argparse.Namespace) -> int:

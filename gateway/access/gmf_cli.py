@@ -18,22 +18,16 @@ from typing import Any, TypeVar
 
 from fhir_profiles import is_valid_nihdi_professional
 from fhir_profiles.dates import BRUSSELS
-from gateway.auth.cli import data_dir_option, fail, print_rows, run_database, settings_for
+from gateway.auth.cli import data_dir_option, fail, in_transaction, print_rows, settings_for
 
 T = TypeVar("T")
 
 
 def _in_session(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(practices)`` in one transaction, committed when it returns."""
+    """``work(practices)`` in one committed transaction."""
     from gateway.storage.practices import GmfPractices
 
-    async def run(sessions: Any) -> T:
-        async with sessions() as session:
-            result = await work(GmfPractices(session))
-            await session.commit()
-            return result
-
-    return run_database(run, settings)
+    return in_transaction(settings, lambda session: work(GmfPractices(session)))
 
 
 def moment(text: str | None) -> datetime:

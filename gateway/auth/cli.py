@@ -61,6 +61,19 @@ def run_database(factory: Callable[[Any], Awaitable[T]], settings: Any, *, pool_
     return asyncio.run(coroutine)
 
 
+def in_transaction(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one transaction against the configured database, committed when
+    it returns (the operator's reference-data commands: ``gateway gmf``, ``gateway family``)."""
+
+    async def run(sessions: Any) -> T:
+        async with sessions() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+
+    return run_database(run, settings)
+
+
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2

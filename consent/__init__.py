@@ -5,7 +5,13 @@ loads ``PatientFacts``, asks ``decide``, audits the ``Decision`` and turns a den
 whose message is the reason code.
 """
 
-from consent._predicates import CLOCK_SKEW, PRESENCE_MAX_AGE, may_collect_for, same_provider
+from consent._predicates import (
+    CLOCK_SKEW,
+    PRESENCE_MAX_AGE,
+    excludes_pharmacy,
+    may_collect_for,
+    same_provider,
+)
 from consent.durations import RELATIONSHIP_MONTHS, add_months, relationship_end
 from consent.model import (
     OPEN_STATES,
@@ -73,6 +79,7 @@ __all__ = [
     "add_months",
     "decide",
     "decide_each",
+    "excludes_pharmacy",
     "filter_visible",
     "may_collect_for",
     "relationship_end",

@@ -65,6 +65,15 @@ def is_excluded(actor: Actor, role: Role, facts: PatientFacts) -> bool:
     )
 
 
+def excludes_pharmacy(facts: PatientFacts, nihdi: str) -> bool:
+    """CO-10, RX-15: the patient has an active exclusion of the pharmacy ``nihdi`` (a pharmacy is
+    its organisation number): he cannot reserve there."""
+    return any(
+        exclusion.active and same_provider(exclusion.provider_nihdi, nihdi, Role.PHARMACIST)
+        for exclusion in facts.exclusions
+    )
+
+
 def has_relationship(actor: Actor, facts: PatientFacts, now: datetime) -> bool:
     """CO-7, CO-12.4: a relationship active at ``now`` names this provider: the physician (the
     person, under any competence code), or the pharmacy's organisation NIHDI (a pharmacy

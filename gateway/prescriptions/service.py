@@ -23,6 +23,7 @@ from consent import (
     Reason,
     Resource,
     ResourceKind,
+    excludes_pharmacy,
 )
 from fhir_profiles import (
     ValidatedPrescription,
@@ -259,6 +260,14 @@ class PrescriptionService(GuardedService):
             by = caller.nihdi if action is Action.DISPENSE else None
             if step is Step.RESERVE:
                 by = parameters.organisation_nihdi(given["pharmacy"], "pharmacy")
+                if excludes_pharmacy(await guard.facts(current.ssin), by):
+                    guard.refuse_change(
+                        "excluded",
+                        audit,
+                        "this is a pharmacy the patient excluded: lift the exclusion to reserve "
+                        "there (CO-10)",
+                        expression=parameters.path("pharmacy"),
+                    )
             outcome = transitions.check(guard, current, step, by=by, audit=audit)
             return await transitions.write(
                 guard,

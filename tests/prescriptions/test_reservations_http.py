@@ -17,6 +17,8 @@ from tests.consents.factories import (
     OTHER_SSIN,
     RX_URL,
     audit_rows,
+    created,
+    exclusion,
     last_audit,
     prescription,
 )
@@ -200,3 +202,19 @@ async def test_reserved_at_takes_an_organisation_nihdi(pharmacy: httpx.AsyncClie
         RX_URL, params=[("reserved-at", PHARMACY_NIHDI), ("reserved-at", PHARMACY_NIHDI)]
     )
     assert twice.status_code == 400
+
+
+async def test_RX_15_CO_10_no_reservation_at_a_pharmacy_the_patient_excluded(
+    app: FastAPI, author: httpx.AsyncClient, patient: httpx.AsyncClient
+) -> None:
+    rx = await prescription(author)
+    await created(patient, exclusion(PHARMACY_NIHDI))
+    path = f"MedicationRequest/{rx['id']}/$reserve"
+    refused = await operation(patient, path, parameters(pharmacy=PHARMACY_NIHDI))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["Parameters.parameter.pharmacy"]
+    row = await last_audit(app)
+    assert (row.action, row.outcome, row.reason) == ("operation", "deny", "excluded")
+    assert state_of((await patient.get(f"{RX_URL}/{rx['id']}")).json()) == "open"  # unchanged
+    await reserve(patient, rx["id"], at=OTHER_PHARMACY_NIHDI)
+    assert state_of((await patient.get(f"{RX_URL}/{rx['id']}")).json()) == "in-process"

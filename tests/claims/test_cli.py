@@ -12,16 +12,13 @@ import respx
 from fastapi import FastAPI
 
 from gateway.cli import main
-from gateway.settings import Settings
 from tests.claims.conftest import FUND_URLS, Worker, claim_row, job_rows, post_claim, state_of
 from tests.claims.factories import MARIE, claim
 
 
 @pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    assert settings.encryption_key is not None
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("GATEWAY_ENCRYPTION_KEY", settings.encryption_key.get_secret_value())
+def funds_env(gateway_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's commands, with the mock funds' addresses."""
     monkeypatch.setenv("GATEWAY_MUTUALITY_URLS", ",".join(f"{c}={u}" for c, u in FUND_URLS.items()))
 
 
@@ -37,7 +34,7 @@ async def test_failed_deliveries_are_listed_and_retried(
     make_worker: Callable[..., Worker],
     failing_funds: respx.MockRouter,
     app: FastAPI,
-    gateway_env: None,
+    funds_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     failed_id = (await post_claim(provider, claim(), key="a")).json()["id"]

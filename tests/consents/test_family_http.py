@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fhir_profiles import systems
 from fhir_profiles.ages import ssin_born_on
 from gateway.cli import main
-from gateway.settings import Settings
 from tests.consents.factories import RX_URL, last_audit, prescription, reason_of
 from tests.fixtures.app import ClientFactory
 
@@ -29,14 +28,6 @@ CHILD = born_years_ago(8, 101)
 TEEN = born_years_ago(13, 103)
 PARENT = born_years_ago(40, 105)
 STRANGER = born_years_ago(40, 107)
-
-
-@pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    """``gateway ...`` commands run against the test's database."""
-    assert settings.encryption_key is not None
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("GATEWAY_ENCRYPTION_KEY", settings.encryption_key.get_secret_value())
 
 
 async def family(*args: str) -> int:

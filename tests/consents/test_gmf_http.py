@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from fhir_profiles import systems
 from gateway.cli import main
-from gateway.settings import Settings
 from tests.consents.factories import (
     RX_URL,
     SSIN,
@@ -37,14 +36,6 @@ BY_PATIENT = {"patient:identifier": f"{systems.SSIN}|{SSIN}"}
 PRACTICE = "gmf-claes-lambert"
 OUTSIDER = nihdi("100123", "004")  # a physician of no practice of theirs
 HOLDER = nihdi("100456", "003")  # the GP who holds the patient's GMF in another practice
-
-
-@pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    """``gateway ...`` commands run against the test's database."""
-    assert settings.encryption_key is not None
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("GATEWAY_ENCRYPTION_KEY", settings.encryption_key.get_secret_value())
 
 
 async def gmf(*args: str) -> int:

@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tariffs", type=Path, help="tariff table (JSON) replacing the built-in one"
     )
+    parser.add_argument(
+        "--households", type=Path, help="maximum-billing households (JSON) replacing the built-in"
+    )
+    parser.add_argument(
+        "--ceilings", type=Path, help="maximum-billing ceilings (JSON), replacing the built-in"
+    )
     parser.add_argument("--settle-after-seconds", type=float, default=2.0, help="0 settles at once")
     serve.add_fault_options(
         parser, DROP, faulted="requests", drop_help="share of POSTs committed, then dropped"
@@ -58,6 +64,8 @@ def config_from(args: argparse.Namespace) -> FundsConfig:
         database_url=args.database_url,
         members_file=args.members,
         tariffs_file=args.tariffs,
+        households_file=args.households,
+        ceilings_file=args.ceilings,
         settle_after=timedelta(seconds=args.settle_after_seconds),
         faults=args.faults,
         seed=args.seed,

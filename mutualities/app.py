@@ -25,6 +25,8 @@ from mutualities.config import FundsConfig
 from mutualities.errors import ProtocolError
 from mutualities.faults import FundFaultUpdate, fault_layer, fund_faults
 from mutualities.fund import Answer, Clock, Fund, utc_now
+from mutualities.households import load_households
+from mutualities.maximum_billing import MaximumBilling, load_ceilings
 from mutualities.members import load_members
 from mutualities.store import Stores, open_stores
 from mutualities.tariffs import load_tariffs
@@ -55,6 +57,9 @@ class _ProtocolFailure(Exception):
 def create_app(config: FundsConfig, *, clock: Clock = utc_now) -> MutualityApp:
     tariffs = load_tariffs(config.tariffs_file)
     members = load_members(config.members_file)
+    maximum_billing = MaximumBilling(
+        load_households(members, config.households_file), load_ceilings(config.ceilings_file)
+    )
     stores = open_stores(config.codes, data_dir=config.data_dir, database_url=config.database_url)
 
     @asynccontextmanager
@@ -73,6 +78,7 @@ def create_app(config: FundsConfig, *, clock: Clock = utc_now) -> MutualityApp:
             stores.by_fund[code],
             tariffs=tariffs,
             members=members,
+            maximum_billing=maximum_billing,
             clock=clock,
             settle_after=config.settle_after,
         )

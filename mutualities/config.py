@@ -22,6 +22,9 @@ class FundsConfig:
     """PostgreSQL URL; each fund gets the schema ``mutuality_<code>``."""
     members_file: Path | None = None
     tariffs_file: Path | None = None
+    households_file: Path | None = None
+    ceilings_file: Path | None = None
+    """Maximum billing: households with their income brackets, ceilings per bracket."""
     settle_after: timedelta = timedelta(seconds=2)
     faults: FaultSettings = field(default_factory=FaultSettings)
     """Initial faults, the same for every fund of the process."""

@@ -19,6 +19,7 @@ import structlog
 from mutualities import responses, rules
 from mutualities.claims import ClaimRequest, parse_cancel, parse_claim
 from mutualities.errors import ErrorCode, Fault, ProtocolError
+from mutualities.maximum_billing import MaximumBilling
 from mutualities.members import MemberList
 from mutualities.records import Attestation, Status, attestation_number, brussels_date
 from mutualities.settlement import price_lines, settle_due
@@ -48,6 +49,7 @@ class Fund:
         *,
         tariffs: Mapping[str, Tariff],
         members: MemberList,
+        maximum_billing: MaximumBilling,
         clock: Clock = utc_now,
         settle_after: timedelta = timedelta(seconds=2),
     ) -> None:
@@ -55,6 +57,7 @@ class Fund:
         self.store = store
         self.tariffs = tariffs
         self.members = members
+        self.maximum_billing = maximum_billing
         self.clock = clock
         self.settle_after = settle_after
 
@@ -156,7 +159,7 @@ class Fund:
         if isinstance(parsed, list):
             return self._cancel_refused(parsed, now)
         async with self.store.transaction() as tx:
-            await settle_due(tx, now)
+            await settle_due(tx, now, self.maximum_billing)
             found = await tx.get_attestation(parsed.attestation)
             if found is None:
                 path = f"Claim.identifier[{parsed.identifier_index}].value"
@@ -185,7 +188,7 @@ class Fund:
     async def current(self, key: str) -> bytes | None:
         """The latest ClaimResponse for a key: refusal, acknowledgement, settlement or cancellation."""
         async with self.store.transaction() as tx:
-            await settle_due(tx, self.clock())
+            await settle_due(tx, self.clock(), self.maximum_billing)
             stored = await tx.find_request(key)
             if stored is None:
                 return None
@@ -196,13 +199,13 @@ class Fund:
     async def events(self, since: int, limit: int) -> list[tuple[int, bytes]]:
         """Settled and cancelled ClaimResponses after cursor ``since``, oldest first."""
         async with self.store.transaction() as tx:
-            await settle_due(tx, self.clock())
+            await settle_due(tx, self.clock(), self.maximum_billing)
             return await tx.events_since(since, limit)
 
     async def report(self) -> dict[str, Any]:
         """What the fund received and did, for tests that prove exactly-once delivery."""
         async with self.store.transaction() as tx:
-            await settle_due(tx, self.clock())
+            await settle_due(tx, self.clock(), self.maximum_billing)
             requests = await tx.all_requests()
             attestations = await tx.all_attestations()
             event_count = await tx.event_count()

@@ -24,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mock_services.store import create_tables, in_schema, postgres_engine, sqlite_engine
 from mutualities.records import Attestation, Line, Status
 from mutualities.rules import Service
-from mutualities.tables import attestations, claim_requests, events, fund_state, metadata, services
+from mutualities.tables import (
+    attestations,
+    claim_requests,
+    events,
+    fund_state,
+    household_counters,
+    metadata,
+    services,
+)
 
 
 @dataclass(frozen=True)
@@ -286,6 +294,37 @@ class FundTransaction:
             )
         ).one_or_none()
         return None if row is None else bytes(row.body)
+
+    # -- maximum billing --------------------------------------------------------------------------
+
+    async def household_counter(self, household: str, year: int) -> tuple[int, date | None] | None:
+        """The household's patient shares counted in ``year`` (cents) and when they reached the
+        ceiling, or None before its first settlement of that year."""
+        row = (
+            await self._conn.execute(
+                select(household_counters.c.counted_cents, household_counters.c.reached_on).where(
+                    household_counters.c.household == household, household_counters.c.year == year
+                )
+            )
+        ).one_or_none()
+        return None if row is None else (row.counted_cents, row.reached_on)
+
+    async def save_household_counter(
+        self, household: str, year: int, counted_cents: int, reached_on: date | None, *, new: bool
+    ) -> None:
+        values = {"counted_cents": counted_cents, "reached_on": reached_on}
+        if new:
+            await self._conn.execute(
+                insert(household_counters).values(household=household, year=year, **values)
+            )
+        else:
+            await self._conn.execute(
+                update(household_counters)
+                .where(
+                    household_counters.c.household == household, household_counters.c.year == year
+                )
+                .values(**values)
+            )
 
     # -- what tests count -------------------------------------------------------------------------
 

@@ -40,3 +40,8 @@ MUTUALITY_ERROR: Final = "urn:ehealth-gateway:mutuality-error"
 ERROR_EXPRESSION: Final = "urn:ehealth-gateway:fhirpath-expression"
 MUTUALITY_EVENT: Final = "urn:ehealth-gateway:mutuality-event"
 IDEMPOTENCY_KEY: Final = "urn:ehealth-gateway:idempotency-key"
+
+# Maximum billing on a settlement (mutualities/maximum_billing.py): the extension stating the
+# household's counter, and the adjudication category of the share it pays.
+MAXIMUM_BILLING: Final = "urn:ehealth-gateway:maximum-billing"
+GATEWAY_ADJUDICATION: Final = "urn:ehealth-gateway:adjudication"

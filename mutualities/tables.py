@@ -100,3 +100,14 @@ events = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Maximum billing: a household's patient shares counted per calendar year, in cents, and the
+# Brussels date they reached its ceiling (mutualities/maximum_billing.py).
+household_counters = Table(
+    "household_counters",
+    metadata,
+    Column("household", String(40), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("counted_cents", Integer, nullable=False),
+    Column("reached_on", Date, nullable=True),
+)

@@ -42,7 +42,14 @@ from fhir_profiles.rules.claim_header import (
     rule_use,
 )
 from fhir_profiles.rules.claim_items import Service, rule_items, rule_total, services
-from fhir_profiles.rules.claim_parties import rule_insurer, rule_patient, rule_provider
+from fhir_profiles.rules.claim_parties import (
+    membership_fund,
+    rule_enterer,
+    rule_insurer,
+    rule_patient,
+    rule_provider,
+)
+from fhir_profiles.rules.eattest_invariants import claim_invariants
 from fhir_profiles.structure import structure_issues
 
 _CLAIM: Final = "Claim"
@@ -64,7 +71,8 @@ class ValidatedClaim:
     """An attestation that passed the profile, with the facts the gateway indexes."""
 
     resource: dict[str, Any]  # the normalised JSON dict to store, validated once
-    patient_ssin: str  # digits only
+    patient_ssin: str | None  # digits only; None when named by his fund's membership number
+    patient_key: str  # who the patient is, for the duplicate rule: the SSIN or fund|number
     provider_nihdi: str
     fund_code: str  # as sent: the union's code or an individual fund's (ID-13)
     created: date  # Brussels day
@@ -82,11 +90,16 @@ def _with_defaults(body: Mapping[str, Any]) -> dict[str, Any]:
         filled["priority"] = dict(DEFAULT_PRIORITY)
     if not filled.get("insurance"):
         filled["insurance"] = _default_insurance()
+    patient = obj((obj(filled.get("patient")) or {}).get("identifier")) or {}
+    fund = membership_fund(patient)
+    if filled.get("insurer") is None and fund is not None:
+        # ID-14: a member's fund is the one that assigned his number.
+        filled["insurer"] = {"identifier": {"system": systems.INSURER, "value": fund}}
     return filled
 
 
 def _belgian_issues(
-    body: Mapping[str, Any], *, now: datetime, nihdi_check_digit: bool
+    body: Mapping[str, Any], *, now: datetime, nihdi_check_digit: bool, message: bool
 ) -> list[Issue]:
     """Every rule runs, so a provider sees all its mistakes at once (one issue per violation)."""
     return [
@@ -101,16 +114,20 @@ def _belgian_issues(
         *rule_items(body, now=now),
         *rule_total(body),
         *rule_duplicate_override(body),
+        *rule_enterer(body, check_digit=nihdi_check_digit),
+        *claim_invariants(body, supplements_required=message),
     ]
 
 
-def _normalise(filled: dict[str, Any], *, patient_ssin: str, provider_nihdi: str) -> dict[str, Any]:
+def _normalise(
+    filled: dict[str, Any], *, patient_ssin: str | None, provider_nihdi: str
+) -> dict[str, Any]:
     """Canonical systems (ID-22), SSIN digits only. Copy on write: the input is never mutated."""
     resource = dict(filled)
-    for element, system, value in (
-        ("patient", systems.SSIN, patient_ssin),
-        ("provider", systems.NIHDI_PROFESSIONAL, provider_nihdi),
-    ):
+    named: list[tuple[str, str, str]] = [("provider", systems.NIHDI_PROFESSIONAL, provider_nihdi)]
+    if patient_ssin is not None:
+        named.append(("patient", systems.SSIN, patient_ssin))
+    for element, system, value in named:
         reference = dict(filled[element])
         reference["identifier"] = {**reference["identifier"], "system": system, "value": value}
         resource[element] = reference
@@ -121,13 +138,14 @@ def _normalise(filled: dict[str, Any], *, patient_ssin: str, provider_nihdi: str
 
 
 def validate_claim(
-    body: dict[str, Any], *, now: datetime, nihdi_check_digit: bool = True
+    body: dict[str, Any], *, now: datetime, nihdi_check_digit: bool = True, message: bool = False
 ) -> ValidatedClaim | list[Issue]:
     """Check an attestation for create against FHIR R4 and the eAttest profile.
 
     Returns the normalised claim, or every issue found; it never raises on bad input. Structure is
     checked first; the eAttest rules run only on a structurally valid body. ``now`` must be
-    timezone-aware; ``nihdi_check_digit`` switches the ID-7 check (modulo 97 or 89).
+    timezone-aware; ``nihdi_check_digit`` switches the ID-7 check (modulo 97 or 89); ``message``:
+    the claim came in an eAttest request message, whose profile adds be-inv-supplement.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -137,18 +155,24 @@ def validate_claim(
     issues = structure_issues(Claim, _CLAIM, filled)
     if issues:
         return issues
-    issues = _belgian_issues(filled, now=now, nihdi_check_digit=nihdi_check_digit)
+    issues = _belgian_issues(filled, now=now, nihdi_check_digit=nihdi_check_digit, message=message)
     if issues:
         return issues
 
     # Every rule passed, so the elements read below exist and are well formed.
-    patient_ssin = normalise_ssin(filled["patient"]["identifier"]["value"])
+    patient = filled["patient"]["identifier"]
+    patient_ssin: str | None = None
+    if canonical_system(patient) == systems.INSURANCE_MEMBERSHIP:
+        patient_key = f"member|{membership_fund(patient)}|{patient['value']}"
+    else:
+        patient_ssin = patient_key = normalise_ssin(patient["value"])
     provider_nihdi: str = filled["provider"]["identifier"]["value"]
     created = created_day(filled)
     assert created is not None  # rule_created
     return ValidatedClaim(
         resource=_normalise(filled, patient_ssin=patient_ssin, provider_nihdi=provider_nihdi),
         patient_ssin=patient_ssin,
+        patient_key=patient_key,
         provider_nihdi=provider_nihdi,
         fund_code=filled["insurer"]["identifier"]["value"],
         created=created,

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # document gives no figure, so the default of 24 h holds [A].
     dispense_undo_window_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     claim_duplicate_window_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+    # POST /fhir/$process-message waits this long for the fund's answer before it answers
+    # transient-error (resend the same Bundle id); 0 answers at once (docs/claims.md).
+    message_wait_seconds: float = Field(default=10.0, ge=0, le=120)
     # Settlement feed: polling interval and page size per fund.
     settlement_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     settlement_page_size: int = Field(default=500, ge=1, le=1000)

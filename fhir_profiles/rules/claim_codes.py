@@ -47,3 +47,62 @@ CURRENCY: Final = "EUR"
 def union_of(fund_code: str) -> str:
     """ID-13 [A]: the union code of a fund code (``306`` -> ``300``); the input must be 3 digits."""
     return f"{int(fund_code) // 100 * 100:03d}"
+
+
+# -- The eAttest message (hl7-be eattestation BeEattestationRequest / BeEattestationResponse) ----
+
+_EATTESTATION_SD: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/eattestation/StructureDefinition/"
+)
+# The MyCareNet message events (MessageHeader.eventCoding) of a request and of its answer.
+MESSAGE_EVENTS: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/mycarenet/CodeSystem/message-events"
+)
+EVENT_CREATE: Final = "eattest-create"
+EVENT_CANCEL: Final = "eattest-cancel"
+EVENT_CREATE_RESPONSE: Final = "eattestresponse-create"
+EVENT_CANCEL_RESPONSE: Final = "eattestresponse-cancel"
+EVENT_REJECT: Final = "reject"  # the guide's rejection message (ex17)
+# AT-5: the guide's error codes (BeCSEattestationErrors, a fragment: the full list is MyCareNet's).
+ERRORS: Final = _EATTESTATION_CS + "be-cs-eattestation-errors"
+MISSING_BUNDLE_ID: Final = "MISSING_BUNDLE_ID"
+MISSING_PRACTITIONER_REFERENCE: Final = "MISSING_PRACTITIONERROLE_PRACTITIONER_REFERENCE"
+REQUEST_PROFILE: Final = _EATTESTATION_SD + "be-eattestation-request"
+RESPONSE_PROFILE: Final = _EATTESTATION_SD + "be-eattestation-response"
+
+# Extensions of BeEattestationClaim.
+SUPPLEMENT: Final = _EATTESTATION_SD + "be-ext-eattestation-supplement"
+ITEM_SUPPLEMENT: Final = _EATTESTATION_SD + "be-ext-eattestation-item-supplement"
+ITEM_PREAUTH: Final = _EATTESTATION_SD + "be-ext-eattestation-item-preauthref"
+REQUESTER_STANDARD: Final = _EATTESTATION_SD + "be-ext-prescription-requester-standard"
+
+# Care team (Claim.careTeam): FHIR's role codes, the Belgian professions as qualification.
+CARE_TEAM_ROLE: Final = "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
+CD_HCPARTY: Final = "https://www.ehealth.fgov.be/standards/fhir/core/CodeSystem/cd-hcparty"
+ROLE_PRIMARY: Final = "primary"
+ROLE_GMF_HOLDER: Final = "other"  # with qualification persphysician (be-inv-gmf-holder)
+ROLE_ASSISTANT: Final = "assist"  # a trainee (persphysician) or an oral hygienist
+PHYSICIAN: Final = "persphysician"
+ORAL_HYGIENIST: Final = "persoraldentalhygienist"
+
+# Item details the invariants read.
+TRANSPLANTATION: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/nihdi-terminology/CodeSystem/"
+    "be-cs-claim-transplantation-code"
+)
+HOSPITAL_SERVICE: Final = "https://www.ehealth.fgov.be/standards/fhir/nihdi-terminology/CodeSystem/be-cs-hospital-service-cd"
+SNOMED: Final = "http://snomed.info/sct"
+# be-vs-toothnumber-bodysite: the SNOMED CT structures of the ISO 3950 tooth numbers 11-48
+# (permanent) and 51-85 (deciduous), as the MyCareNet concept map BeCMISOToothSnomedCT lists them.
+TOOTH_NUMBERS: Final = frozenset(
+    {
+        "422653006", "424877001", "860767006", "57826002", "36492000", "865995000", "863902006",
+        "68085002", "424399000", "423185002", "860780009", "61897005", "23226009", "865988009",
+        "863901004", "87704003", "425106001", "423331005", "860782001", "2400006", "24573005",
+        "866006002", "863898000", "74344005", "424575004", "423937004", "860785004", "80140008",
+        "8873007", "866005003", "863899008", "38994002", "88824007", "65624003", "30618001",
+        "17505006", "27855007", "51678005", "43622005", "73937000", "45234009", "51943008",
+        "89552004", "14770005", "43281008", "38896004", "49330006", "67834006", "22445006",
+        "6062009", "58646007", "61868007",
+    }
+)  # fmt: skip

@@ -16,9 +16,11 @@ from gateway.claims.auth import (
     ClaimResponseSearch,
     ClaimSearch,
 )
+from gateway.claims.messages_intake import MessageIntake
 from gateway.claims.model import CLAIM, CLAIM_RESPONSE
 from gateway.claims.service import ClaimService, WriteResult
 from gateway.fhir import bundles
+from gateway.fhir.media import FHIR_JSON_UTF8
 from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
 
@@ -56,6 +58,24 @@ async def create(
     expect_resource_type(body, CLAIM)
     outcome = await service.create(body, caller, idempotency_key=idempotency_key)
     return _accepted(request, outcome)
+
+
+@router.post("/$process-message")
+async def process_message(
+    request: Request,
+    caller: ClaimCreate,  # a care provider's eAttest message: create or cancel
+    body: FhirBody,
+    service: Service,
+) -> Response:
+    """FHIR R4 messageheader-operation-process-message, synchronous: the eAttest request message
+    in, the answer message out (``messages_intake``)."""
+    expect_resource_type(body, "Bundle")
+    worker = getattr(request.app.state, "claim_worker", None)
+    intake = MessageIntake(service, caller, worker.nudge if worker is not None else None)
+    answer = await intake.process(body)
+    return Response(
+        answer.body, status_code=answer.status, headers=answer.headers, media_type=FHIR_JSON_UTF8
+    )
 
 
 @router.post(f"/{CLAIM}/{{logical_id}}/$cancel")

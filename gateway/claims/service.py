@@ -44,7 +44,13 @@ from gateway.claims.model import (
 from gateway.claims.outbox import Outbox
 from gateway.claims.records import ClaimRecords
 from gateway.claims.resources import claim_columns
-from gateway.errors import BadRequest, Conflict, PreconditionFailed, ProfileViolation
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    ProfileViolation,
+)
 from gateway.fhir import references, search
 from gateway.fhir.preconditions import if_match_version
 from gateway.settings import Settings
@@ -122,7 +128,8 @@ def content_fingerprint(store: ResourceStore, resource: dict[str, Any]) -> str:
 
 
 def service_hash(store: ResourceStore, provider: str, patient: str, service: Service) -> str:
-    """AT-7: what makes two attestations "the same service", as a keyed hash (no SSIN at rest)."""
+    """AT-7: what makes two attestations "the same service", as a keyed hash (no SSIN at rest).
+    ``patient`` is the SSIN, or the fund and membership number of a patient named by those."""
     text = f"{provider}|{patient}|{service.serviced.isoformat()}|{service.code}|{service.count}"
     return store.keyring.search_hash("claim-service", text)
 
@@ -176,11 +183,20 @@ class ClaimService(GuardedService):
     # -- intake ----------------------------------------------------------------------------------
 
     async def create(
-        self, body: dict[str, Any], caller: Principal, *, idempotency_key: str | None
+        self,
+        body: dict[str, Any],
+        caller: Principal,
+        *,
+        idempotency_key: str | None,
+        message: bool = False,
     ) -> WriteResult:
+        """``message``: the claim came in an eAttest request message (``messages_intake``), whose
+        Bundle id is ``idempotency_key`` (AT-7) and whose profile adds its own invariants."""
         guard = self.guard(caller)
         now = guard.now
-        checked = validate_claim(body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit)
+        checked = validate_claim(
+            body, now=now, nihdi_check_digit=self.settings.nihdi_check_digit, message=message
+        )
         if isinstance(checked, list):
             raise ProfileViolation(checked)
         ssin = checked.patient_ssin
@@ -193,11 +209,14 @@ class ClaimService(GuardedService):
             guard.refuse(decision, event)  # not-author: a provider sends in his own name only
         fund = route(self.settings.mutuality_urls, checked.fund_code)
         if fund is None:
-            message = "no sickness fund with this code (or its union's) is reachable from here"
+            unreachable = "no sickness fund with this code (or its union's) is reachable from here"
             raise ProfileViolation(
-                [Issue("not-supported", "Claim.insurer.identifier.value", message, "ID-13")]
+                [Issue("not-supported", "Claim.insurer.identifier.value", unreachable, "ID-13")]
             )
-        key, key_source = request_key(checked, idempotency_key)
+        if message and idempotency_key is not None:
+            key, key_source = idempotency_key, "Bundle.id"
+        else:
+            key, key_source = request_key(checked, idempotency_key)
         system = request_key_system(checked.provider_nihdi)
         key_hash = self.store.identifier_hash(system, key)
         fingerprint = content_fingerprint(self.store, checked.resource)
@@ -206,7 +225,7 @@ class ClaimService(GuardedService):
             # Concurrent intakes for one provider and patient take turns from here on, so a
             # request with the same key that committed meanwhile is seen: a replay, not a duplicate.
             pair = self.store.keyring.search_hash(
-                "claim-pair", f"{checked.provider_nihdi}|{checked.patient_ssin}"
+                "claim-pair", f"{checked.provider_nihdi}|{checked.patient_key}"
             )
             await self.records.serialise_services(pair)
             replay = await self._replay(key_hash, fingerprint, key_source)
@@ -215,7 +234,7 @@ class ClaimService(GuardedService):
                 return WriteResult(replay, replayed=True)
 
             hashes = [
-                service_hash(self.store, checked.provider_nihdi, checked.patient_ssin, s)
+                service_hash(self.store, checked.provider_nihdi, checked.patient_key, s)
                 for s in checked.services
             ]
             if not checked.duplicate_override:
@@ -318,6 +337,28 @@ class ClaimService(GuardedService):
                 logical_id, JobKind.CANCEL, fund, guard.now, cancel_reason=reason
             )
             return WriteResult(stored)
+
+    async def cancel_attested(self, number: str, reason: str, caller: Principal) -> WriteResult:
+        """AT-6 as an ``eattest-cancel`` message names it: by its attestation number, among the
+        caller's own claims (another provider's number is not found, as on a search), then the
+        same cancellation as ``Claim/{id}/$cancel``."""
+        criteria = Criteria(
+            identifier=(ATTESTATION, number),
+            author_nihdi=provider_match(caller.role, caller.nihdi or ""),
+        )
+        page = await self.store.search(CLAIM_RESPONSE, criteria, count=1, with_total=False)
+        claim_id = None
+        for found in page.items:
+            for identifier in found.json().get("identifier") or []:
+                if isinstance(identifier, dict) and identifier.get("system") == CLAIM_LINK:
+                    claim_id = identifier.get("value")
+        if not isinstance(claim_id, str):
+            raise NotFound("no attestation of yours has this number")
+        parameters = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "reason", "valueCode": reason}],
+        }
+        return await self.cancel(claim_id, parameters, caller)
 
     # -- reads -----------------------------------------------------------------------------------
 

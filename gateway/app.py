@@ -35,7 +35,7 @@ from gateway.portal import routes as portal_routes
 from gateway.prescriptions import routes as prescriptions
 from gateway.presence import national_register
 from gateway.settings import Settings
-from gateway.storage.crypto import Keyring
+from gateway.storage.keys import keyring_from
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs_enabled() else None,
     )
     app.state.settings = settings
-    app.state.keyring = Keyring(settings.key_bytes())
+    app.state.keyring = keyring_from(settings)
     app.state.engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(app.state.engine)
     app.state.kv = create_store(settings.redis_url)

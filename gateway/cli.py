@@ -16,6 +16,7 @@ from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_auth_commands
 from gateway.auth.patients_cli import register as register_patient_commands
 from gateway.claims.cli import register as register_claims_commands
+from gateway.data_cli import register as register_data_commands
 from gateway.storage.crypto import new_encryption_key
 
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_key = keys.add_parser("new-encryption-key", help="print a fresh GATEWAY_ENCRYPTION_KEY")
     new_key.set_defaults(func=_keys_new_encryption_key)
     register_auth_commands(commands, keys)
+    register_data_commands(commands, keys)
     register_audit_commands(commands)
     register_claims_commands(commands)
     register_patient_commands(commands)

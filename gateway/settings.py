@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # /metrics: None (default) = open in development; in production an operator's (role admin)
     # bearer token is required. True opens it (e.g. when the proxy already hides it).
     metrics_public: bool | None = None
+    # --- audit (docs/access.md, "The chain") ---------------------------------------------------
+    # Group commit: a request's events are chained by the process's audit writer in one batch with
+    # others' (gateway/audit/group.py), gathered for this long; false chains them in the request's
+    # own transaction, each request holding the chain's lock until it commits.
+    audit_group_commit: bool = True
+    audit_batch_ms: float = Field(default=2.0, ge=0, le=100)
 
     @field_validator("encryption_key")
     @classmethod

@@ -1,7 +1,10 @@
-"""``gateway audit verify``: prove the audit chain intact, or name its first broken link (docs/architecture.md 8).
+"""``gateway audit verify|anchor``: prove the audit chain intact, or name its first broken link;
+take an anchor of its head to keep outside the database (docs/architecture.md 8, docs/operations.md).
 
-Exit status 0 when intact, 1 when broken, 2 when the database cannot be read. Registered on the
-main parser by ``gateway.cli.build_parser``.
+``verify`` exits 0 when intact (and every ``--anchor`` matches), 1 when broken, 2 when the database
+cannot be read or an anchor file is unreadable. ``anchor`` prints the head as one JSON line
+(``{"seq": ..., "hash": ..., "at": ...}``) and with ``--out FILE`` also writes it there. Registered on
+the main parser by ``gateway.cli.build_parser``.
 """
 
 from __future__ import annotations
@@ -9,36 +12,78 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth.cli import data_dir_option, settings_for
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
-def _verify(args: argparse.Namespace) -> int:
+
+class _NotReady(Exception):
+    pass
+
+
+@contextmanager
+def _connection(args: argparse.Namespace) -> Iterator[Connection]:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from gateway.audit.chain import verify
     from gateway.db import sync_url
 
-    settings = settings_for(args.data_dir)
-    engine = create_engine(sync_url(settings.database_url))
+    engine = create_engine(sync_url(settings_for(args.data_dir).database_url))
     try:
         with engine.connect() as connection:
-            verdict = verify(connection)
+            yield connection
     except (OperationalError, ProgrammingError) as exc:
-        print(
-            f"error: database not ready ({type(exc).__name__}); run `gateway db upgrade`",
-            file=sys.stderr,
-        )
-        return 2
+        raise _NotReady(type(exc).__name__) from exc
     finally:
         engine.dispose()
+
+
+def _reading(work: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return work(args)
+        except _NotReady as exc:
+            print(f"error: database not ready ({exc}); run `gateway db upgrade`", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_reading
+def _verify(args: argparse.Namespace) -> int:
+    from gateway.audit.chain import Anchor, verify
+
+    try:
+        anchors = [Anchor.read(Path(name)) for name in args.anchor or ()]
+    except (OSError, ValueError) as exc:
+        print(f"error: anchor: {exc}", file=sys.stderr)
+        return 2
+    with _connection(args) as connection:
+        verdict = verify(connection, anchors=anchors)
     if args.json:
-        print(json.dumps(verdict.__dict__))
+        print(json.dumps(verdict.as_dict()))
     else:
         print(verdict.describe(), file=sys.stdout if verdict.ok else sys.stderr)
     return 0 if verdict.ok else 1
+
+
+@_reading
+def _anchor(args: argparse.Namespace) -> int:
+    from gateway.audit.chain import anchor
+
+    with _connection(args) as connection:
+        taken = anchor(connection)
+    line = taken.dumps()
+    if args.out:
+        Path(args.out).write_text(line + "\n", encoding="utf-8")
+    print(line)
+    return 0
 
 
 def register(commands: Any) -> None:
@@ -48,4 +93,17 @@ def register(commands: Any) -> None:
     verify = sub.add_parser("verify", help="walk the hash chain; name the first broken link")
     data_dir_option(verify)
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        metavar="FILE",
+        help="an anchor taken earlier (gateway audit anchor --out): the chain must still hold it; "
+        "repeatable",
+    )
     verify.set_defaults(func=_verify)
+    anchor = sub.add_parser(
+        "anchor", help="print the chain head (seq, hash, time) to keep outside the database"
+    )
+    data_dir_option(anchor)
+    anchor.add_argument("--out", metavar="FILE", help="also write the anchor to FILE")
+    anchor.set_defaults(func=_anchor)

@@ -1,24 +1,29 @@
 """The only writer of AuditEvents (docs/architecture.md 8, domain SEC-5, SEC-9, CO-12.6).
 
-``record(session, keyring, AuditRecord(...))`` appends one event in the caller's transaction: the
+``record(session, keyring, AuditRecord(...))`` records one event in the caller's transaction: the
 change and the event that records it commit together or not at all. Call it **last** in the
-transaction, after the change: it takes the chain lock, held until the commit.
+transaction, after the change. In a request answered through ``gateway.audit.group`` (the
+default), the event is stored in ``audit_pending`` and the process's group writer chains it, with
+other requests' events, after the commit and before the answer: the request takes no chain lock.
+Elsewhere (scripts, tests, ``GATEWAY_AUDIT_GROUP_COMMIT=false``) it is chained at once, and the
+chain lock is held until the commit.
 
 A refusal is the exception: the request's transaction rolls back, so the denial must be written in
 a transaction of its own. Raise ``AccessDenied(record)`` (a ``Forbidden``): the FHIR error
 handler (``gateway.audit.refusals``) writes it with ``record_denied`` once the request's session
 has rolled back, and answers 403 with the reason code. ``record_denied(sessions, keyring,
-record)`` may also be called directly, but never while a session of the caller holds the database
-(SQLite would wait on itself; PostgreSQL could wait on its own chain lock); a ``Forbidden``
-raised after it in the same request is then not audited twice.
+record)`` hands it to the group writer's next batch (or opens a transaction of its own) and
+returns once it is chained; it may also be called directly, but never while a session of the
+caller holds the database (SQLite would wait on itself; PostgreSQL could wait on its own chain
+lock); a ``Forbidden`` raised after it in the same request is then not audited twice.
 
 The chain: each row stores ``seq`` (1, 2, 3, ...), ``prev_hash`` (the previous row's hash, or
 ``GENESIS``) and ``hash`` = SHA-256 over a canonical encoding of its columns (``link_hash``),
-the SHA-256 of the encrypted body included, and ``prev_hash``. Appends are serialised across
-gateway instances on the one-row ``audit_chain_head`` table: ``SELECT ... FOR UPDATE`` on
-PostgreSQL; on SQLite every transaction already holds the single write lock (``gateway.db``,
-``BEGIN IMMEDIATE``). An insert trigger (migration 0003) moves the head to the new row, so an
-append is two statements. ``gateway.audit.chain`` verifies it.
+the SHA-256 of the encrypted body included, and ``prev_hash``. Appends (``chain``: a request's,
+or a group writer's batch) are serialised across gateway instances on the one-row
+``audit_chain_head`` table: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every transaction
+already holds the single write lock (``gateway.db``, ``BEGIN IMMEDIATE``). An insert trigger
+(migration 0003) moves the head to the new row. ``gateway.audit.chain`` verifies it.
 
 No SSIN is stored in clear: the patient column is the keyed HMAC ``Keyring.search_hash("ssin",
 ...)``; the clear SSIN (patient, or patient actor) lives only in the encrypted FHIR body.
@@ -41,11 +46,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import select
@@ -55,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.auth.identity import Principal
 from gateway.errors import Conflict, Forbidden
 from gateway.storage.crypto import Keyring, associated_data
-from gateway.storage.tables import audit_chain_head, audit_events
+from gateway.storage.tables import audit_chain_head, audit_events, audit_pending
 
 GENESIS: Final = "0" * 64
 HEAD_ID: Final = 1
@@ -173,34 +179,77 @@ class Link:
     prev_hash: str
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
 def _instant(value: datetime) -> int:
     """Microseconds since the epoch, UTC: the same from SQLite (naive) and PostgreSQL (aware)."""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - (_NAIVE_EPOCH if value.tzinfo is None else _EPOCH)) // _MICROSECOND
 
 
 def link_hash(link: Link) -> str:
     """SHA-256 over a canonical encoding (a JSON array in a fixed order) of ``link``."""
+    return columns_hash(
+        link.seq,
+        link.event_id,
+        link.recorded_at,
+        link.action,
+        link.outcome,
+        link.reason,
+        link.resource_type,
+        link.resource_id,
+        link.patient_hmac,
+        link.client_id,
+        link.role,
+        link.actor_nihdi,
+        link.request_id,
+        link.key_id,
+        link.body,
+        link.prev_hash,
+    )
+
+
+def columns_hash(
+    seq: int,
+    event_id: str,
+    recorded_at: datetime,
+    action: str,
+    outcome: str,
+    reason: str,
+    resource_type: str,
+    resource_id: str | None,
+    patient_hmac: str | None,
+    client_id: str,
+    role: str,
+    actor_nihdi: str | None,
+    request_id: str | None,
+    key_id: str,
+    body: bytes,
+    prev_hash: str,
+) -> str:
+    """``link_hash`` of a row's columns in ``Link``'s order (``gateway audit verify`` reads them
+    so, without building a ``Link`` per row)."""
     canonical = orjson.dumps(
         [
             "ehealth-gateway/audit/v1",
-            link.seq,
-            link.event_id,
-            _instant(link.recorded_at),
-            link.action,
-            link.outcome,
-            link.reason,
-            link.resource_type,
-            link.resource_id,
-            link.patient_hmac,
-            link.client_id,
-            link.role,
-            link.actor_nihdi,
-            link.request_id,
-            link.key_id,
-            hashlib.sha256(link.body).hexdigest(),
-            link.prev_hash,
+            seq,
+            event_id,
+            _instant(recorded_at),
+            action,
+            outcome,
+            reason,
+            resource_type,
+            resource_id,
+            patient_hmac,
+            client_id,
+            role,
+            actor_nihdi,
+            request_id,
+            key_id,
+            hashlib.sha256(body).hexdigest(),
+            prev_hash,
         ]
     )
     return hashlib.sha256(canonical).hexdigest()
@@ -395,6 +444,23 @@ _HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
 )
 _HEAD_LOCKED: Final = _HEAD.with_for_update()  # PostgreSQL; SQLite has one writer at a time
 
+# Set by ``gateway.audit.group`` for the request it answers: ``record`` then stores the events as
+# pending entries in the request's transaction and adds their ids here, and the group writer chains
+# them once that transaction has committed, before the answer is sent. Unset (a script, a test, or
+# group commit off): ``record`` chains in the caller's transaction.
+PENDING: ContextVar[list[str] | None] = ContextVar("audit_pending", default=None)
+
+# The group writer of a session factory (``gateway.audit.group.GroupWriter.commit``), when one runs:
+# ``record_denied`` hands it the entries instead of opening a transaction of its own.
+Submit = Callable[[Sequence[str], Sequence[dict[str, Any]]], Awaitable[None]]
+GROUP_WRITERS: WeakKeyDictionary[async_sessionmaker[AsyncSession], Submit] = WeakKeyDictionary()
+
+
+async def _postgres(session: AsyncSession) -> bool:
+    bind = session.bind
+    dialect = bind.dialect if bind is not None else (await session.connection()).dialect
+    return dialect.name == "postgresql"
+
 
 async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
     """The chain head, locked for this transaction (created on first use)."""
@@ -411,16 +477,30 @@ async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
 
 
 async def record(session: AsyncSession, keyring: Keyring, *records: AuditRecord) -> None:
-    """Append ``records`` to the chain in ``session``'s transaction (commits with the change)."""
-    await _append(session, keyring, *records)
+    """Record ``records`` in ``session``'s transaction: they commit with the change or not at all.
+    Chained there and then, or, in a request answered through ``gateway.audit.group``, stored as
+    pending entries that the group writer chains after the commit and before the answer."""
+    rows = entries(keyring, *records)
+    pending = PENDING.get()
+    if pending is None:
+        await chain(session, rows)
+        return
+    await session.execute(audit_pending.insert(), rows)
+    pending.extend(row["event_id"] for row in rows)
 
 
 async def record_denied(
     sessions: async_sessionmaker[AsyncSession], keyring: Keyring, record: AuditRecord
 ) -> None:
-    """Append ``record`` in a short transaction of its own (the request's has rolled back)."""
-    async with sessions() as session, session.begin():
-        await _append(session, keyring, record)
+    """Append ``record`` in a short transaction of its own (the request's has rolled back): the
+    group writer's next batch when one runs for ``sessions``, else a transaction opened here."""
+    rows = entries(keyring, record)
+    submit = GROUP_WRITERS.get(sessions)
+    if submit is not None:
+        await submit((), rows)
+    else:
+        async with sessions() as session, session.begin():
+            await chain(session, rows)
     _DENIAL_RECORDED.set(True)
 
 
@@ -429,33 +509,36 @@ def denial_recorded() -> bool:
     return _DENIAL_RECORDED.get()
 
 
-async def _append(session: AsyncSession, keyring: Keyring, *records: AuditRecord) -> None:
-    """Append ``records`` in order: one read of the locked head, then one insert of all links."""
+def entries(keyring: Keyring, *records: AuditRecord) -> list[dict[str, Any]]:
+    """The rows of ``records`` before they are chained: every column but ``seq``, ``prev_hash``
+    and ``hash``; an act for another person gives two (module docstring)."""
+    rows: list[dict[str, Any]] = []
     for record in records:
         _check(record)
-    bind = session.bind
-    dialect = bind.dialect if bind is not None else (await session.connection()).dialect
-    postgres = dialect.name == "postgresql"
-    seq, prev_hash = await _head(session, postgres)
-    rows = []
-    for record in records:
         copies = (False, True) if _acts_for_another(record) else (False,)
-        for holder_copy in copies:
-            seq += 1
-            link = _link(keyring, record, seq, prev_hash, holder_copy=holder_copy)
-            prev_hash = link_hash(link)
-            rows.append(
-                {**{f.name: getattr(link, f.name) for f in fields(link)}, "hash": prev_hash}
-            )
+        rows.extend(_entry(keyring, record, holder_copy=copy) for copy in copies)
+    return rows
+
+
+async def chain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` (``entries``) in order: one read of the locked head, one insert of all links.
+    The lock on the head is held until ``session`` commits."""
+    if not rows:
+        return
+    seq, prev_hash = await _head(session, await _postgres(session))
+    links = []
+    for row in rows:
+        seq += 1
+        link = Link(seq=seq, prev_hash=prev_hash, **row)
+        prev_hash = link_hash(link)
+        links.append({**row, "seq": seq, "prev_hash": link.prev_hash, "hash": prev_hash})
     # The insert trigger of migration 0003 moves audit_chain_head to each row's (seq, hash).
-    await session.execute(audit_events.insert(), rows)
+    await session.execute(audit_events.insert(), links)
 
 
-def _link(
-    keyring: Keyring, record: AuditRecord, seq: int, prev_hash: str, *, holder_copy: bool = False
-) -> Link:
-    """The chain link of ``record`` at ``seq`` after ``prev_hash``; the body encrypted. The
-    ``holder_copy`` of an act for another person is filed under the holder (module docstring)."""
+def _entry(keyring: Keyring, record: AuditRecord, *, holder_copy: bool) -> dict[str, Any]:
+    """The unchained row of ``record``; the body encrypted. The ``holder_copy`` of an act for
+    another person is filed under the holder (module docstring)."""
     event_id = uuid.uuid4().hex
     recorded_at = datetime.now(UTC)
     event = audit_event_json(record, event_id, recorded_at)
@@ -464,21 +547,19 @@ def _link(
         event["meta"]["tag"] = [HOLDER_COPY]
         subject = record.actor.ssin
     body = orjson.dumps(event)
-    return Link(
-        seq=seq,
-        event_id=event_id,
-        recorded_at=recorded_at,
-        action=record.action,
-        outcome=record.outcome,
-        reason=record.reason[:64],
-        resource_type=record.resource_type[:64],
-        resource_id=record.resource_id[:64] if record.resource_id else None,
-        patient_hmac=keyring.search_hash("ssin", subject) if subject else None,
-        client_id=record.actor.client_id,
-        role=record.actor.role,
-        actor_nihdi=record.actor.nihdi,
-        request_id=record.request_id[:128] if record.request_id else None,
-        key_id=keyring.key_id,
-        body=keyring.encrypt(body, associated_data(RESOURCE_TYPE, event_id, 1)),
-        prev_hash=prev_hash,
-    )
+    return {
+        "event_id": event_id,
+        "recorded_at": recorded_at,
+        "action": record.action,
+        "outcome": record.outcome,
+        "reason": record.reason[:64],
+        "resource_type": record.resource_type[:64],
+        "resource_id": record.resource_id[:64] if record.resource_id else None,
+        "patient_hmac": keyring.search_hash("ssin", subject) if subject else None,
+        "client_id": record.actor.client_id,
+        "role": record.actor.role,
+        "actor_nihdi": record.actor.nihdi,
+        "request_id": record.request_id[:128] if record.request_id else None,
+        "key_id": keyring.key_id,
+        "body": keyring.encrypt(body, associated_data(RESOURCE_TYPE, event_id, 1)),
+    }

@@ -130,7 +130,28 @@ signing_keys = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
+
 # -- audit (gateway/audit, migration 0003) -----------------------------------------------------------
+def _audit_entry_columns() -> list[Column[object]]:
+    """What an event records, before the chain gives it ``seq``, ``prev_hash`` and ``hash``."""
+    return [
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("recorded_at", UtcDateTime(), nullable=False),
+        Column("action", String(16), nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("reason", String(64), nullable=False),
+        Column("resource_type", String(64), nullable=False),
+        Column("resource_id", String(64), nullable=True),
+        Column("patient_hmac", String(64), nullable=True),
+        Column("client_id", String(64), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("actor_nihdi", String(16), nullable=True),
+        Column("request_id", String(128), nullable=True),
+        Column("key_id", String(16), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+    ]
+
+
 # Append-only and hash-chained (docs/architecture.md 8, SEC-5, SEC-9): ``gateway.audit.writer`` is the only
 # code that inserts, nothing updates or deletes (database triggers refuse it), and
 # ``gateway audit verify`` walks the chain. The body (a FHIR AuditEvent) is encrypted like resource
@@ -139,20 +160,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("recorded_at", UtcDateTime(), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("reason", String(64), nullable=False),
-    Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=True),
-    Column("patient_hmac", String(64), nullable=True),
-    Column("client_id", String(64), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("actor_nihdi", String(16), nullable=True),
-    Column("request_id", String(128), nullable=True),
-    Column("key_id", String(16), nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    *_audit_entry_columns(),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_patient_recorded", "patient_hmac", "recorded_at", "seq"),
@@ -166,6 +174,18 @@ audit_chain_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# Events recorded in a change's transaction and not yet chained (migration 0013): the group writer
+# (``gateway.audit.group``) moves them into ``audit_events`` once that transaction has committed,
+# milliseconds later, before the request is answered. ``id`` keeps the order they were recorded in.
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    *_audit_entry_columns(),
 )
 
 # -- eAttest claims (gateway/claims, migration 0004) -------------------------------------------------

@@ -8,22 +8,21 @@ attacker with the database owner's rights would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.audit import writer
-from gateway.audit.chain import verify
 from gateway.auth.identity import Principal
 from gateway.cli import main, new_encryption_key
 from gateway.db import create_engine as create_async_engine
-from gateway.db import is_sqlite, session_factory, sync_url
+from gateway.db import session_factory, sync_url
 from gateway.settings import decode_key
 from gateway.storage.crypto import Keyring
+from tests.audit.tampering import tampering, verdict
 
 SSIN = "85073003328"
 ACTOR = Principal(client_id="test-prescriber-1", role="prescriber", nihdi="19234011004")
@@ -58,39 +57,6 @@ async def write(sessions: async_sessionmaker[AsyncSession], keyring: Keyring, n:
     for i in range(n):
         async with sessions() as session, session.begin():
             await writer.record(session, keyring, event(i))
-
-
-@contextmanager
-def tampering(database_url: str) -> Iterator[Connection]:
-    """A connection that can rewrite the log: the append-only triggers are lifted meanwhile."""
-    engine = create_engine(sync_url(database_url))
-    sqlite = is_sqlite(database_url)
-    try:
-        with engine.begin() as conn:
-            if sqlite:
-                conn.execute(text("DROP TRIGGER audit_events_no_update"))
-                conn.execute(text("DROP TRIGGER audit_events_no_delete"))
-            else:
-                conn.execute(
-                    text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-                )
-            yield conn
-            if not sqlite:
-                conn.execute(
-                    text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
-                )
-    finally:
-        engine.dispose()
-
-
-def verdict(database_url: str) -> tuple[bool, int | None, str | None]:
-    engine = create_engine(sync_url(database_url))
-    try:
-        with engine.connect() as conn:
-            result = verify(conn, batch=2)  # small batches: the paging is walked too
-    finally:
-        engine.dispose()
-    return result.ok, result.broken_seq, result.problem
 
 
 async def test_SEC_9_intact_chain_verifies(database_url: str, sessions, keyring) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,6 +26,14 @@ class Settings(BaseSettings):
     # 32 bytes, base64 (standard or url-safe). Encrypts bodies (AES-GCM) and keys the SSIN HMAC, through
     # two HKDF sub-keys. Required: the demo writes one under the data dir; production supplies its own.
     encryption_key: SecretStr | None = None
+    # Key rotation at rest (docs/operations.md, "Rotating the encryption key"), instead of the one
+    # key above: ``label:key,label:key`` (labels [A-Za-z0-9._-], keys as above); the key labelled
+    # GATEWAY_ENCRYPTION_KEY_CURRENT seals new writes, the others only decrypt. The search HMAC key
+    # does not rotate (gateway/storage/crypto.py): with several keys it is GATEWAY_SEARCH_KEY,
+    # printed from the single key by `gateway keys search-key`.
+    encryption_keys: SecretStr | None = None
+    encryption_key_current: str | None = None
+    search_key: SecretStr | None = None
     public_base_url: str | None = Field(
         default=None,
         description="External base URL (behind a proxy) used in Location and paging links.",
@@ -140,12 +149,35 @@ class Settings(BaseSettings):
     audit_group_commit: bool = True
     audit_batch_ms: float = Field(default=2.0, ge=0, le=100)
 
-    @field_validator("encryption_key")
+    @field_validator("encryption_key", "search_key")
     @classmethod
     def _key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             decode_key(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _one_key_set(self) -> Settings:
+        # Checked on the secret's value here, after validation: an error names no key.
+        keys = self.key_labels()
+        current = self.encryption_key_current
+        if keys and self.encryption_key is not None:
+            raise ValueError(
+                "set GATEWAY_ENCRYPTION_KEY or GATEWAY_ENCRYPTION_KEYS, not both "
+                "(list the single key in GATEWAY_ENCRYPTION_KEYS under a label)"
+            )
+        if current is not None and current not in keys:
+            raise ValueError(
+                "GATEWAY_ENCRYPTION_KEY_CURRENT names no key of GATEWAY_ENCRYPTION_KEYS"
+            )
+        if len(keys) > 1 and current is None:
+            raise ValueError("GATEWAY_ENCRYPTION_KEY_CURRENT is required with several keys")
+        if len(keys) > 1 and self.search_key is None:
+            raise ValueError(
+                "GATEWAY_SEARCH_KEY is required with several encryption keys: print it with "
+                "`gateway keys search-key` while the first key is still the only one"
+            )
+        return self
 
     @field_validator("mutuality_urls", mode="before")
     @classmethod
@@ -222,11 +254,31 @@ class Settings(BaseSettings):
         return self.ca_dir if self.ca_dir is not None else self.data_dir / "pki"
 
     def key_bytes(self) -> bytes:
+        """The current encryption key (the one new writes are sealed with)."""
+        keys, current = self.encryption_key_set()
+        return keys[current]
+
+    def encryption_key_set(self) -> tuple[dict[str, bytes], str]:
+        """Every configured encryption key by label, and the current one's label (a single
+        GATEWAY_ENCRYPTION_KEY is labelled ``default``)."""
+        if self.encryption_keys is not None:
+            keys = parse_encryption_keys(self.encryption_keys.get_secret_value())
+            return keys, self.encryption_key_current or next(iter(keys))
         if self.encryption_key is None:
             raise RuntimeError(
                 "GATEWAY_ENCRYPTION_KEY is not set: generate one with `gateway keys new-encryption-key`"
             )
-        return decode_key(self.encryption_key.get_secret_value())
+        return {"default": decode_key(self.encryption_key.get_secret_value())}, "default"
+
+    def key_labels(self) -> list[str]:
+        """The labels of GATEWAY_ENCRYPTION_KEYS (none with a single GATEWAY_ENCRYPTION_KEY)."""
+        if self.encryption_keys is None:
+            return []
+        return list(parse_encryption_keys(self.encryption_keys.get_secret_value()))
+
+    def search_key_bytes(self) -> bytes | None:
+        """GATEWAY_SEARCH_KEY, or None: derived from the single encryption key."""
+        return None if self.search_key is None else decode_key(self.search_key.get_secret_value())
 
 
 def _is_https_or_loopback(url: str) -> bool:
@@ -247,6 +299,26 @@ def parse_mutuality_urls(text: str) -> dict[str, str]:
             raise ValueError("GATEWAY_MUTUALITY_URLS: expected code=url[,code=url...]")
         urls[code.strip()] = url.strip()
     return urls
+
+
+def parse_encryption_keys(text: str) -> dict[str, bytes]:
+    """``old:<base64>,new:<base64>`` -> ``{"old": <32 bytes>, "new": ...}``."""
+    keys: dict[str, bytes] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        label, sep, key = (piece.strip() for piece in part.partition(":"))
+        if not sep or not _LABEL.fullmatch(label):
+            raise ValueError("GATEWAY_ENCRYPTION_KEYS: expected label:key[,label:key...]")
+        if label in keys:
+            raise ValueError(f"GATEWAY_ENCRYPTION_KEYS: the label {label} is given twice")
+        keys[label] = decode_key(key)
+    if not keys:
+        raise ValueError("GATEWAY_ENCRYPTION_KEYS: no key given")
+    return keys
+
+
+_LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 def decode_key(text: str) -> bytes:

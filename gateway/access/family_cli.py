@@ -22,10 +22,10 @@ T = TypeVar("T")
 
 def _in_session(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
     """``work(links)`` in one committed transaction."""
-    from gateway.storage.crypto import Keyring
     from gateway.storage.families import FamilyLinks
+    from gateway.storage.keys import keyring_from
 
-    keyring = Keyring(settings.key_bytes())
+    keyring = keyring_from(settings)
     return in_transaction(settings, lambda session: work(FamilyLinks(session, keyring)))
 
 

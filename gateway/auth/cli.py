@@ -35,7 +35,10 @@ def settings_for(data_dir: str | None) -> Any:
             overrides["database_url"] = f"sqlite:///{Path(data_dir) / 'gateway.db'}"
     root = Path(data_dir) if data_dir is not None else Settings().data_dir
     key_file = root / "encryption.key"
-    if not os.environ.get("GATEWAY_ENCRYPTION_KEY") and key_file.is_file():
+    configured = os.environ.get("GATEWAY_ENCRYPTION_KEY") or os.environ.get(
+        "GATEWAY_ENCRYPTION_KEYS"
+    )
+    if not configured and key_file.is_file():
         overrides["encryption_key"] = SecretStr(key_file.read_text().strip())
     return Settings(**overrides)
 
@@ -232,10 +235,10 @@ def _clients_revoke(args: argparse.Namespace) -> int:
 
 def _key_store(sessions: Any, settings: Any) -> Any:
     from gateway.auth.tokens import KeyStore
-    from gateway.storage.crypto import Keyring
+    from gateway.storage.keys import keyring_from
 
     return KeyStore(
-        sessions, Keyring(settings.key_bytes()), cache_seconds=settings.signing_key_cache_seconds
+        sessions, keyring_from(settings), cache_seconds=settings.signing_key_cache_seconds
     )
 
 

@@ -25,7 +25,7 @@ def _read_password() -> str | None:
 def _set_password(args: argparse.Namespace) -> int:
     from fhir_profiles import is_valid_ssin, normalise_ssin
     from gateway.auth.accounts import PasswordRejected, PatientAccounts, check_new_password
-    from gateway.storage.crypto import Keyring
+    from gateway.storage.keys import keyring_from
 
     ssin = normalise_ssin(args.ssin)
     if not is_valid_ssin(ssin):
@@ -40,7 +40,7 @@ def _set_password(args: argparse.Namespace) -> int:
     settings = settings_for(args.data_dir)
 
     async def set_it(sessions: Any) -> bool:
-        return await PatientAccounts(sessions, Keyring(settings.key_bytes())).set_password(
+        return await PatientAccounts(sessions, keyring_from(settings)).set_password(
             ssin, password
         )
 

@@ -45,7 +45,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.storage.crypto import Keyring
+from gateway.storage.crypto import Keyring, signing_key_associated
 from gateway.storage.tables import signing_keys
 
 ALG = "ES256"
@@ -86,9 +86,7 @@ class SigningKey:
         return {**self.public.as_dict(), "kid": self.kid, "alg": ALG, "use": "sig"}
 
 
-def _associated(kid: str) -> bytes:
-    # AES-GCM associated data: a private key copied onto another row fails to decrypt.
-    return f"signing_keys/{kid}".encode()
+_associated = signing_key_associated  # gateway keys reencrypt reseals these rows too
 
 
 class KeyStore:
@@ -117,7 +115,7 @@ class KeyStore:
         public = ECKey.import_key(json.loads(m["public_jwk"]))
         private = None
         if m["retired_at"] is None and m["revoked_at"] is None:
-            der = self._keyring.decrypt(m["private_key"], _associated(m["kid"]))
+            der = self._keyring.decrypt(m["private_key"], _associated(m["kid"]), m["key_id"])
             raw = serialization.load_der_private_key(der, password=None)
             assert isinstance(raw, ec.EllipticCurvePrivateKey)
             private = ECKey(raw, raw)

@@ -18,9 +18,9 @@ T = TypeVar("T")
 
 def _with_database(settings: Any, work: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run ``work(sessions, keyring)`` against the configured database."""
-    from gateway.storage.crypto import Keyring
+    from gateway.storage.keys import keyring_from
 
-    keyring = Keyring(settings.key_bytes())
+    keyring = keyring_from(settings)
     return run_database(lambda sessions: work(sessions, keyring), settings, pool_size=2)
 
 

@@ -412,7 +412,7 @@ class ResourceStore:
 
     def _decrypt(self, row: Any) -> StoredVersion:
         body = self.keyring.decrypt(
-            row.body, associated_data(row.resource_type, row.logical_id, row.version_id)
+            row.body, associated_data(row.resource_type, row.logical_id, row.version_id), row.key_id
         )
         return StoredVersion(
             resource_type=row.resource_type,

@@ -235,7 +235,8 @@ def rule_location(body: Mapping[str, Any]) -> list[Issue]:
             obj(x) or {} for x in items(resolved.get("identifier"))
         ]
         by_nihdi = any(canonical_system(x) == systems.NIHDI and x.get("value") for x in identifiers)
-        if not (_codes(location.get("type"), HOSPITAL_SERVICE) or by_nihdi):
+        services = [_codes(t, HOSPITAL_SERVICE) for t in items(location.get("type"))]
+        if not (any(services) or by_nihdi):
             message = (
                 "the Location needs a hospital service code (type) or a managing organisation "
                 "with its NIHDI number"

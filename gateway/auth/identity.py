@@ -36,6 +36,7 @@ class TokenChecks(Protocol):
     authorization server, whose scope checks depend on this module)."""
 
     keys: tokens.KeyStore
+    verified: tokens.VerifiedTokens
     statuses: ClientStatusCache
     revocations: Revocations
     limiter: RateLimiter
@@ -72,7 +73,11 @@ async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
     try:
         claims = await tokens.verify(
-            token, auth.keys, issuer=issuer(request), audience=fhir_audience(request)
+            token,
+            auth.keys,
+            issuer=issuer(request),
+            audience=fhir_audience(request),
+            verified=auth.verified,
         )
     except tokens.TokenRefused as exc:
         raise InvalidToken(str(exc)) from exc

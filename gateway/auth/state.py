@@ -22,7 +22,7 @@ from gateway.auth.registry import ClientRegistry, ClientStatusCache
 from gateway.auth.revocation import Revocations
 from gateway.auth.server import GatewayAuthorizationServer
 from gateway.auth.throttle import LoginThrottle
-from gateway.auth.tokens import KeyStore
+from gateway.auth.tokens import KeyStore, VerifiedTokens
 from gateway.kv import KeyValueStore
 from gateway.settings import Settings
 from gateway.storage.crypto import Keyring
@@ -48,6 +48,8 @@ class AuthState:
     grants: GrantStore
     throttle: LoginThrottle
     revocations: Revocations
+    # Access tokens already verified (tokens.py): the signature check is not repeated per request.
+    verified: VerifiedTokens
 
 
 def build(
@@ -95,6 +97,7 @@ def build(
             memory_seconds=settings.login_failure_memory_seconds,
         ),
         revocations=revocations,
+        verified=VerifiedTokens(),
     )
 
 

@@ -24,11 +24,18 @@ unknown ``kid`` triggers one early reload (at most once a second), so a key crea
 instance is picked up at once. Because an instance may keep signing with a key for up to the
 cache time after another process retired it, a retired key is published for
 ``MAX_ACCESS_TOKEN_TTL + signing_key_cache_seconds``.
+
+A token whose signature and claims were verified is remembered (``VerifiedTokens``, issue 18):
+checking an ES256 signature is most of what authentication costs, and a client sends the same
+token for up to 15 minutes. A remembered token is still refused as soon as its key stops being
+published or its ``exp`` passes; revocation (sessions, clients) is checked by the caller on every
+request, never remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import secrets
@@ -328,11 +335,78 @@ def issue(
     return jwt.encode(header, claims, key.private, algorithms=[ALG]), expires - issued
 
 
-async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> AccessClaims:
+@dataclass(frozen=True)
+class _Verified:
+    issuer: str
+    audience: str
+    kid: str
+    exp: float  # as signed: joserfc compares it unrounded
+    claims: AccessClaims
+
+
+class VerifiedTokens:
+    """Tokens that passed ``verify``, by the SHA-256 of the token (the bearer secret itself is
+    not kept), at most ``max_entries`` of them: the oldest entry makes room for a new one, and an
+    entry found expired is dropped. Per process; a miss only costs a full verification."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[bytes, _Verified] = {}
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes, issuer: str, audience: str) -> _Verified | None:
+        entry = self._entries.get(key)
+        if entry is None or entry.issuer != issuer or entry.audience != audience:
+            return None  # verified for another audience (another base URL): verify again
+        return entry
+
+    def put(self, key: bytes, entry: _Verified) -> None:
+        if key not in self._entries and len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]  # the oldest (insertion order)
+        self._entries[key] = entry
+
+    def drop(self, key: bytes) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def verify(
+    token: str,
+    keys: KeyStore,
+    *,
+    issuer: str,
+    audience: str,
+    verified: VerifiedTokens | None = None,
+) -> AccessClaims:
     """Check signature (a published key), type, ``iss``, ``aud``, ``exp`` and the claims we need.
 
+    With ``verified``, a token already verified for this issuer and audience skips the signature
+    and claim checks but not the key's publication nor ``exp``.
     Raises ``TokenRefused`` (RFC 6750 ``invalid_token``) with a client-safe reason.
     """
+    if verified is None:
+        return (await _verify(token, keys, issuer=issuer, audience=audience)).claims
+    key = verified.key(token)
+    entry = verified.get(key, issuer, audience)
+    if entry is None:
+        entry = await _verify(token, keys, issuer=issuer, audience=audience)
+        verified.put(key, entry)
+        return entry.claims
+    if await keys.verification_key(entry.kid) is None:
+        verified.drop(key)
+        raise TokenRefused("access token signed by a key that is not published")
+    if entry.exp <= int(time.time()) - CLOCK_SKEW_SECONDS:  # joserfc's rule, same leeway
+        verified.drop(key)
+        raise TokenRefused("access token has expired")
+    return entry.claims
+
+
+async def _verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> _Verified:
     try:
         obj = jws.extract_compact(token.encode("ascii"))
     except (JoseError, ValueError, UnicodeEncodeError) as exc:
@@ -378,7 +452,7 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
     # ... and its session, so that logout can end it (revocation.py).
     if (claims["role"] == "patient") != isinstance(sid, str) or (sid is not None and not sid):
         raise TokenRefused("malformed access token")
-    return AccessClaims(
+    access = AccessClaims(
         client_id=claims["client_id"],
         role=claims["role"],
         nihdi=nihdi,
@@ -387,3 +461,4 @@ async def verify(token: str, keys: KeyStore, *, issuer: str, audience: str) -> A
         ssin=ssin,
         sid=sid,
     )
+    return _Verified(issuer, audience, kid, float(claims["exp"]), access)

@@ -127,3 +127,15 @@ def served(routes: Sequence[BaseRoute]) -> dict[str, Served]:
         for method in sorted((context.methods or set()) - {"HEAD", "OPTIONS"}):
             _classify(entry, method, rest, headers)
     return found
+
+
+def system_operations(routes: Sequence[BaseRoute]) -> list[str]:
+    """The codes of the system-level operations the routes serve (``POST /fhir/$op``), sorted."""
+    found = set()
+    for context in iter_route_contexts(routes):
+        route, path = context.original_route, context.path
+        if isinstance(route, APIRoute) and path is not None and path.startswith(FHIR_PREFIX):
+            code = _operation(path.removeprefix(FHIR_PREFIX))
+            if code is not None and "POST" in (context.methods or set()):
+                found.add(code)
+    return sorted(found)

@@ -26,7 +26,8 @@ from gateway.capability.catalogue import (
     offered,
     served_types,
 )
-from gateway.capability.served import Served
+from gateway.capability.served import Served, system_operations
+from gateway.claims.capability import SYSTEM_OPERATIONS
 from gateway.fhir import search
 from gateway.fhir.conformance import SearchParam, TypeDescription
 from gateway.fhir.media import FHIR_JSON
@@ -148,6 +149,19 @@ def capability_statement(
         resource_entry(resource_type, entry, base, default_page, max_page)
         for resource_type, entry in served_types(routes)
     ]
+    rest: dict[str, Any] = {"mode": "server", "security": _security(public), "resource": resources}
+    # System-level operations, by the specification's own definitions (FHIR R4 operations.html).
+    operations = [
+        {
+            "name": code,
+            "definition": SYSTEM_OPERATIONS[code][0],
+            "documentation": SYSTEM_OPERATIONS[code][1],
+        }
+        for code in system_operations(routes)
+        if code in SYSTEM_OPERATIONS
+    ]
+    if operations:
+        rest["operation"] = operations
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -158,5 +172,5 @@ def capability_statement(
         "implementation": {"description": "Belgian eHealth exchange gateway", "url": base},
         "fhirVersion": "4.0.1",
         "format": [FHIR_JSON, "json"],
-        "rest": [{"mode": "server", "security": _security(public), "resource": resources}],
+        "rest": [rest],
     }

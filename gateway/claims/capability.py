@@ -86,3 +86,15 @@ CLAIM_RESPONSE_DESCRIPTION: Final = TypeDescription(
         _STATE,
     ),
 )
+
+# POST /fhir/$process-message: FHIR R4's own operation (messageheader-operation-process-message),
+# for the eAttest request message (hl7-be BeEattestationRequest); code -> (definition, what).
+SYSTEM_OPERATIONS: Final = {
+    "process-message": (
+        "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+        "eAttest (MyCareNet) request messages, synchronous: an eattest-create or eattest-cancel "
+        "Bundle (hl7-be BeEattestationRequest) in, the BeEattestationResponse message out (ok "
+        "with the fund's ClaimResponse, transient-error: resend the same Bundle id, or "
+        "fatal-error with an OperationOutcome). The Bundle id is the request key (AT-7).",
+    ),
+}

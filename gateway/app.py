@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from gateway import __version__, capability, ops, validation
 from gateway.access.guard import system_clock
-from gateway.audit import refusals
+from gateway.audit import group, refusals
 from gateway.audit_events import routes as audit_routes
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
@@ -114,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # -> routes, so that 431s, 503s and 408s carry a request id and are counted (gateway/limits.py).
     # Innermost, on /fhir only: _pretty indents the body, then HEAD runs as GET and drops it (so
     # its Content-Length is the GET's), then no-store, nosniff and charset=utf-8 (ASVS V8.2.1).
+    # Innermost of all: answers wait until the events their request recorded are chained.
+    if settings.audit_group_commit:
+        group.install(app, app.state.sessions, wait=settings.audit_batch_ms / 1000)
     app.add_middleware(PrettyJson)
     app.add_middleware(HeadAsGet)
     app.add_middleware(FhirResponseHeaders)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from fhir_profiles._json import items, obj, text
-from fhir_profiles.eattest_message import GuideIssue
+from fhir_profiles.eattest_message import GuideIssue, message_path
 from fhir_profiles.issues import Issue
 from fhir_profiles.rules.claim_codes import ERRORS, MESSAGE_EVENTS, RESPONSE_PROFILE
 from gateway.fhir.outcomes import operation_outcome
@@ -64,9 +64,12 @@ def full_url(resource: Mapping[str, Any]) -> str:
         return f"{resource.get('resourceType')}/{own}"
 
 
-def fund_outcome(claim_response: Mapping[str, Any]) -> dict[str, Any] | None:
+def fund_outcome(
+    claim_response: Mapping[str, Any], paths: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any] | None:
     """AT-5: a fund's refusal (``outcome`` error) as the guide's OperationOutcome: one issue per
-    ``error[]`` with the fund's code and the FHIRPath it gave (``code.text``)."""
+    ``error[]`` with the fund's code and the FHIRPath it gave (``code.text``, into the Claim),
+    moved into the request message by ``paths`` (``fhir_profiles.eattest_message``)."""
     if claim_response.get("outcome") != "error":
         return None
     issues = []
@@ -78,7 +81,7 @@ def fund_outcome(claim_response: Mapping[str, Any]) -> dict[str, Any] | None:
             issue["details"] = {"coding": codings}
         where = text(concept.get("text"))
         if where:
-            issue["expression"] = [where]
+            issue["expression"] = [message_path(where, paths)]
         issues.append(issue)
     if not issues:
         issues.append({"severity": "error", "code": "business-rule"})
@@ -107,12 +110,13 @@ def response_message(
     claim: Mapping[str, Any] | None = None,
     claim_response: Mapping[str, Any] | None = None,
     issues: list[Issue] | None = None,
+    paths: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     """The answer message; ``answers`` is the request's MessageHeader id (else its Bundle id)."""
     focus: dict[str, Any] | None = None
     resources = _parties(claim)
     if claim_response is not None:
-        refused = fund_outcome(claim_response)
+        refused = fund_outcome(claim_response, paths)
         if refused is not None:
             resources.append(dict(claim_response))
         focus = refused or dict(claim_response)

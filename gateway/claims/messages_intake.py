@@ -107,7 +107,8 @@ class MessageIntake:
             self.wake()
         if not await self._finished(claim_id, kind):
             return self._pending(answers, event)
-        return await self._final(parsed.bundle_id, fingerprint, answers, event, claim_id)
+        paths = parsed.paths if isinstance(parsed, CreateMessage) else ()
+        return await self._final(parsed.bundle_id, fingerprint, answers, event, claim_id, paths)
 
     # -- replay ------------------------------------------------------------------------------
 
@@ -151,7 +152,13 @@ class MessageIntake:
             await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
     async def _final(
-        self, bundle_id: str, fingerprint: str, answers: str, event: str, claim_id: str
+        self,
+        bundle_id: str,
+        fingerprint: str,
+        answers: str,
+        event: str,
+        claim_id: str,
+        paths: tuple[tuple[str, str], ...],
     ) -> Answer:
         """The fund's answer as the provider reads it (an audited search of his ClaimResponse),
         stored once as the final answer to this Bundle id."""
@@ -168,6 +175,7 @@ class MessageIntake:
             now=self.service.info.now,
             claim=claim,
             claim_response=claim_response,
+            paths=paths,
         )
         if claim_response.get("outcome") == "error":
             message["entry"][0]["resource"]["eventCoding"]["code"] = EVENT_REJECT

@@ -214,3 +214,48 @@ async def test_both_doors_agree(provider: httpx.AsyncClient, path: str, case: st
     for expression in outcome.expressions:
         # The element at fault: in the Claim (REST) or in the message's entry that holds it.
         assert expression.startswith("Claim" if path == "rest" else "Bundle.entry["), expression
+
+
+def _comparable(stored: dict[str, Any]) -> dict[str, Any]:
+    """What the claim says, apart from what only a message carries (its entries, the enterer,
+    references to them) and the record's own id, version and request key."""
+    body = {
+        k: v
+        for k, v in stored.items()
+        if k not in ("id", "meta", "contained", "enterer", "identifier", "created")
+    }
+    for element in ("patient", "provider", "insurer"):
+        body[element] = {"identifier": body[element]["identifier"]}
+    return body
+
+
+async def test_both_doors_store_the_same_claim(provider: httpx.AsyncClient) -> None:
+    body = change(content(), _with_team(member(OTHER_GP, "other")))
+    rest = await post_claim(provider, body, key="same-1")
+    assert rest.status_code == 202, rest.text
+    message = create_message(
+        change(body, lambda b: b["item"][0].update(sequence=1)), bundle_id="same-2"
+    )
+    # The same service again within 24 h: the message must say it is deliberate (AT-7).
+    message["entry"][-1]["resource"].setdefault("extension", []).append(
+        {"url": "urn:ehealth-gateway:extension:duplicate-override", "valueBoolean": True}
+    )
+    answer = await provider.post(
+        "/fhir/$process-message", json=message, headers={"content-type": "application/fhir+json"}
+    )
+    assert answer.status_code == 503, answer.text
+    listed = (await provider.get("/fhir/Claim")).json()["entry"]
+    by_key = {
+        next(
+            i["value"]
+            for i in e["resource"]["identifier"]
+            if i["system"].startswith("urn:ehealth-gateway:request-key")
+        ): e["resource"]
+        for e in listed
+    }
+    from_message = _comparable(by_key["same-2"])
+    from_message["extension"] = [
+        e for e in from_message["extension"] if "duplicate-override" not in e["url"]
+    ]
+    assert from_message == _comparable(by_key["same-1"])
+    assert by_key["same-2"]["enterer"]["identifier"]["value"] == GP

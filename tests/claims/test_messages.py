@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.settings import Settings
 from tests.claims.conftest import Worker, claim_row, job_rows, state_of
-from tests.claims.factories import GP, claim
+from tests.claims.factories import GP, claim, item
 from tests.claims.message_factories import (
     cancel_message,
     create_message,
@@ -375,3 +375,24 @@ async def test_any_message_shape_gets_an_answer_never_a_500(
     response = await send(provider, message)
     assert response.status_code < 500 or response.status_code == 503, response.text
     assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
+
+
+async def test_a_funds_refusal_is_the_guides_reject_message(
+    provider: httpx.AsyncClient, worker: Worker
+) -> None:
+    body = with_supplements(claim(items=[item("999999")]))
+    response = await send_while_delivering(provider, worker, create_message(body))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    header = answer["entry"][0]["resource"]
+    assert (header["eventCoding"]["code"], header["response"]["code"]) == ("reject", "ok")
+    [outcome] = resources(answer, "OperationOutcome")
+    assert header["focus"][0]["reference"].replace("-", "").endswith(outcome["id"])
+    [issue] = outcome["issue"]
+    assert "UNKNOWN_NOMENCLATURE_CODE" in {c["code"] for c in issue["details"]["coding"]}
+    # The fund's path into the Claim, moved into the provider's message.
+    assert issue["expression"] == [
+        "Bundle.entry[4].resource.ofType(Claim).item[0].productOrService.coding[0].code"
+    ]
+    [refused] = resources(answer, "ClaimResponse")
+    assert refused["outcome"] == "error"

@@ -40,9 +40,7 @@ def _set_password(args: argparse.Namespace) -> int:
     settings = settings_for(args.data_dir)
 
     async def set_it(sessions: Any) -> bool:
-        return await PatientAccounts(sessions, keyring_from(settings)).set_password(
-            ssin, password
-        )
+        return await PatientAccounts(sessions, keyring_from(settings)).set_password(ssin, password)
 
     created = run_database(set_it, settings)
     print("account created" if created else "password changed")

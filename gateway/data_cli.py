@@ -1,5 +1,5 @@
 """The operator's commands on the data at rest (docs/operations.md): ``gateway keys reencrypt``,
-``gateway keys status`` and ``gateway keys search-key``.
+``gateway keys status``, ``gateway keys search-key``, ``gateway backup`` and ``gateway restore``.
 
 Registered on the main parser by ``gateway.cli.build_parser``. Progress goes to stderr, results to
 stdout; nothing printed names a patient or holds a body.
@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from gateway.auth.cli import data_dir_option, fail, run_database, settings_for
@@ -107,6 +108,47 @@ def _keys_search_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from gateway.storage.backup import BackupError, backup
+
+    settings = settings_for(args.data_dir)
+    try:
+        manifest = backup(settings.database_url, Path(args.out))
+    except BackupError as exc:
+        return fail(str(exc))
+    print(
+        f"backup {args.out} ({manifest.format}, revision {manifest.revision}): "
+        f"{sum(manifest.rows.values())} rows, audit head seq {manifest.audit_head.get('seq', 0)}, "
+        f"key ids {', '.join(sorted(manifest.all_key_ids())) or '-'}"
+    )
+    print("the dump holds no key: keep the encryption and search keys apart (docs/operations.md)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine
+
+    from gateway.audit.chain import verify
+    from gateway.db import sync_url
+    from gateway.storage.backup import BackupError, restore
+    from gateway.storage.keys import key_labels
+
+    settings = settings_for(args.data_dir)
+    try:
+        manifest = restore(settings.database_url, Path(args.dump), set(key_labels(settings)))
+    except BackupError as exc:
+        return fail(str(exc))
+    print(f"restored {sum(manifest.rows.values())} rows, revision {manifest.revision}")
+    engine = create_engine(sync_url(settings.database_url))
+    try:
+        with engine.connect() as connection:
+            verdict = verify(connection)
+    finally:
+        engine.dispose()
+    print(verdict.describe(), file=sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
+
+
 def register(commands: Any, keys: Any) -> None:
     """Add the commands to ``gateway``'s parser (``keys`` is the existing ``keys`` group)."""
     status = keys.add_parser("status", help="rows per encryption key; which keys may be retired")
@@ -124,3 +166,12 @@ def register(commands: Any, keys: Any) -> None:
     )
     data_dir_option(search)
     search.set_defaults(func=_keys_search_key)
+
+    dump = commands.add_parser("backup", help="dump the database and its manifest (no keys)")
+    data_dir_option(dump)
+    dump.add_argument("--out", required=True, help="the dump file to write (never overwritten)")
+    dump.set_defaults(func=_backup)
+    load = commands.add_parser("restore", help="load a dump into an empty database, then verify")
+    data_dir_option(load)
+    load.add_argument("dump", help="a file written by gateway backup")
+    load.set_defaults(func=_restore)

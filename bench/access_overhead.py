@@ -27,13 +27,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import subprocess
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,21 +123,6 @@ def bare(host: str, port: int) -> None:
         return Response(bundle, media_type="application/fhir+json")
 
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning")
-
-
-def loadgen() -> None:
-    """``bench.loadgen`` for GETs: each "body" of the spec is a path with its query."""
-    from bench import loadgen as generator
-
-    def build_requests(spec: LoadSpec) -> list[bytes]:
-        head = [f"Host: {spec.host}:{spec.port}"] + [f"{k}: {v}" for k, v in spec.headers.items()]
-        return [
-            ("\r\n".join([f"GET {path} HTTP/1.1", *head]) + "\r\n\r\n").encode("latin-1")
-            for path in spec.bodies
-        ]
-
-    generator.build_requests = build_requests
-    generator.main()
 
 
 # -- the data: patients with consent and relationships, prescriptions ------------------------------
@@ -252,18 +235,8 @@ def fill(
 
 
 def run_load(spec: LoadSpec) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.access_overhead", "loadgen"],
-        cwd=harness.REPO,
-        input=json.dumps(asdict(spec)).encode(),
-        capture_output=True,
-        check=False,
-        timeout=spec.warmup + spec.duration * 3 + 60,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"load generator failed:\n{completed.stderr.decode(errors='replace')}")
-    result: dict[str, Any] = json.loads(completed.stdout)
-    return result
+    """A GET load (``spec.path`` empty: each "body" is a path with its query)."""
+    return harness.run_load(spec)
 
 
 def measure(
@@ -509,11 +482,7 @@ def markdown(data: dict[str, Any]) -> str:
         "the database server); the in-process parts below are the steadiest figures.",
         "",
     ]
-    for name, result in data["databases"].items():
-        lines += [f"## {name}", ""]
-        if "skipped" in result:
-            lines += [f"Skipped: {result['skipped']}", ""]
-            continue
+    for _name, result in harness.database_sections(data, lines):
         for interaction, block in result.items():
             if interaction == "components":
                 continue
@@ -589,9 +558,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args and args[0] == "bare":
         bare(harness.HOST, int(args[args.index("--port") + 1]))
-        return 0
-    if args and args[0] == "loadgen":
-        loadgen()
         return 0
     opts = parse_args(args)
     if opts.quick:

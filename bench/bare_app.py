@@ -30,6 +30,29 @@ async def create(request: Request) -> Response:
     return Response(_CREATED, status_code=201, media_type="application/fhir+json")
 
 
+_BUNDLE = orjson.dumps(
+    {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 1,
+        "entry": [{"resource": {"resourceType": "MedicationRequest", "id": "bare"}}],
+    }
+)
+
+
+# Any other type (a dispense, a claim) is answered like a create; any search or read by a fixed
+# small Bundle, so every scenario of bench/suite.py has its bare reference.
+@app.post("/fhir/{resource_type}")
+async def create_any(resource_type: str, request: Request) -> Response:
+    orjson.loads(await request.body())
+    return Response(_CREATED, status_code=201, media_type="application/fhir+json")
+
+
+@app.get("/fhir/{resource_type}")
+async def search_any(resource_type: str) -> Response:
+    return Response(_BUNDLE, media_type="application/fhir+json")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 

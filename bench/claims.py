@@ -415,19 +415,12 @@ def markdown(data: dict[str, Any]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{SCENARIO}", description=__doc__)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rate", type=float, default=20.0, help="open-loop claims per second")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--open-connections", type=int, default=32)
+    harness.common_options(
+        parser, DATABASES, postgres_url=DEFAULT_POSTGRES_URL, rate=20.0, open_connections=32
+    )
     parser.add_argument(
         "--closed-bodies", type=int, default=8000, help="distinct claims, closed loop"
     )
-    parser.add_argument("--databases", default=",".join(DATABASES))
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
-    parser.add_argument("--quick", action="store_true", help="2 s runs, not saved")
-    parser.add_argument("--git-ref", default=None)
-    parser.add_argument("--results-dir", type=Path, default=None)
     opts = parser.parse_args(argv)
     harness.settle_options(parser, opts, DATABASES)
     opts.patients = (
@@ -438,29 +431,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    with harness.gateway_source(opts.git_ref) as source:
-        print(f"gateway: {source.label}", flush=True)
-        data: dict[str, Any] = {
-            "scenario": SCENARIO,
-            "date": harness.now_iso(),
-            "git": harness.git_info(source),
-            "machine": harness.machine_info(),
-            "settings": {
-                "duration_s": opts.duration,
-                "warmup_s": opts.warmup,
-                "concurrency": opts.concurrency,
-                "rate_per_s": opts.rate,
-                "open_connections": opts.open_connections,
-                "gateway_log_level": "WARNING",
-                "funds": "mutualities 100 and 300, one process, no faults, settle after 1 s",
-            },
-            "targets": TARGETS,
-            "databases": {},
-        }
-        data["databases"] = harness.each_database(
-            opts.databases, lambda name: run_database(name, opts, source)
-        )
-    return harness.publish(SCENARIO, data, markdown(data), opts)
+    settings = {
+        "duration_s": opts.duration,
+        "warmup_s": opts.warmup,
+        "concurrency": opts.concurrency,
+        "rate_per_s": opts.rate,
+        "open_connections": opts.open_connections,
+        "gateway_log_level": "WARNING",
+        "funds": "mutualities 100 and 300, one process, no faults, settle after 1 s",
+    }
+    return harness.scenario_main(
+        SCENARIO, opts, settings, run_database, markdown, {"targets": TARGETS}
+    )
 
 
 if __name__ == "__main__":

@@ -167,11 +167,7 @@ def markdown(data: dict[str, Any]) -> str:
         "hypervisor gave elsewhere, both in cores during the closed-loop window; figures are noisy.",
         "",
     ]
-    for name, result in data["databases"].items():
-        lines += [f"## {name}", ""]
-        if "skipped" in result:
-            lines += [f"Skipped: {result['skipped']}", ""]
-            continue
+    for _name, result in harness.database_sections(data, lines):
         lines += [
             "| target | creates/s | p50 ms | p95 ms | p99 ms | server CPU ms/req "
             f"| p50 ms @{s['rate_per_s']:g}/s | p99 ms @{s['rate_per_s']:g}/s | achieved/s "
@@ -264,37 +260,13 @@ def now() -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{SCENARIO}", description=__doc__)
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
-    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests per second")
-    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop connections")
-    parser.add_argument(
-        "--open-connections",
-        type=int,
-        default=64,
-        help="connections the open loop may use at once (a request waits for a free one)",
-    )
-    parser.add_argument("--databases", default=",".join(DATABASES), help="sqlite,postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default=harness.DEFAULT_POSTGRES_URL,
-        help="a dedicated database: its public schema is dropped and recreated",
-    )
+    harness.common_options(parser, DATABASES)
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load client")
-    parser.add_argument(
-        "--quick", action="store_true", help="short smoke run (2 s, 0.5 s warm-up), not saved"
-    )
     parser.add_argument(
         "--profile",
         action="store_true",
         help="instead: profile the gateway under pyinstrument on the first database",
     )
-    parser.add_argument(
-        "--git-ref",
-        default=None,
-        help="run the gateway of this commit (exported with git archive) instead of the working tree",
-    )
-    parser.add_argument("--results-dir", type=Path, default=None)
     opts = parser.parse_args(argv)
     harness.settle_options(parser, opts, DATABASES)
     return opts

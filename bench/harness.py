@@ -383,6 +383,40 @@ def publish(scenario: str, data: dict[str, Any], report: str, opts: Any) -> int:
     return 0
 
 
+def scenario_main(
+    scenario: str,
+    opts: argparse.Namespace,
+    settings: dict[str, Any],
+    run_one: Callable[[str, argparse.Namespace, GatewaySource], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    extra: Mapping[str, Any] | None = None,
+) -> int:
+    """A scenario's whole run on the gateway of ``opts.git_ref`` (or the working tree):
+    ``run_one`` per database, then its results with the facts every result file carries."""
+    with gateway_source(opts.git_ref) as source:
+        print(f"gateway: {source.label}", flush=True)
+        data: dict[str, Any] = {
+            "scenario": scenario,
+            "date": now_iso(),
+            "git": git_info(source),
+            "machine": machine_info(),
+            "settings": settings,
+            **(extra or {}),
+        }
+        data["databases"] = each_database(opts.databases, lambda name: run_one(name, opts, source))
+    return publish(scenario, data, render(data), opts)
+
+
+def database_sections(data: Mapping[str, Any], lines: list[str]) -> Iterator[tuple[str, Any]]:
+    """Each database's heading in ``lines`` (and why it was skipped); yields those that ran."""
+    for name, result in data["databases"].items():
+        lines += [f"## {name}", ""]
+        if "skipped" in result:
+            lines += [f"Skipped: {result['skipped']}", ""]
+            continue
+        yield name, result
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
@@ -454,6 +488,50 @@ def load_spec(
 
 
 # -- the command line and the per-database loop shared by the scenarios ---------------------------
+
+
+def common_options(
+    parser: argparse.ArgumentParser,
+    databases: Sequence[str],
+    *,
+    postgres_url: str = DEFAULT_POSTGRES_URL,
+    rate: float = 500.0,
+    concurrency: int = 16,
+    open_connections: int = 64,
+    default_databases: str | None = "",
+) -> None:
+    """The options every scenario shares (``settle_options`` reads them after parsing)."""
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
+    parser.add_argument("--rate", type=float, default=rate, help="open-loop requests per second")
+    parser.add_argument(
+        "--concurrency", type=int, default=concurrency, help="closed-loop connections"
+    )
+    parser.add_argument(
+        "--open-connections",
+        type=int,
+        default=open_connections,
+        help="connections the open loop may use at once (a request waits for a free one)",
+    )
+    parser.add_argument(
+        "--databases",
+        default=",".join(databases) if default_databases == "" else default_databases,
+        help=",".join(databases),
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=postgres_url,
+        help="a dedicated database: its public schema is dropped and recreated",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short smoke run (2 s, 0.5 s warm-up), not saved"
+    )
+    parser.add_argument(
+        "--git-ref",
+        default=None,
+        help="run the gateway of this commit (exported with git archive) instead of the working tree",
+    )
+    parser.add_argument("--results-dir", type=Path, default=None)
 
 
 def settle_options(

@@ -113,7 +113,14 @@ class RawConnection:
 
 
 def build_requests(spec: LoadSpec) -> list[bytes]:
-    """One complete HTTP/1.1 request (head and body) per body, built once."""
+    """One complete HTTP/1.1 request (head and body) per body, built once. An empty ``path``
+    means GETs: each "body" is then a path with its query."""
+    if not spec.path:
+        head = [f"Host: {spec.host}:{spec.port}"] + [f"{k}: {v}" for k, v in spec.headers.items()]
+        return [
+            ("\r\n".join([f"GET {path} HTTP/1.1", *head]) + "\r\n\r\n").encode("latin-1")
+            for path in spec.bodies
+        ]
     built = []
     for body in spec.bodies:
         data = body.encode()
@@ -130,16 +137,38 @@ def build_requests(spec: LoadSpec) -> list[bytes]:
 # -- CPU accounting --------------------------------------------------------------------------------
 
 
-def _process_cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process and all its threads (Linux /proc)."""
-    if pid is None:
-        return None
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state is index 0)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            return stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``gateway serve --workers N`` forks its workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def _process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process, all its threads and its live descendants."""
+    if pid is None or _stat_fields(pid) is None:
+        return None
+    total = 0
+    for member in process_tree(pid):
+        if (fields := _stat_fields(member)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _CLOCK_TICKS
 
 
 def _machine_cpu_s() -> tuple[float, float] | None:

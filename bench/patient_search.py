@@ -382,11 +382,7 @@ def markdown(data: dict[str, Any]) -> str:
         "other load and steal before comparing rates.",
         "",
     ]
-    for name, result in data["databases"].items():
-        lines += [f"## {name}", ""]
-        if "skipped" in result:
-            lines += [f"Skipped: {result['skipped']}", ""]
-            continue
+    for _name, result in harness.database_sections(data, lines):
         seeded, answers = result["seed"], result["answers"]
         lines += [
             f"Seeding: {seeded['patient_prescriptions']:,} prescriptions for the patient in "
@@ -424,9 +420,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
-    parser.add_argument("--concurrency", type=int, default=4, help="closed-loop connections")
+    # Closed loop only: --rate and --open-connections are read by harness.load_spec, not used.
+    harness.common_options(parser, DATABASES, postgres_url=DEFAULT_POSTGRES_URL, concurrency=4)
     parser.add_argument(
         "--prescriptions",
         type=int,
@@ -440,23 +435,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"prescriptions of {OTHER_PATIENTS} other patients (default 300; 50 with --quick)",
     )
     parser.add_argument("--seed-workers", type=int, default=8, help="threads creating the data")
-    parser.add_argument("--databases", default=",".join(DATABASES), help="sqlite,postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help="a dedicated database: its public schema is dropped and recreated",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="short smoke run (2 s, 0.5 s warm-up), not saved"
-    )
-    parser.add_argument(
-        "--git-ref",
-        default=None,
-        help="run the gateway of this commit (exported with git archive) instead of the working tree",
-    )
-    parser.add_argument("--results-dir", type=Path, default=None)
-    # Closed loop only: harness.load_spec reads these, the load generator ignores them.
-    parser.set_defaults(rate=0.0, open_connections=0, client="raw")
+    parser.set_defaults(client="raw")
     opts = parser.parse_args(argv)
     harness.settle_options(parser, opts, DATABASES)
     if opts.prescriptions is None:

@@ -375,11 +375,7 @@ def markdown(data: dict[str, Any]) -> str:
         "people's work, the database server) and steal are given per run.",
         "",
     ]
-    for name, result in data["databases"].items():
-        lines += [f"## {name}", ""]
-        if "skipped" in result:
-            lines += [f"Skipped: {result['skipped']}", ""]
-            continue
+    for _name, result in harness.database_sections(data, lines):
         fetch, dispense, fill = result["fetch_by_rid"], result["dispense"], result["fill"]
         lines += [
             f"{fill['prescriptions']} prescriptions created over HTTP beforehand in "
@@ -467,16 +463,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
-    parser.add_argument("--rate", type=float, default=200.0, help="open-loop fetches per second")
-    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop connections")
-    parser.add_argument(
-        "--open-connections",
-        type=int,
-        default=64,
-        help="connections the open loop may use at once (a request waits for a free one)",
-    )
+    harness.common_options(parser, DATABASES, postgres_url=DEFAULT_POSTGRES_URL, rate=200.0)
     parser.add_argument(
         "--fetch-prescriptions", type=int, default=200, help="open prescriptions fetched by RID"
     )
@@ -486,21 +473,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=300.0,
         help="the most dispenses/s expected: prescriptions made = this x (warmup + duration) x 1.5",
     )
-    parser.add_argument("--databases", default=",".join(DATABASES), help="sqlite,postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help="a dedicated database: its public schema is dropped and recreated",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="short smoke run (2 s, 0.5 s warm-up), not saved"
-    )
-    parser.add_argument(
-        "--git-ref",
-        default=None,
-        help="run the gateway of this commit (exported with git archive) instead of the working tree",
-    )
-    parser.add_argument("--results-dir", type=Path, default=None)
     opts = parser.parse_args(argv)
     harness.settle_options(parser, opts, DATABASES)
     if opts.quick:

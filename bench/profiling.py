@@ -8,6 +8,7 @@ gateway runs under ``python -m pyinstrument -r pyisession -o FILE -m gateway.cli
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,76 @@ def report(session_path: Path, requests: int | None = None) -> str:
 
 
 PROFILER_WRAPPER = ("-m", "pyinstrument", "--renderer=pyisession")
+
+
+# -- the cost table: time per step of a request ----------------------------------------------------
+# A sample goes to the innermost frame that names a step (function, file pattern; "" = any
+# function). Steps named by a function come first at each frame, so a commit's driver calls are
+# the commit's, and the encryption inside the audit writer is the encryption's.
+STEPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("parse the JSON body", (("loads", "<built-in>"), ("loads", "orjson"))),
+    ("serialise the answer", (("dumps", "<built-in>"), ("dumps", "orjson"))),
+    ("encryption (AES-GCM)", (("encrypt", "crypto.py"), ("decrypt", "crypto.py"))),
+    ("keyed hash (HMAC)", (("search_hash", "crypto.py"),)),
+    ("commit", (("commit", "sqlalchemy/"),)),
+    ("JSON rules", (("", "gateway/fhir/json_rules.py"),)),
+    ("profile validation", (("", "fhir_profiles/"), ("", "fhir/resources"), ("", "fhir_core/"))),
+    ("token verification", (("", "gateway/auth/"), ("", "joserfc/"), ("", "authlib/"))),
+    (
+        "access decision",
+        (("", "gateway/access/"), ("", "gateway/consents/"), ("", "visibility.py")),
+    ),
+    ("audit record and chain", (("", "gateway/audit/"),)),
+    (
+        "SQL statements (SQLAlchemy, driver)",
+        (("", "sqlalchemy/"), ("", "psycopg"), ("", "aiosqlite/"), ("", "greenlet")),
+    ),
+    ("gateway: route, service, store, responses", (("", "gateway/"), ("", "bench/floor_app"))),
+    ("FastAPI/Starlette, pydantic", (("", "fastapi/"), ("", "starlette/"), ("", "pydantic"))),
+    ("uvicorn + h11 (HTTP/1.1)", (("", "uvicorn/"), ("", "h11/"), ("", "httptools"))),
+    (
+        "waiting: event loop idle, I/O, the database",
+        (("", "asyncio/"), ("", "uvloop"), ("poll", "")),
+    ),
+)
+IDLE_STEP = STEPS[-1][0]
+
+
+def _starting(stack: Sequence[str]) -> bool:
+    """A sample of start-up or shutdown: imports, building the app, its lifespan."""
+    for frame in stack:
+        file = _file_of(frame)
+        if "importlib" in file or "lifespan" in file or _function_of(frame) == "create_app":
+            return True
+    return False
+
+
+def _function_of(frame_id: str) -> str:
+    return frame_id.split("\x00", 1)[0]
+
+
+def steps(session: Any) -> tuple[Counter[str], float]:
+    """Seconds per step (``STEPS``) of a pyinstrument ``Session``, start-up left out, and the
+    seconds sampled after start-up."""
+    totals: Counter[str] = Counter()
+    for stack, seconds in session.frame_records:
+        if _starting(stack):
+            continue
+        name = _OTHER
+        for frame in reversed(stack):
+            file, function = _file_of(frame), _function_of(frame)
+            if any(e in file for e in _ENCLOSING):
+                continue
+            found = next(
+                (
+                    step
+                    for step, rules in STEPS
+                    if any((not f or f == function) and p in file for f, p in rules)
+                ),
+                None,
+            )
+            if found is not None:
+                name = found
+                break
+        totals[name] += seconds
+    return totals, sum(totals.values())

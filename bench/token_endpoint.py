@@ -279,11 +279,7 @@ def markdown(data: dict[str, Any]) -> str:
         "shared, so figures are noisy.",
         "",
     ]
-    for name, result in data["databases"].items():
-        lines += [f"## {name}", ""]
-        if "skipped" in result:
-            lines += [f"Skipped: {result['skipped']}", ""]
-            continue
+    for _name, result in harness.database_sections(data, lines):
         lines += [
             "| target | tokens/s | p50 ms | p99 ms | server CPU ms/req | errors |",
             "|---|--:|--:|--:|--:|--:|",

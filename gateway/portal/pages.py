@@ -235,8 +235,8 @@ async def cancel_reservation(portal: Patient, logical_id: str) -> Response:
 @router.get("/attestations")
 async def attestations(portal: Patient, cursor: str | None = None) -> Response:
     claims = await portal.fhir.get("Claim", {"_count": PAGE_SIZE, **_cursor(cursor)})
-    answers = await portal.fhir.get("ClaimResponse", {"_count": 200})
-    by_claim = {views.claim_of(r): r for r in api.entries(answers)}
+    answers = api.entries(await portal.fhir.get("ClaimResponse", {"_count": 200}))
+    by_claim = {views.claim_of(r): r for r in answers}
     providers = await directory.providers(portal.request)
     return await portal.page(
         "attestations.html",
@@ -246,6 +246,8 @@ async def attestations(portal: Patient, cursor: str | None = None) -> Response:
         ],
         next_cursor=api.next_cursor(claims),
         names=directory.names(providers),
+        # maximum billing: the household's counter as the fund last stated it on a settlement
+        ceiling=views.household_ceiling(answers),
     )
 
 

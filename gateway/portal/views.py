@@ -177,11 +177,29 @@ def prescription(resource: dict[str, Any]) -> Prescription:
 
 # -- attestations and reimbursements -------------------------------------------------------------
 
+# Maximum billing as the mock funds state it on a settlement (mutualities/README.md): one extension
+# per calendar year with the household's counter, and an adjudication for the share the fund paid.
+MAXIMUM_BILLING_URL = "urn:ehealth-gateway:maximum-billing"
+MAXIMUM_BILLING = "maximum-billing"
+
 
 @dataclass(frozen=True)
 class Refusal:
     code: str
     text: str
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    """One service as the fund attested it (hl7-be/eattestation ClaimResponse ``addItem``), or as
+    the provider sent it while the fund has not answered."""
+
+    serviced: str
+    service: str
+    quantity: float | None
+    unit_price: float | None
+    net: float | None
+    paid_by_cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,24 @@ class Attestation:
     patient_share: float | None
     disposition: str
     refusals: list[Refusal] = field(default_factory=list)
+    lines: list[ServiceLine] = field(default_factory=list)
+    paid_by_cap: float | None = None  # the part of the patient's share paid under maximum billing
+
+
+@dataclass(frozen=True)
+class HouseholdCeiling:
+    """A household's maximum-billing counter of one year, as the fund last stated it."""
+
+    year: int
+    ceiling: float
+    running_total: float
+    household_paid: float
+    reached_on: str  # the date the ceiling was reached, "" while below it
+    stated_on: str  # when the fund stated it (its settlement's ``created``)
+
+    @property
+    def left(self) -> float:
+        return max(0.0, round(self.ceiling - self.running_total, 2))
 
 
 def _claim_state(resource: dict[str, Any]) -> str:
@@ -206,20 +242,25 @@ def _claim_state(resource: dict[str, Any]) -> str:
     return ""
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _amount(value: Any) -> float | None:
-    number = _dict(value).get("value")
-    return (
-        float(number) if isinstance(number, int | float) and not isinstance(number, bool) else None
-    )
+    return _number(_dict(value).get("value"))
+
+
+def _adjudicated(entries: Any, code: str) -> float | None:
+    for entry in _list(entries):
+        entry = _dict(entry)
+        codes = [_dict(c).get("code") for c in _list(_dict(entry.get("category")).get("coding"))]
+        if code in codes:
+            return _amount(entry.get("amount"))
+    return None
 
 
 def _total(response: dict[str, Any], code: str) -> float | None:
-    for total in _list(response.get("total")):
-        total = _dict(total)
-        codes = [_dict(c).get("code") for c in _list(_dict(total.get("category")).get("coding"))]
-        if code in codes:
-            return _amount(total.get("amount"))
-    return None
+    return _adjudicated(response.get("total"), code)
 
 
 def claim_of(response: dict[str, Any]) -> str:
@@ -229,11 +270,33 @@ def claim_of(response: dict[str, Any]) -> str:
     return ""
 
 
+def _service_line(item: dict[str, Any]) -> ServiceLine:
+    return ServiceLine(
+        serviced=str(item.get("servicedDate") or ""),
+        service=_concept_text(item.get("productOrService")),
+        quantity=_number(_dict(item.get("quantity")).get("value")),
+        unit_price=_amount(item.get("unitPrice")),
+        net=_amount(item.get("net")),
+        paid_by_cap=_adjudicated(item.get("adjudication"), MAXIMUM_BILLING),
+    )
+
+
+def _provider_of(claim: dict[str, Any], added: list[Any]) -> str:
+    """The provider the fund names on its services (``addItem.provider``), else the claim's."""
+    for item in added:
+        for provider in _list(_dict(item).get("provider")):
+            if nihdi := _identifier_value(provider):
+                return nihdi
+    return _identifier_value(claim.get("provider"))
+
+
 def attestation(claim: dict[str, Any], response: dict[str, Any] | None) -> Attestation:
     answer = response or {}
-    services = ", ".join(
-        _concept_text(_dict(item).get("productOrService")) for item in _list(claim.get("item"))
-    )
+    # The fund's answer in the guide's shape lists the services it attested (addItem); before it
+    # answers, or if it answered without them, the services are the claim's own.
+    added = [_dict(item) for item in _list(answer.get("addItem"))]
+    items = added or [_dict(item) for item in _list(claim.get("item"))]
+    lines = [_service_line(item) for item in items]
     refusals = []
     for error in _list(answer.get("error")):
         coding = _dict((_list(_dict(_dict(error).get("code")).get("coding")) or [{}])[0])
@@ -241,14 +304,58 @@ def attestation(claim: dict[str, Any], response: dict[str, Any] | None) -> Attes
     return Attestation(
         id=str(claim.get("id") or ""),
         created=str(claim.get("created") or ""),
-        provider_nihdi=_identifier_value(claim.get("provider")),
-        services=services,
+        provider_nihdi=_provider_of(claim, added),
+        services=", ".join(line.service for line in lines),
         paid=_amount(claim.get("total")),
         state=_claim_state(claim),
         reimbursed=_total(answer, "benefit"),
         patient_share=_total(answer, "copay"),
         disposition=str(answer.get("disposition") or ""),
         refusals=refusals,
+        lines=lines,
+        paid_by_cap=_total(answer, MAXIMUM_BILLING),
+    )
+
+
+def household_ceiling(responses: list[dict[str, Any]]) -> HouseholdCeiling | None:
+    """The household's counter of the latest year, as the latest settlement stating it says.
+
+    Each settlement of the patient's fund states the counter as it stood then (the whole
+    household's, other members' shares included); the most recent statement is the one shown.
+    """
+    found: list[tuple[int, str, HouseholdCeiling]] = []
+    for response in responses:
+        stated_on = str(response.get("created") or "")
+        for extension in _list(response.get("extension")):
+            extension = _dict(extension)
+            if extension.get("url") == MAXIMUM_BILLING_URL:
+                counter = _counter(_list(extension.get("extension")), stated_on)
+                if counter is not None:
+                    found.append((counter.year, stated_on, counter))
+    if not found:
+        return None
+    return max(found, key=lambda entry: (entry[0], entry[1]))[2]
+
+
+def _counter(parts: list[Any], stated_on: str) -> HouseholdCeiling | None:
+    values: dict[str, Any] = {}
+    for part in parts:
+        part = _dict(part)
+        for key, value in part.items():
+            if key.startswith("value"):
+                values[str(part.get("url"))] = _amount(value) if key == "valueMoney" else value
+    year, ceiling, total = values.get("year"), values.get("ceiling"), values.get("runningTotal")
+    if not isinstance(year, int) or ceiling is None or total is None:
+        return None
+    paid = values.get("householdPaid")
+    reached = values.get("reachedOn")
+    return HouseholdCeiling(
+        year=year,
+        ceiling=ceiling,
+        running_total=total,
+        household_paid=paid if isinstance(paid, float) else min(total, ceiling),
+        reached_on=reached if isinstance(reached, str) else "",
+        stated_on=stated_on,
     )
 
 

@@ -1,7 +1,9 @@
 """Structural validation with fhir.resources, its errors turned into :class:`Issue` values.
 
 The pydantic model only checks FHIR R4 structure (cardinality, datatypes, unknown elements); the
-Belgian rules run afterwards on the plain dict. Diagnostics never echo the offending input: it may
+Belgian rules run afterwards on the plain dict. A body the quick walk of ``structure_precheck``
+recognises as valid is not given to the model (issue 18): the model is only built to find and
+word the issues. Diagnostics never echo the offending input: it may
 be an SSIN (see :class:`Issue`).
 """
 
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from fhir_profiles.issues import Issue
+from fhir_profiles.structure_precheck import resource_class, surely_valid
 
 _MISSING_TYPES: Final = frozenset({"missing", "model_field_validation.missing"})
 # fhir.resources reports choice elements (``medication[x]``) from a model validator, at the parent
@@ -81,8 +84,27 @@ def structure_issues(
     model: type[BaseModel], resource_type: str, body: dict[str, Any]
 ) -> list[Issue]:
     """Validate ``body`` with ``model``: one ``structure``/``required`` issue per pydantic error."""
+    if surely_valid(model, body):
+        return []
     try:
         model.model_validate(body)
     except ValidationError as exc:
         return [_to_issue(resource_type, error) for error in exc.errors(include_url=False)]
+    except (KeyError, TypeError):
+        # fhir_core looks a contained resource's class up by its resourceType and fails outright
+        # (not a ValidationError) when that is missing, not a string, or not a FHIR resource.
+        return [_unreadable(resource_type, body)]
     return []
+
+
+def _unreadable(resource_type: str, body: dict[str, Any]) -> Issue:
+    contained = body.get("contained")
+    for index, item in enumerate(contained if isinstance(contained, list) else []):
+        kind = item.get("resourceType") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or resource_class(kind) is None:
+            return Issue(
+                "structure",
+                f"{resource_type}.contained[{index}].resourceType",
+                "a contained resource needs the resourceType of a FHIR R4 resource",
+            )
+    return Issue("structure", resource_type, "the resource's structure could not be read")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from fhir_profiles.nihdi import Profession, parse_professional
@@ -56,8 +58,23 @@ def physician_person(nihdi: str) -> str:
     return number.person
 
 
-def _active(members: NamedFromClause, now: datetime) -> ColumnElement[bool]:
+def _active(members: NamedFromClause, now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
     return and_(members.c.since <= now, or_(members.c.until.is_(None), members.c.until > now))
+
+
+_me, _them = gmf_members.alias("me"), gmf_members.alias("them")
+# Built once: it runs with every search by patient a physician makes (gateway/access/facts.py),
+# and building the statement cost more CPU than running its cached compiled form (issue 18).
+_COLLEAGUES: Final = (
+    select(_them.c.person)
+    .distinct()
+    .select_from(_me.join(_them, _me.c.practice_id == _them.c.practice_id))
+    .where(
+        _me.c.person == bindparam("person"),
+        _active(_me, bindparam("now")),
+        _active(_them, bindparam("now")),
+    )
+)
 
 
 class GmfPractices:
@@ -72,14 +89,8 @@ class GmfPractices:
         number = parse_professional(nihdi)
         if number is None:
             return frozenset()
-        me, them = gmf_members.alias("me"), gmf_members.alias("them")
-        query = (
-            select(them.c.person)
-            .distinct()
-            .select_from(me.join(them, me.c.practice_id == them.c.practice_id))
-            .where(me.c.person == number.person, _active(me, now), _active(them, now))
-        )
-        return frozenset((await self.session.scalars(query)).all())
+        params = {"person": number.person, "now": now}
+        return frozenset((await self.session.scalars(_COLLEAGUES, params)).all())
 
     async def add_practice(self, practice_id: str, name: str, now: datetime) -> bool:
         """Register a practice; False when it exists already (its name is then left alone)."""

@@ -28,12 +28,24 @@ def _serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=serve_workers(args.workers),
         access_log=False,  # the request-id middleware logs every request, without query strings
         log_level="warning",
         **server_limits(),
     )
     return 0
+
+
+def serve_workers(requested: int | None) -> int:
+    """uvicorn processes: one on SQLite (one writer at a time, and the embedded claim worker),
+    else ``--workers`` or one per CPU (issue 18; docs/operations.md)."""
+    from gateway.settings import Settings
+
+    if Settings().database_url.startswith("sqlite"):
+        if requested not in (None, 1):
+            raise SystemExit("gateway serve: SQLite is served by one process (--workers 1)")
+        return 1
+    return requested or os.cpu_count() or 1
 
 
 def server_limits() -> dict[str, Any]:
@@ -94,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=int, default=None, help="default: one per CPU; 1 on SQLite"
+    )
     serve.set_defaults(func=_serve)
 
     demo = commands.add_parser(

@@ -71,7 +71,15 @@ resource_versions = Table(
     Column("lifecycle", String(16), nullable=True),  # RX-6 state where the status does not tell it
     # migration 0010 (RX-16): a proxy mandate's holder, the keyed HMAC of his SSIN
     Column("holder_hmac", String(64), nullable=True),
-    Index("ix_rv_current_patient", "resource_type", "is_current", "patient_hmac"),
+    # migration 0012 (issue 18): a patient's rows in date order (it replaced the index on the
+    # first three columns only)
+    Index(
+        "ix_rv_current_patient_authored",
+        "resource_type",
+        "is_current",
+        "patient_hmac",
+        "authored_on",
+    ),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
     Index("ix_rv_current_actor", "resource_type", "is_current", "actor_nihdi"),

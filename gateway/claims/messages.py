@@ -117,6 +117,8 @@ def response_message(
     resources = _parties(claim)
     if claim_response is not None:
         refused = fund_outcome(claim_response, paths)
+        if refused is None and issues:  # the fund answered, and said no to part of it
+            refused = {**outcome(issues), "id": uuid.uuid4().hex}
         if refused is not None:
             resources.append(dict(claim_response))
         focus = refused or dict(claim_response)

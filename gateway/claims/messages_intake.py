@@ -175,6 +175,7 @@ class MessageIntake:
             now=self.service.info.now,
             claim=claim,
             claim_response=claim_response,
+            issues=await self._cancel_refused(claim_id, event),
             paths=paths,
         )
         if claim_response.get("outcome") == "error":
@@ -195,6 +196,18 @@ class MessageIntake:
             return Answer(200, replay, {"Idempotent-Replayed": "true"})
         await self.session.commit()
         return Answer(200, stored.body, {})
+
+    async def _cancel_refused(self, claim_id: str, event: str) -> list[Issue]:
+        """AT-6: the fund refused the cancellation (the attestation stands): its codes, as the
+        forwarder recorded them on the job (reason codes only, never health data)."""
+        if event != EVENT_CANCEL_RESPONSE:
+            return []
+        job = await self.service.outbox.find(claim_id, JobKind.CANCEL)
+        error = job.last_error if job is not None else None
+        if not error or not error.startswith("CANCEL_REFUSED"):
+            return []
+        message = f"the sickness fund refused the cancellation; the attestation stands ({error})"
+        return [Issue("business-rule", "", message, "AT-6")]
 
     # -- the other answers -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from gateway.auth.accounts import PatientAccounts
 from gateway.auth.identity import Principal
 from gateway.auth.registry import ClientRegistry, RegistrationError
 from gateway.auth.state import TOKEN_PATH
+from gateway.claims.service import ClaimService, KeyReused
 from gateway.consents.service import ConsentService
 from gateway.db import create_engine, session_factory
 from gateway.demo_data import (
@@ -36,12 +37,15 @@ from gateway.demo_data import (
     DEMO_MANDATE_SYSTEM,
     FAMILY,
     GMF_PRACTICES,
+    HOUSEHOLD,
     MANDATES,
     PATIENTS,
     PROFESSIONALS,
+    claims,
     mandate,
     prescriptions,
 )
+from gateway.demo_funds import DemoFunds
 from gateway.demo_register import DemoRegister, issue_demo_cards
 from gateway.migrate import upgrade
 from gateway.prescriptions.service import PrescriptionService
@@ -216,6 +220,37 @@ async def seed_family(settings: Settings) -> int:
     return linked
 
 
+async def seed_claims(settings: Settings) -> int:
+    """The demo household's attestations of this year (issue 17: it crosses its maximum-billing
+    ceiling), once, each under its request key; the worker then sends them to the fund, which
+    settles them. A key already used (by a start earlier this year) is left as it is."""
+    if HOUSEHOLD.fund_code not in settings.mutuality_urls:
+        return 0
+    engine = create_engine(settings.database_url)
+    created = 0
+    author = PROFESSIONALS[0]
+    caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
+    try:
+        async with session_factory(engine)() as session:
+            now = datetime.now(UTC)
+            service = ClaimService(
+                ResourceStore(session, Keyring(settings.key_bytes())),
+                settings,
+                RequestInfo(now=now),
+            )
+            for key, body in claims(now):
+                try:
+                    async with session.begin_nested():
+                        result = await service.create(body, caller, idempotency_key=key)
+                except KeyReused:
+                    continue  # sent on an earlier day of this year
+                created += not result.replayed
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return created
+
+
 async def set_patient_passwords(settings: Settings) -> dict[str, str]:
     """A fresh random password for each demo patient's portal login (docs/portal.md); the
     manifest lists them, so every run of the demo prints the current ones."""
@@ -268,6 +303,18 @@ def write_manifest(
             }
             for m in MANDATES
         ],
+        # Issue 17: the sickness funds, and the household whose attestations cross its ceiling
+        "mutualities": dict(settings.mutuality_urls),
+        "households": [
+            {
+                "household": HOUSEHOLD.key,
+                "fund_code": HOUSEHOLD.fund_code,
+                "members": list(HOUSEHOLD.members),
+                "income_bracket": HOUSEHOLD.income_bracket,
+                "ceiling": HOUSEHOLD.ceiling,
+                "claims": [key for key, _ in claims(datetime.now(UTC))],
+            }
+        ],
         # PO-3: a parent acts for his child under 12 (``gateway family show`` tells the link)
         "family": [
             {"parent": parent, "child": child, "child_name": CHILD.name, "child_born": "2020-06-15"}
@@ -289,19 +336,27 @@ def write_manifest(
 
 
 def prepare(
-    *, host: str, port: int, data_dir: Path, national_register_url: str | None = None
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    national_register_url: str | None = None,
+    mutuality_urls: dict[str, str] | None = None,
 ) -> Settings:
     """Everything but serving: migrate, CA and clients, prescriptions, GMF practices, mandates,
-    family, manifest."""
+    family, the household's claims, manifest."""
     settings = demo_settings(data_dir, base_url(host, port))
     if national_register_url:
         settings = settings.model_copy(update={"national_register_url": national_register_url})
+    if mutuality_urls:
+        settings = settings.model_copy(update={"mutuality_urls": mutuality_urls})
     upgrade(settings.database_url, keyring=Keyring(settings.key_bytes()))
     registered = asyncio.run(register_clients(settings))
     created = asyncio.run(seed(settings))
     members = asyncio.run(seed_practices(settings))
     mandates = asyncio.run(seed_mandates(settings))
     linked = asyncio.run(seed_family(settings))
+    claims_sent = asyncio.run(seed_claims(settings))
     passwords = asyncio.run(set_patient_passwords(settings))
     public = (settings.public_base_url or base_url(host, port)).rstrip("/")
     manifest = write_manifest(settings, public, passwords)
@@ -312,6 +367,7 @@ def prepare(
         gmf_members_added=members,
         mandates_created=mandates,
         family_links_added=linked,
+        claims_created=claims_sent,
         manifest=str(manifest),
         url=f"{public}/fhir",
         national_register=settings.national_register_url,
@@ -326,15 +382,27 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     # Proofs of presence are checked with a national register: ours, unless one is configured.
     register = None if os.environ.get("GATEWAY_NATIONAL_REGISTER_URL") else DemoRegister(data_dir)
+    funds: DemoFunds | None = None
     # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit, so that the
     # finally below still stops the register (the default action would kill us before it).
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
+        # The sickness funds too (issue 17: the demo's attestations settle), unless configured.
+        if not os.environ.get("GATEWAY_MUTUALITY_URLS"):
+            funds = DemoFunds(data_dir)
         url = register.url if register else os.environ["GATEWAY_NATIONAL_REGISTER_URL"]
         issue_demo_cards(url)
-        settings = prepare(host=host, port=port, data_dir=data_dir, national_register_url=url)
+        settings = prepare(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            national_register_url=url,
+            mutuality_urls=funds.urls if funds else None,
+        )
         app = create_app(settings)
         uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
     finally:
+        if funds is not None:
+            funds.stop()
         if register is not None:
             register.stop()

@@ -4,12 +4,13 @@ none belongs to a real person (they are the worked examples of the domain docume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fhir_profiles import systems
 from fhir_profiles.ages import ssin_born_on
 from fhir_profiles.dates import BRUSSELS, brussels_date
+from fhir_profiles.rules.claim_codes import ATTESTATION_TYPE
 
 
 @dataclass(frozen=True)
@@ -247,3 +248,110 @@ def prescriptions(now: datetime) -> list[tuple[str, DemoProfessional, dict[str, 
         }
         result.append((local_id, author, body))
     return result
+
+
+# -- maximum billing: a household past its ceiling (issue 17; mutualities/README.md) -------------
+
+
+@dataclass(frozen=True)
+class DemoHousehold:
+    """A household as its sickness fund knows it (mutualities/data/households.json): the fund
+    counts its members' patient shares of a calendar year against its income bracket's ceiling
+    (mutualities/data/maximum_billing.json). tests/mutualities/test_maximum_billing.py keeps
+    these copies true."""
+
+    key: str
+    fund_code: str
+    members: tuple[str, ...]
+    income_bracket: str
+    ceiling: str  # EUR
+
+
+HOUSEHOLD = DemoHousehold("100-peeters", "100", (PATIENTS[0].ssin, CHILD.ssin), "1", "254.99")
+
+
+@dataclass(frozen=True)
+class DemoClaim:
+    """An attestation Dr. Claes sends for the household: ``sessions`` of one service, each on a
+    day of its own this year when the year has enough days before today."""
+
+    local_id: str
+    patient: str
+    code: str  # NIHDI nomenclature (general practice)
+    sessions: int
+    fee: float  # the legal fee per session the provider states (the fund pays on its own tariff)
+    today: bool = False  # on today's date rather than the days before
+
+
+# Patient shares at the funds' tariff (mutualities/data/tariffs.json): a home visit 10.00, a
+# consultation 4.00. 120 + 100 + 40 + 10 = 270.00 for a ceiling of 254.99, so the consultations or
+# the last visit cross it (whichever the fund settles last) and the fund pays 15.01 of the shares.
+DEMO_CLAIMS = (
+    DemoClaim("maf-1", PATIENTS[0].ssin, "103132", 12, 45.35),
+    DemoClaim("maf-2", CHILD.ssin, "103132", 10, 45.35),
+    DemoClaim("maf-3", PATIENTS[0].ssin, "101076", 10, 32.97),
+    DemoClaim("maf-4", PATIENTS[0].ssin, "103132", 1, 45.35, today=True),
+)
+
+
+def claims(now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """(request key, body) of each demo attestation of the Brussels year of ``now``. The key
+    names the year: a demo started again that year finds its claims (a replay, or the key taken
+    by the same claim dated on an earlier day), one started in a new year sends that year's."""
+    today = brussels_date(now)
+    author = PROFESSIONALS[0]
+    result = []
+    for demo in DEMO_CLAIMS:
+        items: list[dict[str, Any]] = [
+            {
+                "sequence": index + 1,
+                "productOrService": {
+                    "coding": [{"system": systems.NIHDI_NOMENCLATURE, "code": demo.code}]
+                },
+                "servicedDate": day.isoformat(),
+                "quantity": {"value": count},
+                "unitPrice": {"value": demo.fee, "currency": "EUR"},
+                "net": {"value": round(demo.fee * count, 2), "currency": "EUR"},
+            }
+            for index, (day, count) in enumerate(_sessions(demo, today))
+        ]
+        body = {
+            "resourceType": "Claim",
+            "status": "active",
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                        "code": "professional",
+                    }
+                ]
+            },
+            "subType": {"coding": [{"system": ATTESTATION_TYPE, "code": "generalpractice"}]},
+            "use": "claim",
+            "patient": {"identifier": {"system": systems.SSIN, "value": demo.patient}},
+            "created": now.isoformat(timespec="seconds"),
+            "provider": {
+                "identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": author.nihdi}
+            },
+            "insurer": {"identifier": {"system": systems.INSURER, "value": HOUSEHOLD.fund_code}},
+            "item": items,
+            "total": {
+                "value": round(sum(i["net"]["value"] for i in items), 2),
+                "currency": "EUR",
+            },
+        }
+        result.append((f"demo-{today.year}-{demo.local_id}", body))
+    return result
+
+
+def _sessions(demo: DemoClaim, today: date) -> list[tuple[date, int]]:
+    """One session a day on the days before today in this year (the latest first), several a day
+    when the year is younger than the sessions; today's claim on today."""
+    days = [today - timedelta(days=k) for k in range(1, demo.sessions + 1)]
+    days = [day for day in days if day.year == today.year] or [today]
+    if demo.today:
+        days = [today]
+    counts = [
+        demo.sessions // len(days) + (i < demo.sessions % len(days)) for i in range(len(days))
+    ]
+    return [(day, count) for day, count in zip(days, counts, strict=True) if count]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import pytest
 from fhir.resources.R4B.claimresponse import ClaimResponse
 
 from mutualities import systems
+from mutualities.households import load_households
+from mutualities.maximum_billing import load_ceilings
+from mutualities.members import load_members
 from tests.fixtures.clock import Clock
 from tests.mutualities.conftest import AppFactory, ClientFactory
 from tests.mutualities.factories import (
@@ -307,3 +311,19 @@ async def test_the_built_in_households_and_ceilings(
     ceilings = [float(row["ceiling"]) for row in data["brackets"]]
     assert ceilings == sorted(ceilings)
     assert ceilings[0] == BRACKET_1
+
+
+def test_the_gateway_demo_names_the_funds_household() -> None:
+    """gateway/demo_data.py keeps a copy of the demo household for its manifest."""
+    from gateway.demo_data import HOUSEHOLD
+
+    members = load_members()
+    households = load_households(members)
+    ceilings = load_ceilings()
+    for ssin in HOUSEHOLD.members:
+        member = members.lookup(HOUSEHOLD.fund_code, ssin)
+        assert member is not None, "a demo household member is not insured with its fund"
+        household = households.of(HOUSEHOLD.fund_code, ssin, preferential=member.preferential)
+        assert household.key == HOUSEHOLD.key
+        assert household.income_bracket == HOUSEHOLD.income_bracket
+        assert ceilings.of(household) == Decimal(HOUSEHOLD.ceiling)

@@ -325,6 +325,7 @@ def write_manifest(
                 "ssin": p.ssin,
                 "name": p.name,
                 "fund_code": p.fund_code,
+                "membership_number": p.membership_number,  # the fund's number for the patient
                 "card_number": p.card_number,  # their eID card, current in the national register
                 "password": (passwords or {}).get(p.ssin),
             }

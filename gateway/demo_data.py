@@ -19,6 +19,9 @@ class DemoPatient:
     name: str
     fund_code: str
     card_number: str  # their current eID card (12 digits, mod-97 check digits: CO-2, RX-18 b)
+    # the number their sickness fund gave them (mutualities/data/members.json): a claim may name
+    # the patient by it, with the fund as assigner, instead of the SSIN
+    membership_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,9 @@ class DemoProfessional:
 
 
 PATIENTS = (
-    DemoPatient("85073003328", "Jan Peeters", "100", "592000000283"),
-    DemoPatient("93051822361", "Marie Dubois", "300", "592000000384"),
-    DemoPatient("01010100126", "Lotte Janssens", "500", "592000000485"),
+    DemoPatient("85073003328", "Jan Peeters", "100", "592000000283", "1000000001328"),
+    DemoPatient("93051822361", "Marie Dubois", "300", "592000000384", "3000000001361"),
+    DemoPatient("01010100126", "Lotte Janssens", "500", "592000000485", "5000000001126"),
 )
 
 NURSING_HOME_PHARMACY = "06076543"  # a nursing home's pharmacy: the holder of a mandate (RX-16)

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp
 
 from mock_services.faults import FaultState
-from mutualities import responses
+from mutualities import messages, responses
 from mutualities.config import FundsConfig
 from mutualities.errors import ProtocolError
 from mutualities.faults import FundFaultUpdate, fault_layer, fund_faults
@@ -164,6 +164,35 @@ async def submit_claim(fund: FundDep, request: Request) -> Response:
     return _fhir(await fund.submit(key, await _claim_body(request)))
 
 
+@fund_router.post("/$process-message")
+async def process_message(fund: FundDep, request: Request) -> Response:
+    """The eAttest message (hl7-be/eattestation): create or cancel, answered with the response
+    message. The request key is the Bundle id; an ``Idempotency-Key`` header, if sent, must be it."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        body = None
+    try:
+        message = messages.read_request(body, fund.code)
+    except messages.MessageRefused as exc:
+        raise _ProtocolFailure(400, exc.error, exc.issue_code, exc.diagnostics) from exc
+    header_key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if header_key is not None and header_key != message.key:
+        raise _ProtocolFailure(
+            400, ProtocolError.INVALID_REQUEST, "invalid", "Idempotency-Key differs from Bundle.id"
+        )
+    if message.event == messages.CREATE:
+        answer = await fund.submit(message.key, message.claim, message.faults)
+    else:
+        answer = await fund.cancel(message.claim)
+    if answer.status != 200:
+        return _fhir(answer)
+    wrapped = messages.response_bundle(
+        answer.body, request_header=message.header_id, claim_entry=message.claim_entry
+    )
+    return _fhir(Answer(answer.status, wrapped, answer.replayed))
+
+
 @fund_router.post("/Claim/$cancel")
 async def cancel_claim(fund: FundDep, request: Request) -> Response:
     return _fhir(await fund.cancel(await _claim_body(request)))
@@ -194,7 +223,9 @@ async def settlements(
         "self": str(request.url),
         "next": str(request.url.replace_query_params(since=cursor, _count=count)),
     }
-    body = responses.searchset([event for _, event in found], links=links, timestamp=fund.clock())
+    # Each event is the response message around the stored ClaimResponse (hl7-be/eattestation).
+    events = [messages.response_bundle(event) for _, event in found]
+    body = responses.searchset(events, links=links, timestamp=fund.clock())
     return Response(body, media_type=responses.FHIR_JSON)
 
 

@@ -22,6 +22,7 @@ _SSIN = re.compile(r"^\d{11}$")
 # ID-6: 11 digits, or the deprecated 8-digit form without the qualification.
 _NIHDI = re.compile(r"^\d{8}(\d{3})?$")
 _FUND = re.compile(r"^\d{3}$")
+_MEMBERSHIP = re.compile(r"^\d{1,20}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CANCEL_REASONS = frozenset("ABCDEFG")
 MAX_COUNT = 99
@@ -41,12 +42,15 @@ class ClaimItem:
 
 @dataclass(frozen=True)
 class ClaimRequest:
+    # The SSIN; empty while the claim names the patient only by ``membership``, the number this
+    # fund gave its member (hl7-be/eattestation ex11): the fund puts the SSIN in once it knows it.
     patient_ssin: str
     provider_nihdi: str
     insurer: str
     type: dict[str, Any] | None  # echoed on the ClaimResponse
     sub_type: dict[str, Any] | None  # the attestation type (AT-2), echoed
     items: tuple[ClaimItem, ...]
+    membership: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two deliveries the same claim: who, whom, for which services.
@@ -55,7 +59,7 @@ class ClaimRequest:
         gateway's forwarder without making them different claims.
         """
         content = [
-            self.patient_ssin,
+            self.patient_ssin or f"membership:{self.membership}",
             self.provider_nihdi,
             self.insurer,
             sorted((i.sequence, i.code, i.serviced.isoformat(), i.count) for i in self.items),
@@ -119,13 +123,14 @@ def parse_claim(body: dict[str, Any]) -> ClaimRequest | list[Fault]:
         # AT-3 invariant: a create carries no attestation number; the insurer assigns it.
         if isinstance(identifier, dict) and identifier.get("system") == systems.ATTESTATION:
             reader.fail(f"Claim.identifier[{index}]")
-    patient = reader.identifier(body, "patient", systems.SSIN_ALIASES, _SSIN)
+    patient, membership = _patient(reader, body)
     provider = reader.identifier(body, "provider", systems.NIHDI_ALIASES, _NIHDI)
     insurer = reader.identifier(body, "insurer", frozenset({systems.INSURER}), _FUND)
     items = _items(reader, body.get("item"))
     if reader.faults or patient is None or provider is None or insurer is None:
         return reader.faults
     return ClaimRequest(
+        membership=membership,
         patient_ssin=patient,
         provider_nihdi=provider,
         insurer=insurer,
@@ -133,6 +138,19 @@ def parse_claim(body: dict[str, Any]) -> ClaimRequest | list[Fault]:
         sub_type=body["subType"] if isinstance(body.get("subType"), dict) else None,
         items=tuple(items),
     )
+
+
+def _patient(reader: _Reader, body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(SSIN, membership number): the patient by SSIN, or by the number this fund gave him."""
+    patient = body.get("patient")
+    identifier = patient.get("identifier") if isinstance(patient, dict) else None
+    if isinstance(identifier, dict) and identifier.get("system") == systems.MEMBERSHIP:
+        value = identifier.get("value")
+        if isinstance(value, str) and _MEMBERSHIP.match(value):
+            return "", value
+        reader.fail("Claim.patient.identifier.value")
+        return None, None
+    return reader.identifier(body, "patient", systems.SSIN_ALIASES, _SSIN), None
 
 
 def _items(reader: _Reader, value: object) -> list[ClaimItem]:

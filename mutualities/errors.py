@@ -1,7 +1,10 @@
 """The coded reasons a fund refuses a claim or a cancellation (domain AT-5), and where the fault is.
 
 Codes live in the system ``urn:ehealth-gateway:mutuality-error`` (the official list is published on
-mycarenet.be only, AT-5). Each fault carries the FHIRPath of the element at fault, evaluated on the
+mycarenet.be only, AT-5). The hl7-be eattestation guide's CodeSystem ``be-cs-eattestation-errors``
+is a fragment that publishes two codes; where a fault is one of those, the answer carries the
+guide's code too (``GUIDE_CODES``). The funds write no other code in the guide's system: a code
+they made up there would pass for MyCareNet's. Each fault carries the FHIRPath of the element at fault, evaluated on the
 Claim that was sent (``Claim.item[0].servicedDate``; indexes count from 0 as in FHIRPath).
 """
 
@@ -28,6 +31,11 @@ class ErrorCode(StrEnum):
     """A cancellation names an attestation number this fund never issued (AT-6)."""
     INVALID_CANCEL_REASON = "INVALID_CANCEL_REASON"
     """A cancellation carries no reason, or one outside A..G (AT-6)."""
+    MISSING_PRACTITIONERROLE_PRACTITIONER_REFERENCE = (
+        "MISSING_PRACTITIONERROLE_PRACTITIONER_REFERENCE"
+    )
+    """The provider's PractitionerRole in the message names no Practitioner (the guide's code,
+    hl7-be/eattestation ex17)."""
 
 
 DISPLAY: dict[ErrorCode, str] = {
@@ -39,6 +47,9 @@ DISPLAY: dict[ErrorCode, str] = {
     ErrorCode.DUPLICATE_ATTESTATION: "Service already attested",
     ErrorCode.UNKNOWN_ATTESTATION: "Unknown attestation number",
     ErrorCode.INVALID_CANCEL_REASON: "Missing or unknown cancellation reason",
+    ErrorCode.MISSING_PRACTITIONERROLE_PRACTITIONER_REFERENCE: (
+        "The provider's PractitionerRole names no Practitioner"
+    ),
 }
 
 
@@ -60,3 +71,17 @@ class ProtocolError(StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     UNKNOWN_FUND = "UNKNOWN_FUND"
     UNAVAILABLE = "UNAVAILABLE"
+    NOT_A_MESSAGE = "NOT_A_MESSAGE"
+    """``$process-message`` needs an eAttest request Bundle: type message, a MessageHeader with
+    the event eattest-create or eattest-cancel, and the Claim."""
+    MISSING_BUNDLE_ID = "MISSING_BUNDLE_ID"
+    """The request Bundle has no id, which is its idempotency key (the guide's code)."""
+
+
+# The codes hl7-be/eattestation publishes in be-cs-eattestation-errors (a fragment of MyCareNet's).
+GUIDE_CODES = frozenset(
+    {
+        ProtocolError.MISSING_BUNDLE_ID.value,
+        ErrorCode.MISSING_PRACTITIONERROLE_PRACTITIONER_REFERENCE.value,
+    }
+)

@@ -8,8 +8,8 @@ created, in the same transaction, and every later delivery of that key gets thos
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from mutualities import responses, rules
 from mutualities.claims import ClaimRequest, parse_cancel, parse_claim
 from mutualities.errors import ErrorCode, Fault, ProtocolError
 from mutualities.maximum_billing import MaximumBilling
-from mutualities.members import MemberList
+from mutualities.members import Member, MemberList
 from mutualities.records import Attestation, Status, attestation_number, brussels_date
 from mutualities.settlement import price_lines, settle_due
 from mutualities.store import FundStore, StoredRequest
@@ -61,10 +61,18 @@ class Fund:
         self.clock = clock
         self.settle_after = settle_after
 
-    async def submit(self, key: str, body: dict[str, Any]) -> Answer:
-        """Acknowledge or refuse a claim, once per idempotency key."""
+    async def submit(
+        self, key: str, body: dict[str, Any], faults_found: Sequence[Fault] = ()
+    ) -> Answer:
+        """Acknowledge or refuse a claim, once per idempotency key.
+
+        ``faults_found``: what reading the message around the claim found wrong (they stop the
+        other checks, as a malformed claim does).
+        """
         now = self.clock()
         parsed = parse_claim(body)
+        if faults_found:
+            parsed = [*faults_found, *(parsed if isinstance(parsed, list) else [])]
         claim = parsed if isinstance(parsed, ClaimRequest) else None
         fingerprint = claim.fingerprint() if claim else _raw_fingerprint(body)
         async with self.store.transaction() as tx:
@@ -85,7 +93,10 @@ class Fund:
             faults: list[Fault] = parsed if isinstance(parsed, list) else []
             member = None
             if claim is not None:
-                member = self.members.lookup(self.code, claim.patient_ssin)
+                member = self._member(claim)
+                if member is not None:
+                    # Named by his membership number, the patient is attested under his SSIN.
+                    claim = replace(claim, patient_ssin=member.ssin)
                 days = (item.serviced for item in claim.items)
                 attested = await tx.attested_services(
                     claim.provider_nihdi, claim.patient_ssin, days
@@ -151,6 +162,11 @@ class Fund:
         else:
             log.info("claim_rejected", fund=self.code, errors=list(codes))
         return Answer(200, response)
+
+    def _member(self, claim: ClaimRequest) -> Member | None:
+        if claim.membership is not None:
+            return self.members.by_membership(self.code, claim.membership)
+        return self.members.lookup(self.code, claim.patient_ssin)
 
     async def cancel(self, body: dict[str, Any]) -> Answer:
         """Cancel an attestation (AT-6). Cancelling twice returns the first answer (AT-7)."""

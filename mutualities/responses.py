@@ -8,7 +8,8 @@ and are embedded in Bundles unchanged (``orjson.Fragment``), so a replay is byte
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 
 from mutualities import systems
 from mutualities.claims import ClaimRequest
-from mutualities.errors import DISPLAY, Fault, ProtocolError
+from mutualities.errors import DISPLAY, GUIDE_CODES, Fault, ProtocolError
 from mutualities.records import Attestation, Line, brussels_date
 
 FHIR_JSON = "application/fhir+json"
@@ -33,6 +34,31 @@ class FundEvent:
     REJECTED = "rejected"
     SETTLED = "settled"
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who a ClaimResponse names, each a reference to its entry in the response message
+    (``urn:uuid``, as in hl7-be/eattestation ex12) with the identifier beside it, so that the
+    ClaimResponse still says who they are once taken out of the message.
+
+    The uuids derive from the fund and the idempotency key: every answer about one claim (the
+    acknowledgement, its replays, the settlement, the cancellation) names the same entries.
+    """
+
+    patient: str
+    provider: str  # the PractitionerRole of the care provider
+    practitioner: str
+    insurer: str
+
+    @classmethod
+    def of(cls, fund: str, key: str | None) -> Parties:
+        seed = f"{fund}/{key}" if key is not None else uuid.uuid4().hex
+
+        def ref(part: str) -> str:
+            return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{seed}/{part}')}"
+
+        return cls(ref("patient"), ref("provider"), ref("practitioner"), ref("insurer"))
 
 
 def encode(resource: dict[str, Any]) -> bytes:
@@ -64,13 +90,14 @@ def _header(
     created: datetime,
     outcome: str,
     disposition: str,
-    patient_ssin: str | None,
+    patient: dict[str, Any] | None,
     provider_nihdi: str | None,
     idempotency_key: str | None,
     claim_type: dict[str, Any] | None,
     sub_type: dict[str, Any] | None,
     number: str | None,
     extra_tags: Sequence[dict[str, str]] = (),
+    status: str = "active",
 ) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "ClaimResponse",
@@ -79,21 +106,24 @@ def _header(
     }
     if number is not None:
         resource["identifier"] = [{"system": systems.ATTESTATION, "value": number}]
-    resource.update({"status": "active", "type": claim_type or DEFAULT_CLAIM_TYPE})
+    resource.update({"status": status, "type": claim_type or DEFAULT_CLAIM_TYPE})
     if sub_type is not None:
         resource["subType"] = sub_type
     resource["use"] = "claim"
+    parties = Parties.of(fund, idempotency_key)
     resource["patient"] = (
-        {"identifier": {"system": systems.SSIN, "value": patient_ssin}}
-        if patient_ssin is not None
+        {"reference": parties.patient, "identifier": patient}
+        if patient is not None
         else {"display": "patient not identified"}
     )
     resource["created"] = _instant(created)
-    resource["insurer"] = {"identifier": {"system": systems.INSURER, "value": fund}}
+    resource["insurer"] = {
+        "reference": parties.insurer,
+        "identifier": {"system": systems.INSURER, "value": fund},
+    }
     if provider_nihdi is not None:
-        resource["requestor"] = {
-            "identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": provider_nihdi}
-        }
+        # hl7-be BeEattestationClaimResponse: requestor is the care provider's PractitionerRole.
+        resource["requestor"] = _provider(parties, provider_nihdi)
     if idempotency_key is not None:
         resource["request"] = {
             "identifier": {"system": systems.IDEMPOTENCY_KEY, "value": idempotency_key}
@@ -101,6 +131,56 @@ def _header(
     resource["outcome"] = outcome
     resource["disposition"] = disposition
     return resource
+
+
+def _provider(parties: Parties, nihdi: str) -> dict[str, Any]:
+    return {
+        "reference": parties.provider,
+        "identifier": {"system": systems.NIHDI_PROFESSIONAL, "value": nihdi},
+    }
+
+
+def _patient(ssin: str | None, membership: str | None = None) -> dict[str, Any] | None:
+    """The patient's identifier: the SSIN once the fund knows it, even when the claim named him
+    by his membership number (the provider learns whom the fund attested for)."""
+    if ssin:
+        return {"system": systems.SSIN, "value": ssin}
+    if membership is not None:
+        return {"system": systems.MEMBERSHIP, "value": membership}
+    return None
+
+
+def add_items(
+    lines: Sequence[Line],
+    *,
+    fund: str,
+    key: str,
+    provider_nihdi: str,
+    adjudications: Callable[[Line], list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """hl7-be BeEattestationClaimResponse ``addItem``: per service the provider, the code, the
+    date, the count, the legal fee per unit and in all (``net``), and its adjudications (the
+    legal fee, ``intreatment``, unless ``adjudications(line)`` gives others)."""
+    provider = _provider(Parties.of(fund, key), provider_nihdi)
+    items = []
+    for line in lines:
+        items.append(
+            {
+                "itemSequence": [line.sequence],
+                "provider": [provider],
+                "productOrService": {
+                    "coding": [{"system": systems.NIHDI_NOMENCLATURE, "code": line.code}]
+                },
+                "servicedDate": line.serviced.isoformat(),
+                "quantity": {"value": line.count},
+                "unitPrice": _money(line.legal_fee / line.count),
+                "net": _money(line.legal_fee),
+                "adjudication": (
+                    adjudications(line) if adjudications else [_legal_fee(line.legal_fee)]
+                ),
+            }
+        )
+    return items
 
 
 def acknowledgement(
@@ -120,17 +200,14 @@ def acknowledgement(
         created=created,
         outcome="complete",
         disposition="Attestation accepted",
-        patient_ssin=claim.patient_ssin,
+        patient=_patient(claim.patient_ssin),
         provider_nihdi=claim.provider_nihdi,
         idempotency_key=key,
         claim_type=claim.type,
         sub_type=claim.sub_type,
         number=number,
     )
-    resource["item"] = [
-        {"itemSequence": line.sequence, "adjudication": [_legal_fee(line.legal_fee)]}
-        for line in lines
-    ]
+    resource["addItem"] = add_items(lines, fund=fund, key=key, provider_nihdi=claim.provider_nihdi)
     resource["total"] = [_legal_fee(sum((line.legal_fee for line in lines), Decimal("0.00")))]
     return resource
 
@@ -153,7 +230,7 @@ def rejection(
         created=created,
         outcome="error",
         disposition=f"{subject} refused: " + ", ".join(codes),
-        patient_ssin=claim.patient_ssin if claim else None,
+        patient=_patient(claim.patient_ssin, claim.membership) if claim else None,
         provider_nihdi=claim.provider_nihdi if claim else None,
         idempotency_key=key,
         claim_type=claim.type if claim else None,
@@ -171,16 +248,20 @@ def _error(fault: Fault) -> dict[str, Any]:
     if fault.item_sequence is not None:
         error["itemSequence"] = fault.item_sequence
     error["code"] = {
-        "coding": [
-            {
-                "system": systems.MUTUALITY_ERROR,
-                "code": fault.code.value,
-                "display": DISPLAY[fault.code],
-            }
-        ],
+        "coding": codings(fault.code.value, DISPLAY[fault.code]),
         "text": fault.expression,
     }
     return error
+
+
+def codings(code: str, display: str | None = None) -> list[dict[str, str]]:
+    """The fund's code, and the guide's same code where the guide publishes it."""
+    own = {"system": systems.MUTUALITY_ERROR, "code": code}
+    if display is not None:
+        own["display"] = display
+    if code in GUIDE_CODES:
+        return [own, {"system": systems.EATTEST_ERRORS, "code": code}]
+    return [own]
 
 
 def settlement(attestation: Attestation, settled_at: datetime) -> dict[str, Any]:
@@ -192,17 +273,17 @@ def settlement(attestation: Attestation, settled_at: datetime) -> dict[str, Any]
         created=settled_at,
         disposition="Attestation settled: reimbursement paid to the patient",
     )
-    resource["item"] = [
-        {
-            "itemSequence": line.sequence,
-            "adjudication": [
-                _legal_fee(line.legal_fee),
-                _adjudication(systems.ADJUDICATION, "benefit", line.reimbursed),
-                _adjudication(systems.ADJUDICATION, "copay", line.patient_share),
-            ],
-        }
-        for line in attestation.lines
-    ]
+    resource["addItem"] = add_items(
+        attestation.lines,
+        fund=attestation.fund,
+        key=attestation.idempotency_key,
+        provider_nihdi=attestation.provider_nihdi,
+        adjudications=lambda line: [
+            _legal_fee(line.legal_fee),
+            _adjudication(systems.ADJUDICATION, "benefit", line.reimbursed),
+            _adjudication(systems.ADJUDICATION, "copay", line.patient_share),
+        ],
+    )
     resource["total"] = [
         _legal_fee(attestation.legal_fee),
         _adjudication(systems.ADJUDICATION, "benefit", attestation.reimbursed),
@@ -217,7 +298,8 @@ def settlement(attestation: Attestation, settled_at: datetime) -> dict[str, Any]
 
 
 def cancellation(attestation: Attestation, reason: str, cancelled_at: datetime) -> dict[str, Any]:
-    """AT-6: the insurer confirms the cancellation; the reason is a second tag."""
+    """AT-6: the insurer confirms the cancellation (status cancelled, as hl7-be/eattestation
+    ex14); the reason is a second tag."""
     return _attestation_header(
         attestation,
         resource_id=f"{attestation.number}-cancelled",
@@ -225,6 +307,7 @@ def cancellation(attestation: Attestation, reason: str, cancelled_at: datetime) 
         created=cancelled_at,
         disposition=f"Attestation cancelled (reason {reason})",
         extra_tags=[{"system": systems.CANCEL_REASON, "code": reason}],
+        status="cancelled",
     )
 
 
@@ -236,6 +319,7 @@ def _attestation_header(
     created: datetime,
     disposition: str,
     extra_tags: Sequence[dict[str, str]] = (),
+    status: str = "active",
 ) -> dict[str, Any]:
     return _header(
         resource_id=resource_id,
@@ -244,13 +328,14 @@ def _attestation_header(
         created=created,
         outcome="complete",
         disposition=disposition,
-        patient_ssin=attestation.patient_ssin,
+        patient=_patient(attestation.patient_ssin),
         provider_nihdi=attestation.provider_nihdi,
         idempotency_key=attestation.idempotency_key,
         claim_type=attestation.claim_type,
         sub_type=attestation.sub_type,
         number=attestation.number,
         extra_tags=extra_tags,
+        status=status,
     )
 
 
@@ -262,9 +347,7 @@ def operation_outcome(error: ProtocolError, issue_code: str, diagnostics: str) -
                 {
                     "severity": "error",
                     "code": issue_code,
-                    "details": {
-                        "coding": [{"system": systems.MUTUALITY_ERROR, "code": error.value}]
-                    },
+                    "details": {"coding": codings(error.value)},
                     "diagnostics": diagnostics,
                 }
             ],

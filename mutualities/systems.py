@@ -16,6 +16,8 @@ NIHDI: Final = _CORE + "nihdi"
 NIHDI_PROFESSIONAL: Final = _CORE + "nihdi-professional"
 INSURER: Final = _CORE + "insurancenumber"
 NIHDI_NOMENCLATURE: Final = _CORE + "be-ns-nihdi-nomenclature"
+# The number a fund gives its member (spelled so in hl7-be core; hl7-be/eattestation ex11).
+MEMBERSHIP: Final = _CORE + "insurancymembership"
 
 # ID-22: legacy aliases accepted on input.
 SSIN_ALIASES: Final = frozenset({SSIN, _LEGACY + "ssin"})
@@ -29,6 +31,15 @@ DECISION_VALUES: Final = (
 )
 # AT-6: cancellation reasons A..G (hl7-be/eattestation BeCSEattestationCancelReason.fsh).
 CANCEL_REASON: Final = "https://www.ehealth.fgov.be/standards/fhir/eattestation/CodeSystem/be-cs-eattestation-cancel-reason"
+
+# Messaging (hl7-be/eattestation BeEattestationRequest / BeEattestationResponse, examples ex11-ex17).
+MESSAGE_EVENTS: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/mycarenet/CodeSystem/message-events"
+)
+EATTEST_ERRORS: Final = (
+    "https://www.ehealth.fgov.be/standards/fhir/eattestation/CodeSystem/be-cs-eattestation-errors"
+)
+HCPARTY: Final = "https://www.ehealth.fgov.be/standards/fhir/core/CodeSystem/cd-hcparty"
 
 # FHIR R4 terminology.
 ADJUDICATION: Final = "http://terminology.hl7.org/CodeSystem/adjudication"

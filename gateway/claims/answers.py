@@ -8,17 +8,22 @@ token ``urn:ehealth-gateway:claim|<claim id>`` is unique: a second ClaimResponse
 cannot exist. Later events update it (a new version) only when they move it forward
 (acknowledged or refused, then settled, then cancelled: ``model.RANK``), so a replayed
 acknowledgement or a feed page read twice changes nothing.
+
+A claim may name its patient by the fund's membership number only; the fund's answer names him by
+SSIN, and from then on the Claim and its ClaimResponse are filed under that SSIN (who may read
+them, the patient's searches), while the Claim's content stays as the provider sent it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Clock
 from gateway.claims.funds import FundClient
 from gateway.claims.model import (
@@ -97,6 +102,8 @@ class Answers:
         state = STATE_OF[event]
         resource = response_resource(answer, claim_id)
         columns = response_columns(resource, claim, state)
+        patient = columns.patient_ssin or patient_ssin_of(resource)
+        columns = replace(columns, patient_ssin=patient)
         if current is None:
             stored = await self.store.create(CLAIM_RESPONSE, resource, columns)
         else:
@@ -107,7 +114,7 @@ class Answers:
                 columns,
                 expected_version=current.version_id,
             )
-        await self.set_claim_state(claim, state)
+        await self.set_claim_state(claim, state, patient_ssin=patient)
         await self.records.set_state(
             claim_id,
             state,
@@ -124,9 +131,15 @@ class Answers:
         return Applied(True, state)
 
     async def set_claim_state(
-        self, claim: StoredVersion, state: State, reason: str | None = None
+        self,
+        claim: StoredVersion,
+        state: State,
+        reason: str | None = None,
+        *,
+        patient_ssin: str | None = None,
     ) -> StoredVersion:
-        """A new version of the Claim with its claim-state tag (and ``status`` when cancelled).
+        """A new version of the Claim with its claim-state tag (and ``status`` when cancelled),
+        filed under ``patient_ssin`` when the Claim names its patient by no SSIN of its own.
 
         Callers hold the claim's row lock, so the version read is the current one; the store's
         compare-and-set on the version still guards against a writer that skipped the lock.
@@ -136,12 +149,11 @@ class Answers:
         if state is State.CANCELLED:
             resource["status"] = "cancelled"
         system = request_key_system(claim.author_nihdi or "")
+        columns = claim_columns(resource, state, system)
+        if columns.patient_ssin is None and patient_ssin is not None:
+            columns = replace(columns, patient_ssin=patient_ssin)
         return await self.store.update(
-            CLAIM,
-            claim.logical_id,
-            resource,
-            claim_columns(resource, state, system),
-            expected_version=claim.version_id,
+            CLAIM, claim.logical_id, resource, columns, expected_version=claim.version_id
         )
 
     async def mark(

@@ -60,7 +60,7 @@ def retry_policy(settings: Settings) -> tenacity.Retrying:
 @dataclass(frozen=True)
 class Delivery:
     job: Job
-    payload: dict[str, Any] | None  # the Claim as sent (submit); None for a cancel
+    payload: dict[str, Any] | None  # the Claim as sent (submit) or cancelled; None: not stored
     attestation: str | None = None  # the number to cancel
 
 
@@ -144,14 +144,15 @@ class Forwarder(FundWork):
         return forget
 
     async def _prepare(self, session: AsyncSession, job: Job) -> Delivery:
+        attestation = None
         if job.kind is JobKind.CANCEL:
             row = await ClaimRecords(session).get(job.claim_id)
-            return Delivery(job, None, row.attestation if row is not None else None)
+            attestation = row.attestation if row is not None else None
         try:
             stored = await ResourceStore(session, self.keyring).read(CLAIM, job.claim_id)
         except GatewayError:  # gone: nothing to send (parked by _send, never retried)
-            return Delivery(job, None)
-        return Delivery(job, for_fund(stored.json()))
+            return Delivery(job, None, attestation)
+        return Delivery(job, for_fund(stored.json()), attestation)
 
     # -- one attempt -----------------------------------------------------------------------------
 
@@ -172,14 +173,16 @@ class Forwarder(FundWork):
 
     async def _send(self, delivery: Delivery) -> dict[str, Any]:
         job = delivery.job
+        if delivery.payload is None:
+            raise Permanent("NO_CLAIM: the claim to send is not stored")
         if job.kind is JobKind.SUBMIT:
-            if delivery.payload is None:
-                raise Permanent("NO_CLAIM: the claim to send is not stored")
             # The key is the claim's id: the same for every attempt, whoever sends it.
             return await self.funds.submit(job.fund_code, job.claim_id, delivery.payload)
         if delivery.attestation is None or job.cancel_reason is None:
             raise Permanent("NOT_ACKNOWLEDGED: no attestation number to cancel")
-        return await self.funds.cancel(job.fund_code, delivery.attestation, job.cancel_reason)
+        return await self.funds.cancel(
+            job.fund_code, job.claim_id, delivery.attestation, job.cancel_reason, delivery.payload
+        )
 
     async def _answered(self, job: Job, answer: dict[str, Any]) -> None:
         now = self.clock()

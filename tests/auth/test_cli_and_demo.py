@@ -134,7 +134,7 @@ def test_demo_manifest_and_gateway_token(env: Path, capsys: pytest.CaptureFixtur
         assert set(client) >= {"client_id", "role", "nihdi", "name", "key_path", "cert_path"}
         assert Path(client["key_path"]).is_file()
         assert Path(client["cert_path"]).is_file()
-    assert {"ssin", "name", "fund_code"} <= set(manifest["patients"][0])
+    assert {"ssin", "name", "fund_code", "membership_number"} <= set(manifest["patients"][0])
     # RX-14: the demo GPs share a GMF practice, listed in the manifest
     [practice] = manifest["gmf_practices"]
     prescribers = {c["nihdi"] for c in manifest["clients"] if c["role"] == "prescriber"}

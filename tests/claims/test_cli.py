@@ -25,7 +25,7 @@ def funds_env(gateway_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def failing_funds() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mock:
-        mock.post(FUND_URLS["100"] + "/Claim").mock(return_value=httpx.Response(400))
+        mock.post(FUND_URLS["100"] + "/$process-message").mock(return_value=httpx.Response(400))
         yield mock
 
 

@@ -35,7 +35,7 @@ from tests.claims.conftest import (
 )
 from tests.claims.factories import claim, item
 
-CLAIM_URL = FUND_URLS["100"] + "/Claim"
+MESSAGE_URL = FUND_URLS["100"] + "/$process-message"
 FEED_URL = FUND_URLS["100"] + "/settlements"
 ATTESTATION = "https://www.mycarenet.be/eattest"
 
@@ -75,6 +75,30 @@ def ack(
         "request": {"identifier": {"system": "urn:ehealth-gateway:idempotency-key", "value": key}},
         "outcome": "complete",
         "disposition": "Attestation accepted",
+    }
+
+
+def message(answer: dict[str, Any]) -> dict[str, Any]:
+    """A fund's response message (hl7-be BeEattestationResponse) around its ClaimResponse."""
+    return {
+        "resourceType": "Bundle",
+        "id": f"response-{answer['id']}",
+        "type": "message",
+        "timestamp": answer.get("created", "2026-11-25T10:00:00+00:00"),
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:4f0c1b52-7d1e-4a55-9a43-1d2f3b4c5d6e",
+                "resource": {
+                    "resourceType": "MessageHeader",
+                    "eventCoding": {
+                        "system": "https://www.ehealth.fgov.be/standards/fhir/mycarenet/CodeSystem/message-events",
+                        "code": "eattestresponse-create",
+                    },
+                    "source": {"endpoint": "urn:fund:100"},
+                },
+            },
+            {"fullUrl": "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "resource": answer},
+        ],
     }
 
 
@@ -132,8 +156,8 @@ async def test_a_503_is_retried_with_the_same_key_after_the_backoff(
     app: FastAPI,
 ) -> None:
     claim_id = (await post_claim(provider, claim())).json()["id"]
-    route = funds_mock.post(CLAIM_URL).mock(
-        side_effect=[unavailable(), httpx.Response(200, json=ack(claim_id))]
+    route = funds_mock.post(MESSAGE_URL).mock(
+        side_effect=[unavailable(), httpx.Response(200, json=message(ack(claim_id)))]
     )
     assert await rx.deliver() == 1
     [job] = await job_rows(app, claim_id)
@@ -144,8 +168,14 @@ async def test_a_503_is_retried_with_the_same_key_after_the_backoff(
     assert await rx.deliver() == 1
     assert keys_sent(route) == [claim_id, claim_id]
     bodies = [orjson.loads(call.request.content) for call in route.calls]
-    assert bodies[0] == bodies[1]
-    assert "meta" not in bodies[0]
+    # the same message: its id is the key, its Claim the same (the envelope's uuids may differ)
+    assert [body["id"] for body in bodies] == [claim_id, claim_id]
+    claims_sent = [body["entry"][-1]["resource"] for body in bodies]
+    for party in ("patient", "provider"):  # by identifier (the reference is to this message)
+        assert claims_sent[0].pop(party)["identifier"] == claims_sent[1].pop(party)["identifier"]
+    assert claims_sent[0] == claims_sent[1]
+    assert claims_sent[0]["resourceType"] == "Claim"
+    assert "meta" not in claims_sent[0]
     [answer] = await response_for(provider, claim_id)
     assert answer["outcome"] == "complete"
 
@@ -166,8 +196,8 @@ async def test_no_answer_is_retried_with_the_same_key(
     failure: Exception,
 ) -> None:
     claim_id = (await post_claim(provider, claim())).json()["id"]
-    route = funds_mock.post(CLAIM_URL).mock(
-        side_effect=[failure, httpx.Response(200, json=ack(claim_id))]
+    route = funds_mock.post(MESSAGE_URL).mock(
+        side_effect=[failure, httpx.Response(200, json=message(ack(claim_id)))]
     )
     await rx.deliver()
     clock.advance(seconds=5)
@@ -184,7 +214,7 @@ async def test_after_the_last_attempt_the_claim_is_parked_as_failed(
     app: FastAPI,
 ) -> None:
     claim_id = (await post_claim(provider, claim())).json()["id"]
-    route = funds_mock.post(CLAIM_URL).mock(return_value=unavailable())
+    route = funds_mock.post(MESSAGE_URL).mock(return_value=unavailable())
     for _ in range(6):
         await rx.deliver()
         clock.advance(seconds=120)
@@ -213,7 +243,7 @@ async def test_an_answer_no_retry_can_change_parks_at_once(
             }
         ],
     }
-    funds_mock.post(CLAIM_URL).mock(return_value=httpx.Response(409, json=reused))
+    funds_mock.post(MESSAGE_URL).mock(return_value=httpx.Response(409, json=reused))
     await rx.deliver()
     [job] = await job_rows(app, claim_id)
     assert (job.state, job.attempts) == ("failed", 1)
@@ -282,9 +312,11 @@ async def test_two_forwarders_never_send_one_job_twice(
 
     def answer(request: httpx.Request) -> httpx.Response:
         key = request.headers["idempotency-key"]
-        return httpx.Response(200, json=ack(key, number=f"100-1-251125-{ids.index(key):07d}-00"))
+        return httpx.Response(
+            200, json=message(ack(key, number=f"100-1-251125-{ids.index(key):07d}-00"))
+        )
 
-    route = funds_mock.post(CLAIM_URL).mock(side_effect=answer)
+    route = funds_mock.post(MESSAGE_URL).mock(side_effect=answer)
     one = make_worker(worker_concurrency=4)
     two = make_worker(worker_concurrency=4)
     while True:
@@ -311,9 +343,11 @@ async def test_a_settlement_ahead_of_the_acknowledgement_is_the_answer(
 ) -> None:
     """The fund committed, the connection dropped, the feed brought the settlement first."""
     claim_id = (await post_claim(provider, claim())).json()["id"]
-    route = funds_mock.post(CLAIM_URL).mock(side_effect=httpx.RemoteProtocolError("dropped"))
+    route = funds_mock.post(MESSAGE_URL).mock(side_effect=httpx.RemoteProtocolError("dropped"))
     await rx.deliver()
-    funds_mock.get(FEED_URL).mock(return_value=feed([ack(claim_id, event="settled")], 0, 1))
+    funds_mock.get(FEED_URL).mock(
+        return_value=feed([message(ack(claim_id, event="settled"))], 0, 1)
+    )
     funds_mock.get(FUND_URLS["300"] + "/settlements").mock(return_value=feed([], 0, 0))
     assert await rx.settle() == 1
     [answer] = await response_for(provider, claim_id)
@@ -340,7 +374,7 @@ async def test_feed_events_of_other_senders_are_skipped(
 ) -> None:
     funds_mock.get(FEED_URL).mock(
         side_effect=[
-            feed([ack("not-ours", event="settled")], 0, 1),
+            feed([message(ack("not-ours", event="settled"))], 0, 1),
             feed([], 1, 1),
         ]
     )
@@ -358,7 +392,8 @@ async def test_a_refused_cancellation_leaves_the_attestation(
     provider: httpx.AsyncClient, rx: Worker, funds_mock: respx.MockRouter, app: FastAPI
 ) -> None:
     claim_id = (await post_claim(provider, claim())).json()["id"]
-    funds_mock.post(CLAIM_URL).mock(return_value=httpx.Response(200, json=ack(claim_id)))
+    route = funds_mock.post(MESSAGE_URL)
+    route.mock(return_value=httpx.Response(200, json=message(ack(claim_id))))
     await rx.deliver()
     refusal = {
         "resourceType": "ClaimResponse",
@@ -374,13 +409,15 @@ async def test_a_refused_cancellation_leaves_the_attestation(
             }
         ],
     }
-    cancel = funds_mock.post(CLAIM_URL + "/$cancel").mock(
-        return_value=httpx.Response(200, json=refusal)
-    )
+    route.mock(return_value=httpx.Response(200, json=message(refusal)))
     reason = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueCode": "B"}]}
     assert (await provider.post(f"/fhir/Claim/{claim_id}/$cancel", json=reason)).status_code == 202
     await rx.deliver()
-    sent = orjson.loads(cancel.calls[0].request.content)
+    request = orjson.loads(route.calls[-1].request.content)
+    header, *_, claim_entry = request["entry"]
+    assert header["resource"]["eventCoding"]["code"] == "eattest-cancel"
+    assert request["id"] == route.calls[-1].request.headers["idempotency-key"]
+    sent = claim_entry["resource"]
     assert sent["identifier"] == [{"system": ATTESTATION, "value": "100-1-251125-0000001-03"}]
     assert sent["supportingInfo"][0]["code"]["coding"][0]["code"] == "B"
     [job] = [j for j in await job_rows(app, claim_id) if j.kind == JobKind.CANCEL.value]

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from gateway.settings import Settings
 from tests.claims.conftest import FUND_URLS, job_rows, post_claim, response_for
 from tests.claims.factories import claim
-from tests.claims.test_forwarder import ack, feed
+from tests.claims.test_forwarder import ack, feed, message
 from tests.fixtures.clock import Clock
 
 
@@ -34,9 +34,9 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def funds_mock() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mock:
-        mock.post(FUND_URLS["100"] + "/Claim").mock(
+        mock.post(FUND_URLS["100"] + "/$process-message").mock(
             side_effect=lambda request: httpx.Response(
-                200, json=ack(request.headers["idempotency-key"])
+                200, json=message(ack(request.headers["idempotency-key"]))
             )
         )
         for url in FUND_URLS.values():

@@ -7,8 +7,12 @@ back. The forwarder runs as ``gateway worker`` processes (two on PostgreSQL, so 
 shares the queue; one on SQLite), and one of them is killed with SIGKILL in the middle and
 started again. Claims are taken in by the API in this process, over ASGI, while all that happens.
 
+Every exchange is an eAttest message (hl7-be eattestation: ``POST {fund}/$process-message`` and a
+feed of response messages), the only way the gateway speaks to a fund.
+
 At the end every claim is settled exactly once at its fund (``/admin/received``: one attestation
-per idempotency key, settled) and the gateway holds exactly one ClaimResponse per claim, settled.
+per idempotency key, settled) and the gateway holds exactly one ClaimResponse per claim, settled,
+in the guide's shape.
 """
 
 from __future__ import annotations
@@ -280,6 +284,11 @@ async def test_a_thousand_claims_settle_exactly_once(
         [answer] = await response_for(provider, claim_id)
         assert answer["request"]["reference"] == f"Claim/{claim_id}"
         assert answer["payment"]["amount"]["value"] > 0
+        # taken out of the fund's response message: addItem as the guide has it, no references
+        # into a message the gateway does not keep
+        [line] = answer["addItem"]
+        assert line["provider"][0]["identifier"]["value"] == PRESCRIBER_NIHDI
+        assert "urn:uuid:" not in json.dumps(answer)
 
     figures = {
         "claims": CLAIMS,

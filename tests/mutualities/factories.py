@@ -88,6 +88,19 @@ def error_codes(response: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["code"]["coding"][0]["code"], e["code"]["text"]) for e in response.get("error", [])]
 
 
+def answer_of(message: dict[str, Any]) -> dict[str, Any]:
+    """The ClaimResponse of a response message (a feed event, an answer to $process-message)."""
+    [found] = [
+        e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "ClaimResponse"
+    ]
+    return found  # type: ignore[no-any-return]
+
+
+def feed_answers(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ClaimResponses of a page of the settlement feed, oldest first."""
+    return [answer_of(entry["resource"]) for entry in bundle.get("entry", [])]
+
+
 def adjudication(entry: dict[str, Any], code: str) -> float:
     for adj in entry["adjudication"]:
         if adj["category"]["coding"][0]["code"] == code:

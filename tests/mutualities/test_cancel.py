@@ -10,7 +10,7 @@ from fhir.resources.R4B.claimresponse import ClaimResponse
 
 from mutualities import systems
 from tests.fixtures.clock import Clock
-from tests.mutualities.factories import cancel, claim, error_codes, submit
+from tests.mutualities.factories import cancel, claim, error_codes, feed_answers, submit
 
 
 async def accepted(client: httpx.AsyncClient, key: str = "k") -> str:
@@ -45,7 +45,7 @@ async def test_cancel_is_idempotent_and_the_attestation_never_settles(
     assert second.headers["idempotent-replayed"] == "true"
     clock.advance(minutes=10)
     events = orjson.loads((await client.get("/funds/100/settlements")).content)
-    assert [e["resource"]["meta"]["tag"][0]["code"] for e in events["entry"]] == ["cancelled"]
+    assert [e["meta"]["tag"][0]["code"] for e in feed_answers(events)] == ["cancelled"]
     report = (await client.get("/funds/100/admin/received")).json()
     assert report["counts"] | {"cancelled": 1, "settled": 0} == report["counts"]
     assert report["attestations"][0]["status"] == "cancelled"
@@ -59,7 +59,7 @@ async def test_a_settled_attestation_can_be_cancelled(
     clock.advance(minutes=2)
     await post_cancel(client, cancel(number, "A"))
     events = orjson.loads((await client.get("/funds/100/settlements")).content)
-    assert [e["resource"]["meta"]["tag"][0]["code"] for e in events["entry"]] == [
+    assert [e["meta"]["tag"][0]["code"] for e in feed_answers(events)] == [
         "settled",
         "cancelled",
     ]

@@ -51,9 +51,15 @@ async def test_acknowledges_with_attestation_number_and_legal_fee(
     assert answer["request"]["identifier"] == {"system": systems.IDEMPOTENCY_KEY, "value": "key-1"}
     assert answer["insurer"]["identifier"]["value"] == "100"
     # AT-4: the legal fee per service (fee x count), nothing promised about reimbursement yet.
-    first, second = answer["item"]
-    assert (first["itemSequence"], adjudication(first, "intreatment")) == (1, 30.03)
-    assert (second["itemSequence"], adjudication(second, "intreatment")) == (2, 90.70)
+    first, second = answer["addItem"]
+    assert (first["itemSequence"], adjudication(first, "intreatment")) == ([1], 30.03)
+    assert (second["itemSequence"], adjudication(second, "intreatment")) == ([2], 90.70)
+    # hl7-be BeEattestationClaimResponse: per service its provider, code, date, count and fees.
+    assert second["productOrService"]["coding"][0]["code"] == "103132"
+    assert (second["servicedDate"], second["quantity"]) == ("2025-03-14", {"value": 2})
+    assert (second["unitPrice"]["value"], second["net"]["value"]) == (45.35, 90.70)
+    assert second["provider"][0]["identifier"]["value"] == "19234011004"
+    assert second["provider"][0]["reference"] == answer["requestor"]["reference"]
     assert answer["total"][0]["amount"] == {"value": 120.73, "currency": "EUR"}
     assert "payment" not in answer
     assert "error" not in answer

@@ -18,6 +18,17 @@ def test_the_gateways_demo_patients_are_members_of_their_funds() -> None:
     assert members.lookup("500", "01010100126").preferential  # type: ignore[union-attr]
 
 
+def test_the_demo_manifests_membership_numbers_are_the_funds() -> None:
+    members = load_members()
+    for patient in demo_data.PATIENTS:
+        assert patient.membership_number is not None, patient.name
+        member = members.by_membership(patient.fund_code, patient.membership_number)
+        assert member is not None, patient.name
+        assert member.ssin == patient.ssin, patient.name
+    # a number is the fund's own: another fund does not know it
+    assert members.by_membership("300", demo_data.PATIENTS[0].membership_number or "") is None
+
+
 def test_every_member_ssin_passes_its_check_digits() -> None:
     for member in load_members():
         base = int(member.ssin[:9])
@@ -46,11 +57,20 @@ def test_a_members_file_replaces_the_built_in_list(tmp_path: Path) -> None:
     assert load_members(json_file).lookup("100", "85073003328") is not None
 
 
-def test_a_bad_members_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("ssin,fund,preferential\n85073003328,100,maybe\n", "preferential"),
+        ("ssin,fund\n85073003328,100\n85073003328,300\n", "twice"),
+        (
+            "ssin,fund,membership\n85073003328,100,7\n93051822361,100,7\n",
+            "membership number given twice",
+        ),
+        ("ssin,fund,membership\n85073003328,100,M-7\n", "membership number must be"),
+    ],
+)
+def test_a_bad_members_file_is_refused(tmp_path: Path, content: str, message: str) -> None:
     bad = tmp_path / "members.csv"
-    bad.write_text("ssin,fund,preferential\n85073003328,100,maybe\n")
-    with pytest.raises(ValueError, match="preferential"):
-        load_members(bad)
-    bad.write_text("ssin,fund\n85073003328,100\n85073003328,300\n")
-    with pytest.raises(ValueError, match="twice"):
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message):
         load_members(bad)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.fixtures.processes import Process, free_port, wait_healthy
-from tests.mutualities.factories import ANNE, JAN, LOTTE, MARIE, claim
+from tests.mutualities.factories import ANNE, JAN, LOTTE, MARIE, claim, feed_answers
 
 pytestmark = pytest.mark.e2e
 
@@ -110,9 +110,9 @@ def test_dropped_after_commit_then_retried(client: httpx.Client) -> None:
     assert mine[0]["deliveries"] == 3
     assert mine[0]["status"] == "settled"  # --settle-after-seconds 0
     settled = [
-        entry["resource"]
-        for entry in client.get("/funds/100/settlements").json().get("entry", [])
-        if entry["resource"]["request"]["identifier"]["value"] == "forwarder-job-1"
+        answer
+        for answer in feed_answers(client.get("/funds/100/settlements").json())
+        if answer["request"]["identifier"]["value"] == "forwarder-job-1"
     ]
     assert len(settled) == 1
 

@@ -12,7 +12,7 @@ from fhir.resources.R4B.bundle import Bundle
 from mutualities import systems
 from tests.fixtures.clock import Clock
 from tests.mutualities.conftest import AppFactory, ClientFactory
-from tests.mutualities.factories import ANNE, adjudication, claim, item, submit
+from tests.mutualities.factories import ANNE, adjudication, claim, feed_answers, item, submit
 
 
 async def feed(
@@ -29,7 +29,7 @@ async def feed(
 
 
 def resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    return [entry["resource"] for entry in bundle.get("entry", [])]
+    return feed_answers(bundle)
 
 
 def next_cursor(bundle: dict[str, Any]) -> int:
@@ -48,7 +48,7 @@ async def test_settles_after_the_delay(client: httpx.AsyncClient, clock: Clock) 
     assert settled["identifier"][0] == {"system": systems.ATTESTATION, "value": number}
     assert settled["request"]["identifier"]["value"] == "k"
     assert settled["outcome"] == "complete"
-    [line] = settled["item"]
+    [line] = settled["addItem"]
     assert adjudication(line, "intreatment") == 60.06
     assert adjudication(line, "benefit") == 52.06
     assert adjudication(line, "copay") == 8.00
@@ -69,10 +69,10 @@ async def test_preferential_status_lowers_the_patient_share(
     clock.advance(minutes=1)
     by_key = {r["request"]["identifier"]["value"]: r for r in resources(await feed(client))}
     standard, preferential = by_key["standard"], by_key["preferential"]
-    assert adjudication(standard["item"][0], "copay") == 4.00
-    assert adjudication(preferential["item"][0], "copay") == 1.00
-    assert adjudication(preferential["item"][0], "benefit") > adjudication(
-        standard["item"][0], "benefit"
+    assert adjudication(standard["addItem"][0], "copay") == 4.00
+    assert adjudication(preferential["addItem"][0], "copay") == 1.00
+    assert adjudication(preferential["addItem"][0], "benefit") > adjudication(
+        standard["addItem"][0], "benefit"
     )
 
 
@@ -101,7 +101,7 @@ async def test_the_current_answer_per_key(client: httpx.AsyncClient, clock: Cloc
         response = await client.get("/funds/100/ClaimResponse", params={"request-key": key})
         assert response.status_code == 200
         Bundle.model_validate_json(response.content)
-        return resources(orjson.loads(response.content))
+        return [entry["resource"] for entry in orjson.loads(response.content).get("entry", [])]
 
     assert await current("k") == [orjson.loads(ack)]
     assert await current("unknown") == []

@@ -1,8 +1,8 @@
 """The floor endpoint: what any correct implementation of the hot path must do, and nothing else.
 
-Same framework and server as the gateway (FastAPI on uvicorn, the gateway's arguments), same
-database and drivers (``gateway.db.create_engine``: aiosqlite with BEGIN IMMEDIATE, or psycopg
-async), real tables of its own (``floor_versions``, ``floor_audit``; in a schema ``floor`` on
+Same framework and server as the gateway (FastAPI on uvicorn with h11, the gateway's arguments),
+the same database and drivers used directly (psycopg async; aiosqlite with the gateway's SQLite
+settings), real tables of its own (``floor_versions``, ``floor_audit``; in a schema ``floor`` on
 PostgreSQL). Per request:
 
 * create (``POST /fhir/<type>``): parse the JSON once, one AES-GCM encryption of the body, one
@@ -21,10 +21,12 @@ and this endpoint is what those (and everything else) cost. ``python -m bench.fl
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
+import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -40,17 +42,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     create_engine,
-    insert,
-    select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.ext.asyncio import create_async_engine as sqlalchemy_async_engine
+from sqlalchemy.engine import make_url
 
-from gateway.db import async_url, is_sqlite, sync_url
-from gateway.db import create_engine as gateway_engine
+from gateway.db import is_sqlite, sync_url
 from gateway.storage.crypto import Keyring, associated_data
 
 SCHEMA: Final = "floor"
@@ -105,30 +102,90 @@ def _ssin(document: dict[str, Any]) -> str | None:
     return None
 
 
-def _engine(url: str) -> AsyncEngine:
-    """The gateway's engine on SQLite (its pragmas and BEGIN IMMEDIATE are what a correct
-    writer needs there); on PostgreSQL the same driver and pool size without the pre-ping, a
-    round trip per checkout that correctness does not need."""
-    if is_sqlite(url):
-        return gateway_engine(url)
-    return sqlalchemy_async_engine(async_url(url), pool_size=10, max_overflow=10)
+class Database:
+    """The driver itself, without an ORM or SQL toolkit between: psycopg's async connections in a
+    small pool on PostgreSQL; on SQLite one aiosqlite connection per process (as the gateway's
+    engine), WAL, and BEGIN IMMEDIATE for every transaction, the same settings the gateway
+    needs there (gateway/db.py)."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url, self.pool_size = url, pool_size
+        self.sqlite = is_sqlite(url)
+        self.mark = "?" if self.sqlite else "%s"
+        self.prefix = "" if self.sqlite else f"{SCHEMA}."
+        self._pool: asyncio.Queue[Any] = asyncio.Queue()
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("{s}", self.prefix).replace("{p}", self.mark)
+
+    async def open(self) -> None:
+        if self.sqlite:
+            import aiosqlite
+
+            conn = await aiosqlite.connect(make_url(self.url).database or "", isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                await conn.execute(f"PRAGMA {pragma}")
+            self._pool.put_nowait(conn)
+            return
+        import psycopg
+
+        conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(False)
+        for _ in range(self.pool_size):
+            self._pool.put_nowait(await psycopg.AsyncConnection.connect(conninfo))
+
+    async def close(self) -> None:
+        while not self._pool.empty():
+            await self._pool.get_nowait().close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A connection in a transaction: committed when the block ends, rolled back if it
+        raises."""
+        conn = await self._pool.get()
+        try:
+            if self.sqlite:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+            else:
+                async with conn.transaction():
+                    yield conn
+        finally:
+            self._pool.put_nowait(conn)
 
 
 def build_app(url: str, master_key: bytes) -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     keyring = Keyring(master_key)
-    engine = _engine(url).execution_options(schema_translate_map=_schema_map(url))
-    insert_version = insert(versions)
-    insert_audit = insert(audit)
-    by_rid = select(versions.c.id, versions.c.patient_hmac, versions.c.body).where(
-        versions.c.rid == bindparam("rid")
+    db = Database(url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        yield
+        await db.close()
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    insert_version = db.sql(
+        "INSERT INTO {s}floor_versions (id, rid, patient_hmac, created_at, key_id, body) "
+        "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
     )
-    by_patient = (
-        select(versions.c.id, versions.c.body)
-        .where(versions.c.patient_hmac == bindparam("patient"))
-        .order_by(versions.c.created_at.desc())
-        .limit(PAGE)
+    insert_audit = db.sql(
+        "INSERT INTO {s}floor_audit (recorded_at, action, resource_id, patient_hmac) "
+        "VALUES ({p}, {p}, {p}, {p})"
     )
+    by_rid = db.sql("SELECT id, patient_hmac, body FROM {s}floor_versions WHERE rid = {p}")
+    by_patient = db.sql(
+        "SELECT id, patient_hmac, body FROM {s}floor_versions WHERE patient_hmac = {p} "
+        f"ORDER BY created_at DESC LIMIT {PAGE}"
+    )
+
+    def instant() -> Any:
+        now = datetime.now(UTC)
+        return now.isoformat() if db.sqlite else now
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -140,30 +197,14 @@ def build_app(url: str, master_key: bytes) -> FastAPI:
         document = orjson.loads(raw)
         ssin = _ssin(document)
         logical_id, rid = str(uuid.uuid4()), uuid.uuid4().hex
-        now = datetime.now(UTC)
+        now = instant()
         patient = keyring.search_hash("ssin", ssin) if ssin else None
         body = keyring.encrypt(raw, associated_data(resource_type, logical_id, 1))
-        async with engine.begin() as conn:
+        async with db.transaction() as conn:
             await conn.execute(
-                insert_version,
-                {
-                    "id": logical_id,
-                    "rid": rid,
-                    "patient_hmac": patient,
-                    "created_at": now,
-                    "key_id": keyring.key_id,
-                    "body": body,
-                },
+                insert_version, (logical_id, rid, patient, now, keyring.key_id, body)
             )
-            await conn.execute(
-                insert_audit,
-                {
-                    "recorded_at": now,
-                    "action": "C",
-                    "resource_id": logical_id,
-                    "patient_hmac": patient,
-                },
-            )
+            await conn.execute(insert_audit, (now, "C", logical_id, patient))
         answer = {"resourceType": resource_type, "id": logical_id, "identifier": [{"value": rid}]}
         return Response(orjson.dumps(answer), status_code=201, media_type="application/fhir+json")
 
@@ -171,24 +212,20 @@ def build_app(url: str, master_key: bytes) -> FastAPI:
     async def read(request: Request) -> Response:
         rid = request.query_params.get("identifier")
         patient = request.query_params.get("patient:identifier")
-        now = datetime.now(UTC)
         bodies: list[bytes] = []
-        rows: Sequence[Any]
-        async with engine.begin() as conn:
+        async with db.transaction() as conn:
             if rid is not None:
-                rows = (await conn.execute(by_rid, {"rid": rid.rsplit("|", 1)[-1]})).all()
-                hashed = rows[0].patient_hmac if rows else None
+                cursor = await conn.execute(by_rid, (rid.rsplit("|", 1)[-1],))
+                rows = await cursor.fetchall()
+                hashed = rows[0][1] if rows else None
             else:
-                ssin = (patient or "").rsplit("|", 1)[-1]
-                hashed = keyring.search_hash("ssin", ssin)
-                rows = (await conn.execute(by_patient, {"patient": hashed})).all()
-            for row in rows:
-                associated = associated_data("MedicationRequest", row.id, 1)
-                bodies.append(keyring.decrypt(row.body, associated))
-            await conn.execute(
-                insert_audit,
-                {"recorded_at": now, "action": "R", "resource_id": None, "patient_hmac": hashed},
-            )
+                hashed = keyring.search_hash("ssin", (patient or "").rsplit("|", 1)[-1])
+                cursor = await conn.execute(by_patient, (hashed,))
+                rows = await cursor.fetchall()
+            for logical_id, _hashed, blob in rows:
+                associated = associated_data("MedicationRequest", logical_id, 1)
+                bodies.append(keyring.decrypt(bytes(blob), associated))
+            await conn.execute(insert_audit, (instant(), "R", None, hashed))
         entries = b",".join(
             b'{"resource":' + body + b',"search":{"mode":"match"}}' for body in bodies
         )

@@ -25,7 +25,9 @@ a few seconds (docs/operations.md, "Audit").
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +39,7 @@ from gateway.audit.writer import GENESIS, HEAD_ID, columns_hash
 from gateway.storage.tables import audit_chain_head, audit_events, audit_pending
 
 BATCH = 10_000
+PARALLEL_FROM: Final = 100_000  # events; fewer are walked in one process
 _HEX: Final = frozenset("0123456789abcdef")
 PENDING_GRACE: Final = timedelta(seconds=60)  # group.ORPHAN_AGE plus a sweep, with room to spare
 
@@ -134,41 +137,115 @@ def anchor(connection: Connection, *, now: datetime | None = None) -> Anchor:
     return Anchor(seq, digest, at.replace("+00:00", "Z"))
 
 
+@dataclass(frozen=True)
+class _Segment:
+    """What one walker found in a range of ``seq``: its ends, to be stitched to its neighbours'."""
+
+    first_seq: int | None = None  # None: no row in the range
+    first_prev: str = ""
+    last_seq: int = 0
+    last_hash: str = ""
+    count: int = 0
+    broken_seq: int | None = None
+    problem: str | None = None
+
+
+def _rows(connection: Connection, low: int, high: int, batch: int) -> Iterator[tuple[Any, ...]]:
+    """The rows with ``low <= seq <= high`` in ``seq`` order, as the driver's plain tuples, read
+    ``batch`` at a time by keyset (no ORM objects, no per-value type processing)."""
+    mark = "?" if connection.dialect.name == "sqlite" else "%s"
+    sql = (
+        f"SELECT {', '.join(_COLUMNS)} FROM audit_events "  # noqa: S608 (fixed column names)
+        f"WHERE seq > {mark} AND seq <= {mark} ORDER BY seq LIMIT {mark}"
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        after = low - 1
+        while True:
+            cursor.execute(sql, (after, high, batch))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+    finally:
+        cursor.close()
+
+
+def _walk(rows: Iterator[tuple[Any, ...]], anchors: Mapping[int, str]) -> _Segment:
+    """Check each link after a range's first row; that one is checked against the row before
+    it when the segments are stitched (``_stitch``)."""
+    first_seq: int | None = None
+    first_prev, expected_seq, expected_prev, count = "", 0, "", 0
+    for row in rows:
+        seq, prev_hash, stored = row[0], row[15], row[16]
+        if first_seq is None:
+            first_seq, first_prev = seq, prev_hash
+        elif seq != expected_seq:
+            problem = f"row {expected_seq} is missing (next is {seq})"
+            return _Segment(
+                first_seq, first_prev, count=count, broken_seq=expected_seq, problem=problem
+            )
+        elif prev_hash != expected_prev:
+            problem = "prev_hash does not name the previous row (deleted or reordered)"
+            return _Segment(first_seq, first_prev, count=count, broken_seq=seq, problem=problem)
+        if isinstance(row[2], str):  # SQLite: the UTC wall time as text (UtcDateTime)
+            row = (*row[:2], datetime.fromisoformat(row[2]), *row[3:])
+        if columns_hash(*row[:16]) != stored:
+            problem = "row content does not match its hash (altered)"
+            return _Segment(first_seq, first_prev, count=count, broken_seq=seq, problem=problem)
+        if anchors.get(seq, stored) != stored:
+            problem = f"row {seq} does not match the anchor taken at it (rewritten)"
+            return _Segment(first_seq, first_prev, count=count, broken_seq=seq, problem=problem)
+        expected_seq, expected_prev = seq + 1, stored
+        count += 1
+    return _Segment(first_seq, first_prev, expected_seq - 1, expected_prev, count)
+
+
+def _segment(url: str, low: int, high: int, batch: int, anchors: Mapping[int, str]) -> _Segment:
+    """One range, walked in a process of its own (``verify_database``)."""
+    from sqlalchemy import create_engine
+
+    from gateway.db import sync_url
+
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            return _walk(_rows(connection, low, high, batch), anchors)
+    finally:
+        engine.dispose()
+
+
 def verify(
     connection: Connection,
     *,
     batch: int = BATCH,
     anchors: Sequence[Anchor] = (),
     now: datetime | None = None,
+    segments: Callable[[int, int], list[_Segment]] | None = None,
 ) -> Verdict:
     """Check the whole chain, and that each of ``anchors`` is still in it; the verdict names the
-    first broken link."""
-    expected_seq, expected_prev, count = 1, GENESIS, 0
-    wanted = {a.seq: a for a in anchors if a.seq > 0}
-    query = select(*(audit_events.c[name] for name in _COLUMNS)).order_by(audit_events.c.seq)
-    rows = connection.execution_options(yield_per=batch).execute(query)
-    for row in rows:
-        seq, prev_hash, stored = row[0], row[15], row[16]
-        if seq != expected_seq:
-            return _broken(count, expected_seq, f"row {expected_seq} is missing (next is {seq})")
-        if prev_hash != expected_prev:
-            return _broken(
-                count, seq, "prev_hash does not name the previous row (deleted or reordered)"
-            )
-        if columns_hash(*row[:16]) != stored:
-            return _broken(count, seq, "row content does not match its hash (altered)")
-        if seq in wanted and wanted.pop(seq).hash != stored:
-            return _broken(
-                count, seq, f"row {seq} does not match the anchor taken at it (rewritten)"
-            )
-        expected_seq, expected_prev = seq + 1, stored
-        count += 1
-    rows.close()
-    last_seq = expected_seq - 1
-    if wanted:
-        return _broken(count, min(wanted), f"the chain ends at seq {last_seq}, before this anchor")
+    first broken link. ``segments(low, high)`` walks the table's ``seq`` range in parts
+    elsewhere (``verify_database``); by default it is walked here, in one part."""
+    wanted = {a.seq: a.hash for a in anchors if a.seq > 0}
+    low, high = connection.execute(
+        select(func.min(audit_events.c.seq), func.max(audit_events.c.seq))
+    ).one()
+    if low is None:
+        parts: list[_Segment] = []
+    elif segments is None:
+        parts = [_walk(_rows(connection, int(low), int(high), batch), wanted)]
+    else:
+        parts = segments(int(low), int(high))
+    stitched = _stitch(parts)
+    if stitched.broken_seq is not None:
+        return _broken(stitched.count, stitched.broken_seq, stitched.problem or "")
+    count, last_seq, last_hash = stitched.count, stitched.last_seq, stitched.last_hash
+    missing = [seq for seq in wanted if seq > last_seq]
+    if missing:
+        return _broken(count, min(missing), f"the chain ends at seq {last_seq}, before this anchor")
     head_seq, head_hash = head(connection)
-    if (head_seq, head_hash) != (last_seq, expected_prev):
+    if (head_seq, head_hash) != (last_seq, last_hash):
         if head_seq > last_seq:
             return _broken(
                 count,
@@ -187,6 +264,60 @@ def verify(
             f"{int(PENDING_GRACE.total_seconds())} s (audit_pending): is a gateway running?",
         )
     return Verdict(True, count, head_seq, head_hash, anchors=len(anchors))
+
+
+def _stitch(parts: Sequence[_Segment]) -> _Segment:
+    """The walk of the whole table from its parts in ``seq`` order: each part's first row must
+    follow the previous part's last (from GENESIS), then the part's own first break counts."""
+    expected_seq, expected_prev, count = 1, GENESIS, 0
+    for part in parts:
+        if part.first_seq is None:
+            continue  # no row in that range: the next part's first row shows the gap
+        if part.first_seq != expected_seq:
+            problem = f"row {expected_seq} is missing (next is {part.first_seq})"
+            return _Segment(count=count, broken_seq=expected_seq, problem=problem)
+        if part.first_prev != expected_prev:
+            problem = "prev_hash does not name the previous row (deleted or reordered)"
+            return _Segment(count=count, broken_seq=part.first_seq, problem=problem)
+        count += part.count
+        if part.broken_seq is not None:
+            return _Segment(count=count, broken_seq=part.broken_seq, problem=part.problem)
+        expected_seq, expected_prev = part.last_seq + 1, part.last_hash
+    return _Segment(1, GENESIS, expected_seq - 1, expected_prev, count)
+
+
+def verify_database(
+    url: str, *, anchors: Sequence[Anchor] = (), workers: int = 1, batch: int = BATCH
+) -> Verdict:
+    """``verify`` of the database at ``url``, its ``seq`` range cut in ``workers`` parts walked
+    by as many processes (hashing is CPU-bound: a million events are a few seconds per core)."""
+    from sqlalchemy import create_engine
+
+    from gateway.db import sync_url
+
+    wanted = {a.seq: a.hash for a in anchors if a.seq > 0}
+
+    def in_processes(low: int, high: int) -> list[_Segment]:
+        if high - low < PARALLEL_FROM:  # starting processes would cost more than it saves
+            return [_segment(url, low, high, batch, wanted)]
+        size = -(-(high - low + 1) // workers)
+        bounds = [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+        context = multiprocessing.get_context("spawn")  # no database handle crosses a fork
+        with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
+            walks = [pool.submit(_segment, url, lo, hi, batch, wanted) for lo, hi in bounds]
+            return [walk.result() for walk in walks]
+
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            return verify(
+                connection,
+                batch=batch,
+                anchors=anchors,
+                segments=in_processes if workers > 1 else None,
+            )
+    finally:
+        engine.dispose()
 
 
 def _late_pending(connection: Connection, now: datetime) -> int:

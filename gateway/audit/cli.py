@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,15 +58,21 @@ def _reading(work: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 @_reading
 def _verify(args: argparse.Namespace) -> int:
-    from gateway.audit.chain import Anchor, verify
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from gateway.audit.chain import Anchor, verify_database
 
     try:
         anchors = [Anchor.read(Path(name)) for name in args.anchor or ()]
     except (OSError, ValueError) as exc:
         print(f"error: anchor: {exc}", file=sys.stderr)
         return 2
-    with _connection(args) as connection:
-        verdict = verify(connection, anchors=anchors)
+    try:
+        verdict = verify_database(
+            settings_for(args.data_dir).database_url, anchors=anchors, workers=max(1, args.workers)
+        )
+    except (OperationalError, ProgrammingError) as exc:
+        raise _NotReady(type(exc).__name__) from exc
     if args.json:
         print(json.dumps(verdict.as_dict()))
     else:
@@ -99,6 +106,12 @@ def register(commands: Any) -> None:
         metavar="FILE",
         help="an anchor taken earlier (gateway audit anchor --out): the chain must still hold it; "
         "repeatable",
+    )
+    verify.add_argument(
+        "--workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 8),
+        help="processes hashing parts of a large log at once (default: one per core, at most 8)",
     )
     verify.set_defaults(func=_verify)
     anchor = sub.add_parser(

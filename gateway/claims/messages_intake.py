@@ -84,7 +84,7 @@ class MessageIntake:
         try:
             stored = await self._stored(parsed.bundle_id, fingerprint)
             if stored is not None:
-                return Answer(200, stored, {"Idempotent-Replayed": "true"})
+                return await self._replayed(stored)
             if isinstance(parsed, CreateMessage):
                 written = await self.service.create(
                     parsed.claim, self.caller, idempotency_key=parsed.bundle_id, message=True
@@ -135,6 +135,17 @@ class MessageIntake:
             if page.items:
                 raise _KeyReused()
         return None
+
+    async def _replayed(self, stored: bytes) -> Answer:
+        """The stored answer again, its ClaimResponse read as the provider's audited search,
+        as the first answer's was (AT-7: a replay shows what was stored, and is logged)."""
+        for entry in orjson.loads(stored).get("entry") or []:
+            resource = entry.get("resource") or {}
+            reference = (resource.get("request") or {}).get("reference")
+            if resource.get("resourceType") == CLAIM_RESPONSE and isinstance(reference, str):
+                params = QueryParams({"request": reference})
+                await self.service.search(params, self.caller, CLAIM_RESPONSE)
+        return Answer(200, stored, {"Idempotent-Replayed": "true"})
 
     # -- waiting for the fund ----------------------------------------------------------------
 
@@ -193,7 +204,7 @@ class MessageIntake:
             await self.session.rollback()
             replay = await self._stored(bundle_id, fingerprint)
             assert replay is not None
-            return Answer(200, replay, {"Idempotent-Replayed": "true"})
+            return await self._replayed(replay)
         await self.session.commit()
         return Answer(200, stored.body, {})
 

@@ -150,6 +150,9 @@ async def two_writers(
 ) -> AsyncIterator[tuple[GroupWriter, GroupWriter]]:
     """Two group writers on engines of their own, as two gateway processes have."""
     engines = [create_async_engine(database_url) for _ in WRITERS]
+    for engine in engines:  # connect one after the other: SQLite's pragmas run once, unlocked
+        async with engine.connect():
+            pass
     yield (
         GroupWriter(session_factory(engines[0]), wait=0.002),
         GroupWriter(session_factory(engines[1]), wait=0.002),

@@ -17,8 +17,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from gateway.settings import Settings
+from gateway.storage.tables import audit_events
 from tests.claims.conftest import Worker, claim_row, job_rows, state_of
 from tests.claims.factories import GP, claim, item
 from tests.claims.message_factories import (
@@ -54,6 +56,11 @@ async def send_while_delivering(
         await worker.deliver()
         await asyncio.sleep(0.05)
     return await request
+
+
+async def audit_count(app: FastAPI) -> int:
+    async with app.state.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(audit_events)) or 0)
 
 
 def resources(answer: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
@@ -122,11 +129,13 @@ async def test_a_replay_is_answered_byte_for_byte_and_sends_nothing_again(
     assert first.status_code == 200, first.text
     retried = copy.deepcopy(message)
     retried["timestamp"] = "2030-01-01T00:00:00+01:00"  # software that restamps its retry
+    logged = await audit_count(app)
     again = await send(provider, retried)
     assert again.status_code == 200
     assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
     assert len(await job_rows(app)) == 1
+    assert await audit_count(app) > logged  # the replay's read of the ClaimResponse is audited
 
 
 async def test_the_same_bundle_id_with_other_content_is_refused(

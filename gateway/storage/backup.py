@@ -33,7 +33,7 @@ from gateway.storage.tables import audit_chain_head, audit_events, metadata, res
 
 FORMAT_PG = "pg_dump-custom"
 FORMAT_SQLITE = "sqlite"
-_KEYED = (resource_versions.name, "signing_keys", audit_events.name)
+_KEYED = (resource_versions.name, "signing_keys", audit_events.name, "audit_pending")
 
 
 class BackupError(Exception):

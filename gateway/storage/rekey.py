@@ -31,7 +31,7 @@ from sqlalchemy import Column, ColumnElement, Table, bindparam, func, select, tu
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.storage.crypto import Keyring, associated_data, signing_key_associated
-from gateway.storage.tables import audit_events, resource_versions, signing_keys
+from gateway.storage.tables import audit_events, audit_pending, resource_versions, signing_keys
 
 BATCH: Final = 200
 # Passes over a table before giving up on rows that stayed locked by requests every time.
@@ -59,8 +59,10 @@ SEALED: Final = (
         lambda row: associated_data(row.resource_type, row.logical_id, row.version_id),
     ),
     Sealed(signing_keys, "private_key", lambda row: signing_key_associated(row.kid)),
-    # the chain commits to the ciphertext: counted, never resealed (module docstring)
+    # the chain commits to the ciphertext: counted, never resealed (module docstring); events
+    # waiting to be chained are chained as they were sealed
     Sealed(audit_events, "body", lambda row: b"", resealable=False),
+    Sealed(audit_pending, "body", lambda row: b"", resealable=False),
 )
 
 Progress = Callable[[str, int, int], None]  # table, rows moved so far, rows to move at the start

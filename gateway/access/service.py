@@ -84,8 +84,9 @@ class GuardedService:
         the Guard loads them."""
         return None
 
-    def reported(self, stored: StoredVersion) -> StoredVersion:
-        """The current version as a reader gets it (prescriptions: expired reads as stopped)."""
+    def reported(self, stored: StoredVersion, resource: dict[str, Any]) -> StoredVersion:
+        """The current version (parsed: ``resource``) as a reader gets it (prescriptions: expired
+        reads as stopped)."""
         return stored
 
     async def search(self, params: QueryParams, caller: Principal) -> Page:
@@ -149,7 +150,7 @@ class GuardedService:
         self, logical_id: str, caller: Principal, resource_type: str | None = None
     ) -> StoredVersion:
         target = await self._permitted_read(logical_id, caller, resource_type)
-        return self.reported(target.stored)
+        return self.reported(target.stored, target.resource)
 
     async def vread(
         self,

@@ -81,17 +81,29 @@ def _expired_view(resource: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def as_reported(stored: StoredVersion, now: datetime) -> StoredVersion:
-    """The current version as clients see it at ``now``: re-serialised only when expired."""
-    if state(stored.columns, now) is not PrescriptionState.EXPIRED or stored.status != "active":
+def _reads_expired(stored: StoredVersion, now: datetime) -> bool:
+    return stored.status == "active" and state(stored.columns, now) is PrescriptionState.EXPIRED
+
+
+def as_reported(
+    stored: StoredVersion, now: datetime, resource: dict[str, Any] | None = None
+) -> StoredVersion:
+    """The current version as clients see it at ``now``: re-serialised only when expired.
+    ``resource``: its body, when the caller has parsed it already (parsed once per read)."""
+    if not _reads_expired(stored, now):
         return stored
-    return replace(stored, body=orjson.dumps(_expired_view(stored.json())), computed=True)
+    view = _expired_view(resource if resource is not None else stored.json())
+    return replace(stored, body=orjson.dumps(view), computed=True)
 
 
-def status_only(stored: StoredVersion, now: datetime) -> StoredVersion:
+def status_only(
+    stored: StoredVersion, now: datetime, resource: dict[str, Any] | None = None
+) -> StoredVersion:
     """RX-6 getPrescriptionStatus, docs/architecture.md 5: a pharmacy holding the RID of a prescription that
     is no longer open learns its state (revoked, delivered, expired), not its content."""
-    full = as_reported(stored, now).json()
+    full = resource if resource is not None else stored.json()
+    if _reads_expired(stored, now):
+        full = _expired_view(full)
     view: dict[str, Any] = {
         "resourceType": full["resourceType"],
         "id": full["id"],

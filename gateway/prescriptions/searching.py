@@ -238,8 +238,8 @@ async def _by_identifier(
     async with guard.access(decision, event):
         if decision.reason is Reason.PERMIT_RID_STATUS:
             # docs/architecture.md 5, RX-6 getPrescriptionStatus: the state of one no longer open, no content
-            return Page(items=[describe.status_only(stored, guard.now)], total=1)
-        return Page(items=[describe.as_reported(stored, guard.now)], total=1)
+            return Page(items=[describe.status_only(stored, guard.now, resource)], total=1)
+        return Page(items=[describe.as_reported(stored, guard.now, resource)], total=1)
 
 
 async def _tell_hidden(

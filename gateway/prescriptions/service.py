@@ -166,8 +166,8 @@ class PrescriptionService(GuardedService):
     ) -> Resource:
         return describe.resource_of(stored, resource, ssin, self.info.now)
 
-    def reported(self, stored: StoredVersion) -> StoredVersion:
-        return describe.as_reported(stored, self.info.now)  # RX-7: expired reads as stopped
+    def reported(self, stored: StoredVersion, resource: dict[str, Any]) -> StoredVersion:
+        return describe.as_reported(stored, self.info.now, resource)  # RX-7: expired: stopped
 
     async def search(self, params: QueryParams, caller: Principal) -> Page:
         return await search_prescriptions(self.store, self.settings, self.guard(caller), params)

@@ -32,7 +32,7 @@ screenshots: $(STAMP) chromium
 # Portal messages: extract, merge into the fr/nl/en catalogs, compile (README "Translations").
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F gateway/portal/babel.cfg -k N_ --no-location --sort-output -o gateway/portal/locale/messages.pot .
-	$(BIN)/pybabel update -i gateway/portal/locale/messages.pot -d gateway/portal/locale
+	$(BIN)/pybabel update --width 100 -i gateway/portal/locale/messages.pot -d gateway/portal/locale
 	$(BIN)/pybabel compile -d gateway/portal/locale --statistics
 
 lint: $(STAMP)

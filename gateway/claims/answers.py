@@ -9,9 +9,10 @@ cannot exist. Later events update it (a new version) only when they move it forw
 (acknowledged or refused, then settled, then cancelled: ``model.RANK``), so a replayed
 acknowledgement or a feed page read twice changes nothing.
 
-A claim may name its patient by the fund's membership number only; the fund's answer names him by
-SSIN, and from then on the Claim and its ClaimResponse are filed under that SSIN (who may read
-them, the patient's searches), while the Claim's content stays as the provider sent it.
+A claim may name its patient by the fund's membership number only (hl7-be/eattestation ex11); the
+fund's answer names him by SSIN (as ex12 does). From that answer on, the Claim's next version names
+him by that SSIN too, the number it named him by kept on its contained Patient, so the Claim and
+its ClaimResponse are his: he reads them, finds them among his own, and no one else's rule applies.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fhir_profiles import systems
 from fhir_profiles.patients import patient_ssin_of
 from gateway.access.guard import Clock
 from gateway.claims.funds import FundClient
@@ -139,19 +141,19 @@ class Answers:
         patient_ssin: str | None = None,
     ) -> StoredVersion:
         """A new version of the Claim with its claim-state tag (and ``status`` when cancelled),
-        filed under ``patient_ssin`` when the Claim names its patient by no SSIN of its own.
+        naming its patient by ``patient_ssin`` when it names him by no SSIN of its own.
 
         Callers hold the claim's row lock, so the version read is the current one; the store's
         compare-and-set on the version still guards against a writer that skipped the lock.
         """
         body = claim.json()
+        if patient_ssin is not None and patient_ssin_of(body) is None:
+            body = named_by_ssin(body, patient_ssin)
         resource = with_state(body, state, reason)
         if state is State.CANCELLED:
             resource["status"] = "cancelled"
         system = request_key_system(claim.author_nihdi or "")
         columns = claim_columns(resource, state, system)
-        if columns.patient_ssin is None and patient_ssin is not None:
-            columns = replace(columns, patient_ssin=patient_ssin)
         return await self.store.update(
             CLAIM, claim.logical_id, resource, columns, expected_version=claim.version_id
         )
@@ -163,3 +165,28 @@ class Answers:
         claim = await self.store.read(CLAIM, claim_id)
         await self.set_claim_state(claim, state, reason)
         await self.records.set_state(claim_id, state, now=now)
+
+
+def named_by_ssin(claim: dict[str, Any], ssin: str) -> dict[str, Any]:
+    """``claim`` naming its patient by ``ssin``; the identifier it named him by (a membership
+    number) stays on its contained Patient (added when the claim had none), beside the SSIN."""
+    patient = dict(claim.get("patient") or {})
+    by_ssin = {"system": systems.SSIN, "value": ssin}
+    contained = [dict(r) for r in claim.get("contained") or [] if isinstance(r, dict)]
+    reference = patient.get("reference")
+    found = [
+        r
+        for r in contained
+        if r.get("resourceType") == "Patient" and reference == f"#{r.get('id')}"
+    ]
+    if found:
+        person = found[0]
+    else:
+        named = patient.get("identifier")
+        person = {"resourceType": "Patient", "id": "patient", "identifier": [named]}
+        contained.append(person)
+        patient["reference"] = "#patient"
+    identifiers = [i for i in person.get("identifier") or [] if isinstance(i, dict)]
+    person["identifier"] = [*identifiers, by_ssin] if by_ssin not in identifiers else identifiers
+    patient["identifier"] = by_ssin
+    return {**claim, "contained": contained, "patient": patient}

@@ -203,12 +203,10 @@ def _walk(rows: Iterator[tuple[Any, ...]], anchors: Mapping[int, str]) -> _Segme
 
 
 def _segment(url: str, low: int, high: int, batch: int, anchors: Mapping[int, str]) -> _Segment:
-    """One range, walked in a process of its own (``verify_database``)."""
+    """One range, walked in a process of its own (``verify_database``; ``url`` the driver URL)."""
     from sqlalchemy import create_engine
 
-    from gateway.db import sync_url
-
-    engine = create_engine(sync_url(url))
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return _walk(_rows(connection, low, high, batch), anchors)
@@ -287,7 +285,12 @@ def _stitch(parts: Sequence[_Segment]) -> _Segment:
 
 
 def verify_database(
-    url: str, *, anchors: Sequence[Anchor] = (), workers: int = 1, batch: int = BATCH
+    url: str,
+    *,
+    anchors: Sequence[Anchor] = (),
+    workers: int = 1,
+    batch: int = BATCH,
+    parallel_from: int = PARALLEL_FROM,
 ) -> Verdict:
     """``verify`` of the database at ``url``, its ``seq`` range cut in ``workers`` parts walked
     by as many processes (hashing is CPU-bound: a million events are a few seconds per core)."""
@@ -296,18 +299,19 @@ def verify_database(
     from gateway.db import sync_url
 
     wanted = {a.seq: a.hash for a in anchors if a.seq > 0}
+    driver_url = sync_url(url).render_as_string(hide_password=False)
 
     def in_processes(low: int, high: int) -> list[_Segment]:
-        if high - low < PARALLEL_FROM:  # starting processes would cost more than it saves
-            return [_segment(url, low, high, batch, wanted)]
+        if high - low < parallel_from:  # starting processes would cost more than it saves
+            return [_segment(driver_url, low, high, batch, wanted)]
         size = -(-(high - low + 1) // workers)
         bounds = [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
         context = multiprocessing.get_context("spawn")  # no database handle crosses a fork
         with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
-            walks = [pool.submit(_segment, url, lo, hi, batch, wanted) for lo, hi in bounds]
+            walks = [pool.submit(_segment, driver_url, lo, hi, batch, wanted) for lo, hi in bounds]
             return [walk.result() for walk in walks]
 
-    engine = create_engine(sync_url(url))
+    engine = create_engine(driver_url)
     try:
         with engine.connect() as connection:
             return verify(

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, func, select, text
 
 from gateway.audit import writer
-from gateway.audit.chain import verify
+from gateway.audit.chain import verify, verify_database
 from gateway.audit.group import ORPHAN_AGE, GroupWriter
 from gateway.audit.writer import GENESIS, Link, link_hash
 from gateway.auth.identity import Principal
@@ -299,3 +299,18 @@ async def test_SEC_9_a_rolled_back_change_leaves_nothing_pending(
             await session.execute(select(func.count()).select_from(audit_pending))
         ).scalar() == 0
         assert (await session.execute(select(func.count()).select_from(audit_events))).scalar() == 0
+
+
+@pytest.mark.parametrize("kind", ["deleted", "inserted"])
+async def test_SEC_9_verify_in_parallel_parts_names_the_same_first_break(
+    database_url: str, two_writers: tuple[GroupWriter, GroupWriter], keyring: Keyring, kind: str
+) -> None:
+    """``gateway audit verify --workers N`` cuts the log into ranges hashed by N processes: a
+    break at a range's first row (where two parts are stitched) is named as a single walk would."""
+    await interleaved(two_writers, keyring, 6)  # 12 events, in two parts of 6
+    tamper, said = TAMPERING[kind]
+    with tampering(database_url) as conn:
+        tamper(conn, 7)  # the first row of the second part
+    parallel = verify_database(database_url, workers=2, parallel_from=0, batch=2)
+    assert (parallel.ok, parallel.broken_seq, parallel.problem) == verdict(database_url)
+    assert said in (parallel.problem or "")

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from gateway import __version__, capability, ops, validation
 from gateway.access.guard import system_clock
 from gateway.audit import group, refusals
+from gateway.audit.readiness import writer_ready
 from gateway.audit_events import routes as audit_routes
 from gateway.auth import routes as auth_routes
 from gateway.auth import state as auth_state
 from gateway.claims import routes as claims
+from gateway.claims.outbox import backlog
 from gateway.claims.worker import ClaimWorker
 from gateway.communications import routes as communications
 from gateway.consents import routes as consents
@@ -109,7 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_routes.router)
     outcomes.install(app)
     refusals.install(app)  # after outcomes: refusals are audited (gateway/audit/refusals.py)
-    app.state.metrics = ops.Metrics()
+    # The outage answer (503), readiness checks and the readings taken when /metrics is scraped.
+    ops.install(app, ops.Metrics())
+    ops.add_readiness_check(app, "audit", lambda: writer_ready(app.state.sessions))
+    app.state.metrics.scrape_hooks["claims_queue"] = lambda metrics: _claims_backlog(app, metrics)
     # Outermost last: request id -> metrics -> header size -> in-flight bound -> body deadline
     # -> routes, so that 431s, 503s and 408s carry a request id and are counted (gateway/limits.py).
     # Innermost, on /fhir only: _pretty indents the body, then HEAD runs as GET and drops it (so
@@ -126,5 +131,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(HeaderLimit, limit=settings.max_header_bytes)
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ops.DrainMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+async def _claims_backlog(app: FastAPI, metrics: ops.Metrics) -> None:
+    """The claims queue gauges: what the funds are still owed, and since when."""
+    async with app.state.sessions() as session:
+        funds = await backlog(session)
+    now = app.state.clock()
+    for fund in funds:
+        age = (now - fund.oldest).total_seconds() if fund.oldest is not None else 0.0
+        metrics.record_claims_queue(
+            fund.fund_code, pending=fund.pending, failed=fund.failed, oldest_seconds=max(age, 0.0)
+        )

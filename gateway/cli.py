@@ -21,10 +21,12 @@ from gateway.storage.crypto import new_encryption_key
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from gateway.ops import serve
+    from gateway.settings import Settings
 
-    uvicorn.run(
+    serve(
         "gateway.app:create_app",
+        drain_seconds=Settings().drain_seconds,  # after SIGTERM (docs/operations.md)
         factory=True,
         host=args.host,
         port=args.port,

@@ -1,8 +1,10 @@
 """Operator endpoints (docs/architecture.md 4): liveness, readiness and Prometheus metrics.
 
-``/readyz`` checks what a request needs (the database, Redis when configured) so a load balancer
-stops sending traffic to an instance that cannot serve. Both stay public (they say nothing but
-ok / unavailable). Metrics are per process; with several uvicorn workers, scrape each instance (or
+``/readyz`` checks what a request needs (the database, Redis when configured, and every check
+registered with ``add_readiness_check``, such as the audit writer's) so a load balancer stops
+sending traffic to an instance that cannot serve. Both stay public (they say nothing but
+ok / unavailable). While the database or Redis is down, a request that needs it is answered 503
+with ``Retry-After`` (``install``): a client and the proxy may retry, and nothing was written. Metrics are per process; with several uvicorn workers, scrape each instance (or
 run one worker per container, as docker/ does). In production ``/metrics`` needs an operator's
 bearer token (role ``admin``), unless ``GATEWAY_METRICS_PUBLIC`` says otherwise
 (docs/operations.md): route names and error counts tell an attacker what is there.
@@ -10,24 +12,54 @@ bearer token (role ``admin``), unless ``GATEWAY_METRICS_PUBLIC`` says otherwise
 
 from __future__ import annotations
 
+import signal
+import socket
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any, Final
 
-from fastapi import APIRouter, Depends, Request
+import redis.exceptions
+import structlog
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.supervisors import multiprocess
 
+from fhir_profiles.issues import Issue
 from gateway.errors import Forbidden
+from gateway.fhir.outcomes import outcome_response
+from gateway.storage.tables import audit_events
 
 router = APIRouter(include_in_schema=False)
+log = structlog.get_logger("gateway.ops")
+
+# Seconds a client is asked to wait while the database or Redis is unreachable: a restart of
+# either takes seconds, and the proxy retries idempotent requests on the other instance at once.
+OUTAGE_RETRY_AFTER_SECONDS: Final = 2
+# What a lost connection to the database or Redis raises (and a pool that stays empty): the
+# request wrote nothing, so the client may send it again.
+OUTAGES: Final = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+ScrapeHook = Callable[["Metrics"], Awaitable[None]]
 
 
 class Metrics:
@@ -48,6 +80,67 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # Read when scraped (``refresh``): the pool, readiness, and what the scrape hooks set.
+        self.pool = Gauge(
+            "gateway_db_pool_connections",
+            "Database connections of this process by state (in_use, idle) and the pool's size",
+            ["state"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "gateway_ready",
+            "1 when the readiness check passes (/readyz), by check",
+            ["check"],
+            registry=self.registry,
+        )
+        self.audit_records = Counter(
+            "gateway_audit_records",
+            "Audit events inserted by this process",
+            registry=self.registry,
+        )
+        self.claims_queued = Gauge(
+            "gateway_claims_queue_jobs",
+            "Deliveries to the funds by fund and state (pending: to send; failed: parked)",
+            ["fund", "state"],
+            registry=self.registry,
+        )
+        self.claims_oldest = Gauge(
+            "gateway_claims_queue_oldest_seconds",
+            "Age of the oldest pending delivery to the fund (0 when none is pending)",
+            ["fund"],
+            registry=self.registry,
+        )
+        self.scrape_errors = Counter(
+            "gateway_metrics_scrape_errors",
+            "Scrape-time readings that failed (the database was unreachable)",
+            ["reading"],
+            registry=self.registry,
+        )
+        self.scrape_hooks: dict[str, ScrapeHook] = {}
+
+    def count_audit_inserts(self, engine: AsyncEngine) -> None:
+        """Count the rows this process inserts into ``audit_events``, whatever writes them."""
+        prefix = f"INSERT INTO {audit_events.name} "
+
+        def inserted(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.startswith(prefix) and cursor.rowcount > 0:
+                self.audit_records.inc(cursor.rowcount)
+
+        event.listen(engine.sync_engine, "after_cursor_execute", inserted)
+
+    def record_pool(self, engine: AsyncEngine) -> None:
+        pool: Any = engine.sync_engine.pool
+        if all(hasattr(pool, name) for name in ("checkedout", "checkedin", "size")):
+            self.pool.labels("in_use").set(pool.checkedout())
+            self.pool.labels("idle").set(pool.checkedin())
+            self.pool.labels("size").set(pool.size())
+
+    def record_claims_queue(
+        self, fund: str, *, pending: int, failed: int, oldest_seconds: float
+    ) -> None:
+        self.claims_queued.labels(fund, "pending").set(pending)
+        self.claims_queued.labels(fund, "failed").set(failed)
+        self.claims_oldest.labels(fund).set(oldest_seconds)
 
 
 class ResponseWatch:
@@ -116,21 +209,37 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def add_readiness_check(app: FastAPI, name: str, check: ReadinessCheck) -> None:
+    """One more thing ``/readyz`` (and ``gateway_ready``) waits for, beside the database and
+    Redis: ``check()`` answers whether it can serve now (False or an exception: not ready)."""
+    app.state.readiness_checks[name] = check
+
+
+async def readiness(app: FastAPI) -> dict[str, bool]:
+    async def database() -> bool:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    checks: dict[str, ReadinessCheck] = {"database": database}
+    if app.state.settings.redis_url:
+        checks["redis"] = app.state.kv.ping
+    checks.update(app.state.readiness_checks)
+    results: dict[str, bool] = {"accepting": False} if DRAIN.active else {}
+    for name, check in checks.items():
+        try:
+            results[name] = bool(await check())
+        except Exception as error:  # any failure means "not ready"; the type goes to the log
+            log.warning("not_ready", check=name, error_type=type(error).__name__)
+            results[name] = False
+    return results
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    checks: dict[str, Any] = {}
-    try:
-        async with request.app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:  # any failure means "not ready"; the reason goes to the operator's logs
-        checks["database"] = "unavailable"
-    if request.app.state.settings.redis_url:
-        try:
-            checks["redis"] = "ok" if await request.app.state.kv.ping() else "unavailable"
-        except Exception:
-            checks["redis"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
+    results = await readiness(request.app)
+    checks = {name: "ok" if ok else "unavailable" for name, ok in results.items()}
+    ready = all(results.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
@@ -151,5 +260,142 @@ async def operator_only(request: Request) -> None:
 
 @router.get("/metrics", dependencies=[Depends(operator_only)])
 async def metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    metrics.record_pool(request.app.state.engine)
+    for name, ok in (await readiness(request.app)).items():
+        metrics.ready.labels(name).set(1 if ok else 0)
+    for name, hook in metrics.scrape_hooks.items():
+        try:
+            await hook(metrics)
+        except OUTAGES:  # the readings keep their last values; gateway_ready says why
+            metrics.scrape_errors.labels(name).inc()
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _outage(_request: Request, error: Exception) -> Response:
+    """503 + ``Retry-After`` for a request that found the database or Redis unreachable."""
+    log.warning("dependency_unavailable", error_type=type(error).__name__)
+    issue = Issue(
+        code="transient",
+        expression="",
+        diagnostics="a service the gateway needs is unavailable; retry after Retry-After",
+    )
+    return outcome_response(503, [issue], {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """The outage answer, the readiness checks' registry and the scrape-time readings."""
+    for outage in OUTAGES:
+        app.add_exception_handler(outage, _outage)
+    app.state.readiness_checks = {}
+    app.state.metrics = metrics
+    metrics.count_audit_inserts(app.state.engine)
+
+
+# --- graceful shutdown -----------------------------------------------------------------------
+
+
+class Drain:
+    """Whether this process is draining: SIGTERM arrived, it serves what reaches it on the
+    connections it has and takes no new ones (``DrainingServer``)."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+
+DRAIN: Final = Drain()  # one per process, as the signal that starts it
+
+
+class DrainMiddleware:
+    """While draining, every answer closes its connection (``Connection: close``), so the proxy
+    keeps no idle connection to an instance about to stop."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not DRAIN.active:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, ResponseWatch(send, (b"connection", b"close")).send)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with a drain before its graceful shutdown (docs/operations.md).
+
+    On the first SIGTERM or SIGINT it stops listening at once, so the proxy's new connections
+    are refused and go to another instance (a refused connection carried no request: nginx
+    passes even a POST on), and ``/readyz`` answers 503. It keeps serving the connections it
+    has, each answer closing its own, for ``drain_seconds``: longer than the proxy keeps an idle
+    upstream connection (nginx ``keepalive_timeout 4s``), so that none is left for a request to
+    race the close. Then uvicorn's own shutdown lets the requests in flight finish. Closing idle
+    keep-alive connections at once instead (uvicorn's default) fails a POST the proxy had just
+    sent on one with a 502."""
+
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.exit_at: float | None = None
+        self.exit_signal: int = signal.SIGTERM
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.exit_at is not None or self.drain_seconds <= 0:
+            super().handle_exit(sig, frame)  # a second signal: stop now
+            return
+        self.exit_signal = sig
+        self.exit_at = time.monotonic() + self.drain_seconds  # on_tick starts the drain
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.exit_at is not None and not DRAIN.active:
+            DRAIN.active = True
+            for server in self.servers:
+                server.close()  # stop listening; open connections stay
+            log.info("draining", seconds=self.drain_seconds)
+        if self.exit_at is not None and time.monotonic() >= self.exit_at and not self.should_exit:
+            super().handle_exit(self.exit_signal, None)
+        return await super().on_tick(counter)
+
+
+class DrainingWorker(multiprocess.Process):
+    """A worker process of uvicorn's supervisor that runs a ``DrainingServer``. The drain is an
+    attribute of the instance, which is what the spawned process receives."""
+
+    seconds: float = 0.0  # set by ``serve`` in the supervisor before any worker starts
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.drain_seconds = type(self).seconds
+        super().__init__(config, sockets)
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(self.config, self.drain_seconds)
+        return self._server
+
+
+class DrainingSupervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor, which on SIGTERM first closes its own copy of the listening socket:
+    else the kernel would keep queueing connections that no draining worker takes."""
+
+    def handle_term(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().handle_term()
+
+
+def serve(app: str, *, drain_seconds: float, **options: Any) -> None:
+    """``gateway serve``: each process drains after SIGTERM (``DrainingServer``), one alone or
+    several under uvicorn's supervisor (which makes its workers with its module's ``Process``)."""
+    if drain_seconds <= 0:
+        uvicorn.run(app, **options)
+        return
+    config = uvicorn.Config(app, **options)
+    if config.workers <= 1:
+        server = DrainingServer(config, drain_seconds)
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
+        return
+    DrainingWorker.seconds = drain_seconds
+    multiprocess.Process = DrainingWorker  # type: ignore[misc]
+    DrainingSupervisor(config, sockets=[config.bind_socket()]).run()

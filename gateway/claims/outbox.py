@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -264,3 +264,38 @@ class Outbox:
         if claim_id is not None:
             query = query.where(j.c.claim_id == claim_id)
         return [_job(row) for row in (await self.session.execute(query)).all()]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One fund's deliveries still owed: pending (to send, ``oldest`` the first queued) and
+    failed (parked for an operator). The claims queue metrics (``gateway.ops``) read it."""
+
+    fund_code: str
+    pending: int
+    failed: int
+    oldest: datetime | None
+
+
+async def backlog(session: AsyncSession) -> list[Backlog]:
+    """Per fund, from the ``(state, ...)`` index: done jobs are never read."""
+    query = (
+        select(j.c.fund_code, j.c.state, func.count(), func.min(j.c.created_at))
+        .where(j.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]))
+        .group_by(j.c.fund_code, j.c.state)
+    )
+    counts: dict[tuple[str, str], int] = {}
+    oldest: dict[str, datetime] = {}
+    for fund, state, count, first in (await session.execute(query)).all():
+        counts[fund, state] = int(count)
+        if state == JobState.PENDING.value and first is not None:
+            oldest[fund] = aware(first)
+    return [
+        Backlog(
+            fund,
+            pending=counts.get((fund, JobState.PENDING.value), 0),
+            failed=counts.get((fund, JobState.FAILED.value), 0),
+            oldest=oldest.get(fund),
+        )
+        for fund in sorted({fund for fund, _state in counts})
+    ]

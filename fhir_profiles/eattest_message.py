@@ -424,7 +424,8 @@ def claim_to_message(
     """The request message of a stored Claim: its contained resources back as entries
     (``#id`` -> ``urn:uuid:id``), a MessageHeader with ``event`` and the Claim as its focus.
     A Claim posted without them (``POST /fhir/Claim``) gets a Patient, and a PractitionerRole and
-    Practitioner for its provider, built from its identifiers."""
+    Practitioner for its provider, built from its identifiers. The ids it makes up derive from
+    ``bundle_id``, so a retry sends the same message (only ``timestamp`` moves)."""
     body = {k: v for k, v in claim.items() if k not in ("contained", "meta", "text")}
     contained = [dict(r) for r in items(claim.get("contained")) if isinstance(r, dict)]
     local = {f"#{r.get('id')}": f"{_UUID_PREFIX}{r.get('id')}" for r in contained}
@@ -436,11 +437,11 @@ def claim_to_message(
     for element, build in (("patient", _built_patient), ("provider", _built_role)):
         reference = obj(body.get(element)) or {}
         if text(reference.get("reference")) is None:
-            built = build(obj(reference.get("identifier")) or {})
+            built = build(obj(reference.get("identifier")) or {}, bundle_id)
             entries.extend(built)
             body[element] = {**reference, "reference": built[0]["fullUrl"]}
-    claim_url = f"{_UUID_PREFIX}{claim.get('id') or uuid.uuid4()}"
-    header_id = str(uuid.uuid4())
+    claim_url = f"{_UUID_PREFIX}{claim.get('id') or _made_up(bundle_id, 'claim')}"
+    header_id = _made_up(bundle_id, "header")
     header = {
         "resourceType": "MessageHeader",
         "id": header_id,
@@ -461,14 +462,19 @@ def claim_to_message(
     }
 
 
-def _built_patient(identifier: Mapping[str, Any]) -> list[dict[str, Any]]:
-    patient_id = str(uuid.uuid4())
+def _made_up(bundle_id: str, what: str) -> str:
+    """A uuid of the message's own, the same for every attempt of ``bundle_id``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:ehealth-gateway:message:{bundle_id}:{what}"))
+
+
+def _built_patient(identifier: Mapping[str, Any], bundle_id: str) -> list[dict[str, Any]]:
+    patient_id = _made_up(bundle_id, "patient")
     resource = {"resourceType": "Patient", "id": patient_id, "identifier": [dict(identifier)]}
     return [{"fullUrl": f"{_UUID_PREFIX}{patient_id}", "resource": resource}]
 
 
-def _built_role(identifier: Mapping[str, Any]) -> list[dict[str, Any]]:
-    role_id, person_id = str(uuid.uuid4()), str(uuid.uuid4())
+def _built_role(identifier: Mapping[str, Any], bundle_id: str) -> list[dict[str, Any]]:
+    role_id, person_id = _made_up(bundle_id, "role"), _made_up(bundle_id, "practitioner")
     person = {"resourceType": "Practitioner", "id": person_id, "identifier": [dict(identifier)]}
     role = {
         "resourceType": "PractitionerRole",

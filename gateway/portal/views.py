@@ -225,7 +225,6 @@ class HouseholdCeiling:
     year: int
     ceiling: float
     running_total: float
-    household_paid: float
     reached_on: str  # the date the ceiling was reached, "" while below it
     stated_on: str  # when the fund stated it (its settlement's ``created``)
 
@@ -347,13 +346,11 @@ def _counter(parts: list[Any], stated_on: str) -> HouseholdCeiling | None:
     year, ceiling, total = values.get("year"), values.get("ceiling"), values.get("runningTotal")
     if not isinstance(year, int) or ceiling is None or total is None:
         return None
-    paid = values.get("householdPaid")
     reached = values.get("reachedOn")
     return HouseholdCeiling(
         year=year,
         ceiling=ceiling,
         running_total=total,
-        household_paid=paid if isinstance(paid, float) else min(total, ceiling),
         reached_on=reached if isinstance(reached, str) else "",
         stated_on=stated_on,
     )

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def references(
     floor_app.prepare(floor_url)
     bare_port, floor_port = harness.free_port(), harness.free_port()
     floor_argv = [sys.executable, "-m", "bench.floor_app", "--port", str(floor_port)]
-    floor_argv += ["--database-url", floor_url, "--key", key, "--workers", str(opts.workers)]
+    floor_argv += ["--database-url", floor_url, f"--key={key}", "--workers", str(opts.workers)]
     with (
         harness.running(
             "bare",
@@ -595,9 +595,15 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
     parser.add_argument("--fetch-prescriptions", type=int, default=200)
     parser.add_argument("--dispense-budget", type=float, default=400.0, help="most dispenses/s")
     parser.add_argument("--claims-budget", type=float, default=300.0, help="most claims/s")
-    parser.add_argument("--claims-rate", type=float, default=200.0)
+    parser.add_argument("--scenarios", default=None, help="a subset of the command's scenarios")
     opts = parser.parse_args(argv)
+    opts.claims_rate = max(rate or 0.0 for _mode, rate in MODES["claims"])  # open-loop claims
     command = COMMANDS[opts.command]
+    if opts.scenarios:
+        chosen = tuple(s.strip() for s in opts.scenarios.split(",") if s.strip())
+        if not chosen or set(chosen) - set(command.scenarios):
+            parser.error(f"--scenarios takes a list of {', '.join(command.scenarios)}")
+        COMMANDS[opts.command] = command = replace(command, scenarios=chosen)
     if opts.databases is None:
         opts.databases = ",".join(command.databases)
     harness.settle_options(parser, opts, DATABASES)

@@ -353,8 +353,9 @@ async def test_a_settlement_event_is_a_message_naming_the_patient_by_ssin(
     assert codes[:3] == ["intreatment", "benefit", "copay"]
 
 
+_INT = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what JSON numbers carry here
 _JUNK: st.SearchStrategy[object] = st.one_of(
-    st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2), st.just({})
+    st.none(), _INT, st.text(max_size=5), st.lists(_INT, max_size=2), st.just({})
 )
 
 

@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost, on /fhir only: _pretty indents the body, then HEAD runs as GET and drops it (so
     # its Content-Length is the GET's), then no-store, nosniff and charset=utf-8 (ASVS V8.2.1).
     # Innermost of all: answers wait until the events their request recorded are chained.
-    if settings.audit_group_commit:
+    if settings.audit_group_commits():
         group.install(app, app.state.sessions, wait=settings.audit_batch_ms / 1000)
     app.add_middleware(PrettyJson)
     app.add_middleware(HeadAsGet)

@@ -148,8 +148,9 @@ class Settings(BaseSettings):
     # --- audit (docs/access.md, "The chain") ---------------------------------------------------
     # Group commit: a request's events are chained by the process's audit writer in one batch with
     # others' (gateway/audit/group.py), gathered for this long; false chains them in the request's
-    # own transaction, each request holding the chain's lock until it commits.
-    audit_group_commit: bool = True
+    # own transaction, each request holding the chain's lock until it commits. None (default): on
+    # with PostgreSQL; off with SQLite, whose one writer at a time leaves no lock to spare.
+    audit_group_commit: bool | None = None
     audit_batch_ms: float = Field(default=2.0, ge=0, le=100)
 
     @field_validator("encryption_key", "search_key")
@@ -225,6 +226,12 @@ class Settings(BaseSettings):
         if self.metrics_public is not None:
             return self.metrics_public
         return self.environment != "production"
+
+    def audit_group_commits(self) -> bool:
+        """Group commit of the audit chain: as configured, else with PostgreSQL only."""
+        if self.audit_group_commit is not None:
+            return self.audit_group_commit
+        return not self.database_url.startswith("sqlite")
 
     def worker_runs_in_process(self) -> bool:
         """The in-process forwarder: as configured, else only on SQLite (the embedded default)."""

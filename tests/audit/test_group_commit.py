@@ -27,13 +27,19 @@ from gateway.auth.identity import Principal
 from gateway.cli import new_encryption_key
 from gateway.db import create_engine as create_async_engine
 from gateway.db import session_factory, sync_url
-from gateway.settings import decode_key
+from gateway.settings import Settings, decode_key
 from gateway.storage.crypto import Keyring
 from gateway.storage.tables import audit_events, audit_pending, resource_versions
 from tests.audit.tampering import tampering, verdict
 from tests.consents.factories import RX_URL, SSIN, audit_rows, prescription, reason_of
 from tests.fhir_profiles.factories import medication_request
 from tests.fixtures.fhir import FHIR_JSON
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Group commit on SQLite too (its default there is off)."""
+    return settings.model_copy(update={"audit_group_commit": True})
 
 
 async def count(app: FastAPI, table: Any) -> int:

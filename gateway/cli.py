@@ -21,7 +21,7 @@ from gateway.storage.crypto import new_encryption_key
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.ops import serve
+    from gateway.drain import serve
     from gateway.settings import Settings
 
     serve(

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint format install lock clean chromium screenshots translations
+.PHONY: demo test lint format install lock clean chromium screenshots translations stack stack-stop test-stack
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The production shape without Docker (docker/stack.py, docs/operations.md "The stack"): PostgreSQL,
+# Redis, the funds, two instances, a worker and nginx on loopback, state in var/stack.
+stack: $(STAMP)
+	$(BIN)/python docker/stack.py up
+
+stack-stop:
+	$(BIN)/python docker/stack.py down
+
+# The failures under load through the proxy (tests/stack); `make test` skips them, CI runs them once.
+test-stack: $(STAMP)
+	$(BIN)/python -m pytest -m stack tests/stack -q -s
 
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
 chromium:

@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=256, ge=1, le=100_000)
     keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     # serve: after SIGTERM, refuse new connections and serve the open ones this long, then stop
-    # (gateway.ops.DrainingServer); 0 stops at once. Above the proxy's upstream keep-alive.
+    # (gateway.drain.DrainingServer); 0 stops at once. Above the proxy's upstream keep-alive.
     drain_seconds: float = Field(default=0.0, ge=0, le=120)
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the proxy's; CIDR ranges
     # allowed). Unset: uvicorn's FORWARDED_ALLOW_IPS, else 127.0.0.1.

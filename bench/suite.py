@@ -534,6 +534,8 @@ def markdown(command_name: str, data: dict[str, Any]) -> str:
         "shared and noisy: read the ratios and CPU per request before the rates.",
         "",
     ]
+    if len(data["sources"]) > 1:
+        lines += before_after(data)
     for _name, result in harness.database_sections(data, lines):
         for scenario, figures in result["scenarios"].items():
             lines += [
@@ -578,6 +580,41 @@ def markdown(command_name: str, data: dict[str, Any]) -> str:
                 "",
             ]
     return "\n".join(lines)
+
+
+def before_after(data: dict[str, Any]) -> list[str]:
+    """One row per database, scenario and run: each gateway's rate, CPU per request and p99,
+    beside the floor's (``compare``)."""
+    rows: list[str] = []
+    for name, result in data["databases"].items():
+        if "skipped" in result:
+            continue
+        for scenario, figures in result["scenarios"].items():
+            gateways = [k for k in figures if k.startswith("gateway")]
+            if not rows:
+                head = " | ".join(f"{g} req/s, CPU ms, p99 ms" for g in gateways)
+                rows += [
+                    "## Before and after",
+                    "",
+                    f"| database | scenario | run | {head} | floor req/s, CPU ms | bare req/s |",
+                    "|---|---|---|" + "--:|" * (len(gateways) + 2),
+                ]
+            for key in figures[gateways[0]]:
+                cells = [_cell(figures[g].get(key)) for g in gateways]
+                cells.append(_cell(figures.get("floor", {}).get(key), p99=False))
+                bare = figures.get("bare", {}).get(key)
+                cells.append(harness.fmt(bare["rate_per_s"], 0) if bare else "–")
+                rows.append(f"| {name} | {scenario} | {key} | " + " | ".join(cells) + " |")
+    return [*rows, ""] if rows else []
+
+
+def _cell(result: dict[str, Any] | None, *, p99: bool = True) -> str:
+    if result is None:
+        return "–"
+    text = f"{harness.fmt(result['rate_per_s'], 0)}, {harness.fmt(_cpu(result), 2)}"
+    if p99:
+        text += f", {harness.fmt(result['latency_ms']['p99'], 0)}"
+    return text + (f" ({result['errors']} errors)" if result["errors"] else "")
 
 
 # -- command line ------------------------------------------------------------------------------

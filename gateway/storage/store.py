@@ -76,6 +76,9 @@ class ResourceStore:
     def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
         self.keyring = keyring
+        # A request names one patient (or a few) several times: the version's column, the facts,
+        # the search: each SSIN is hashed once per request (one store per request).
+        self._ssin_hashes: dict[str, str] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -199,10 +202,7 @@ class ResourceStore:
         ]
         # ON CONFLICT DO NOTHING instead of a savepoint: a taken token shows as a missing row, the
         # transaction stays usable, and the common case costs one statement, not three.
-        sqlite = self.session.get_bind().dialect.name == "sqlite"
-        written = (
-            await self.session.execute(_TOKENS_SQLITE if sqlite else _TOKENS_POSTGRESQL, rows)
-        ).all()
+        written = (await self.session.execute(_tokens_insert(self.session), rows)).all()
         if len(written) != len(rows):
             # Undo the tokens this attempt did write, so a retry (a new RID) starts clean.
             await self.session.execute(
@@ -402,13 +402,16 @@ class ResourceStore:
 
     def ssin_hash(self, ssin: str) -> str:
         """The keyed HMAC a person's SSIN is searched by (``patient_hmac``, ``holder_hmac``)."""
-        return self.keyring.search_hash("ssin", ssin)
+        found = self._ssin_hashes.get(ssin)
+        if found is None:
+            found = self._ssin_hashes[ssin] = self.keyring.search_hash("ssin", ssin)
+        return found
 
     def identifier_hash(self, system: str, value: str) -> str:
         return self.keyring.search_hash("identifier", f"{system}|{value}")
 
     def _patient_hash(self, ssin: str | None) -> str | None:
-        return None if not ssin else self.keyring.search_hash("ssin", ssin)
+        return None if not ssin else self.ssin_hash(ssin)
 
     def _decrypt(self, row: Any) -> StoredVersion:
         body = self.keyring.decrypt(
@@ -477,6 +480,14 @@ _CURRENT_COLUMNS: Final = select(rv.c.logical_id, *(rv.c[name] for name in COLUM
     rv.c.deleted.is_(False),
     rv.c.patient_hmac == bindparam("patient_hmac"),
 )
+
+
+def _tokens_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT ... ON CONFLICT DO NOTHING, chosen by the session's engine: looked up
+    on the engine itself (``bind``), not through the session's bind resolution at each call."""
+    engine = session.bind
+    name = engine.dialect.name if engine is not None else session.get_bind().dialect.name
+    return _TOKENS_SQLITE if name == "sqlite" else _TOKENS_POSTGRESQL
 
 
 def _without_patient(columns: SearchColumns) -> SearchColumns:

@@ -116,8 +116,8 @@ def answer_of(message: object) -> dict[str, Any] | None:
     items = answer.get("addItem")
     if isinstance(items, list):
         answer["addItem"] = [
-            {**item, "provider": [_local(p) for p in item.get("provider") or []]}
-            if isinstance(item, dict)
+            {**item, "provider": [_local(p) for p in item["provider"]]}
+            if isinstance(item, dict) and isinstance(item.get("provider"), list)
             else item
             for item in items
         ]

@@ -206,6 +206,34 @@ async def test_no_answer_is_retried_with_the_same_key(
     assert len(await response_for(provider, claim_id)) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "bare",  # a ClaimResponse that is not in a response message
+        "two",  # a message with two ClaimResponses: which one is the answer?
+        "none",  # a message with only an OperationOutcome
+    ],
+)
+async def test_a_200_that_is_not_a_response_message_is_tried_again(
+    provider: httpx.AsyncClient, rx: Worker, funds_mock: respx.MockRouter, app: FastAPI, body: str
+) -> None:
+    claim_id = (await post_claim(provider, claim())).json()["id"]
+    answer = ack(claim_id)
+    wrapped = message(answer)
+    if body == "two":
+        wrapped["entry"].append(
+            {"fullUrl": "urn:uuid:0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8", "resource": answer}
+        )
+    if body == "none":
+        wrapped["entry"][-1]["resource"] = {"resourceType": "OperationOutcome", "issue": []}
+    sent = answer if body == "bare" else wrapped
+    funds_mock.post(MESSAGE_URL).mock(return_value=httpx.Response(200, json=sent))
+    await rx.deliver()
+    [job] = await job_rows(app, claim_id)
+    assert (job.state, job.last_error) == ("pending", "BAD_ANSWER: 200 without a ClaimResponse")
+    assert await response_for(provider, claim_id) == []
+
+
 async def test_after_the_last_attempt_the_claim_is_parked_as_failed(
     provider: httpx.AsyncClient,
     rx: Worker,

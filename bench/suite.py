@@ -57,7 +57,7 @@ FLOOR_SHARE = 0.5  # the gateway should reach at least half the floor's throughp
 class Command:
     scenarios: tuple[str, ...]
     databases: tuple[str, ...] = DATABASES
-    workers: int = 1
+    workers: int | None = None  # None: the settings, 2 on PostgreSQL, 1 on SQLite
     refs: tuple[str | None, ...] = (None,)  # None: the working tree
     help: str = ""
 
@@ -163,9 +163,7 @@ def serving(
 
     source, workdir = ready.source, ready.workdir
     argv = source.serve_command(ready.port)
-    argv = [argv[0], *wrapper, *argv[1:]]
-    if opts.workers > 1:
-        argv += ["--workers", str(opts.workers)]
+    argv = [argv[0], *wrapper, *argv[1:], "--workers", str(opts.workers)]
     with contextlib.ExitStack() as stack:
         if claims:
             members = [
@@ -412,7 +410,10 @@ def run_database(
     name: str, command: Command, opts: argparse.Namespace, sources: list[harness.GatewaySource]
 ) -> dict[str, Any]:
     scenarios = command.scenarios
-    result: dict[str, Any] = {"scenarios": {s: {} for s in scenarios}}
+    # The settings: `gateway serve --workers 2` on PostgreSQL, one process on SQLite.
+    workers = opts.workers or (2 if name == "postgresql" else 1)
+    opts = argparse.Namespace(**{**vars(opts), "workers": workers})
+    result: dict[str, Any] = {"scenarios": {s: {} for s in scenarios}, "workers": workers}
     with harness.scratch_database(PREFIX, name, opts.postgres_url) as (workdir, url):
         key = sources[0].run("keys", "new-encryption-key", env=sources[0].env({}))
         database_cpu = DatabaseCpu(url if name == "postgresql" else None)
@@ -665,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "warmup_s": opts.warmup,
                 "concurrency": opts.concurrency,
                 "open_connections": opts.open_connections,
-                "workers": opts.workers,
+                "workers": opts.workers or "2 on PostgreSQL, 1 on SQLite",
                 "modes": {s: MODES[s] for s in command.scenarios},
                 "fetch_prescriptions": opts.fetch_prescriptions,
                 "dispense_budget": opts.dispense_budget,

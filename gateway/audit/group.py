@@ -37,7 +37,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.audit.writer import GROUP_WRITERS, PENDING, chain
+from gateway.audit.writer import GROUP_WRITERS, PENDING, Pending, chain
 from gateway.storage.tables import audit_pending
 
 log = structlog.get_logger("gateway.audit")
@@ -155,9 +155,11 @@ class GroupCommitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        pending: list[str] = []
+        pending = Pending()
 
         async def send_when_chained(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pending.closed = True
             if pending and message["type"] == "http.response.start":
                 ids = pending.copy()
                 pending.clear()
@@ -174,6 +176,7 @@ class GroupCommitMiddleware:
         try:
             await self.app(scope, receive, send_when_chained)
         finally:
+            pending.closed = True
             PENDING.reset(token)
 
 

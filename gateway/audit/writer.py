@@ -444,11 +444,19 @@ _HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
 )
 _HEAD_LOCKED: Final = _HEAD.with_for_update()  # PostgreSQL; SQLite has one writer at a time
 
+
 # Set by ``gateway.audit.group`` for the request it answers: ``record`` then stores the events as
 # pending entries in the request's transaction and adds their ids here, and the group writer chains
 # them once that transaction has committed, before the answer is sent. Unset (a script, a test, or
 # group commit off): ``record`` chains in the caller's transaction.
-PENDING: ContextVar[list[str] | None] = ContextVar("audit_pending", default=None)
+class Pending(list[str]):
+    """The ids of the events a request recorded; ``closed`` once its answer has started, so that
+    a task the request started (which inherits the context) chains its own events itself."""
+
+    closed = False
+
+
+PENDING: ContextVar[Pending | None] = ContextVar("audit_pending", default=None)
 
 # The group writer of a session factory (``gateway.audit.group.GroupWriter.commit``), when one runs:
 # ``record_denied`` hands it the entries instead of opening a transaction of its own.
@@ -482,7 +490,7 @@ async def record(session: AsyncSession, keyring: Keyring, *records: AuditRecord)
     pending entries that the group writer chains after the commit and before the answer."""
     rows = entries(keyring, *records)
     pending = PENDING.get()
-    if pending is None:
+    if pending is None or pending.closed:
         await chain(session, rows)
         return
     await session.execute(audit_pending.insert(), rows)

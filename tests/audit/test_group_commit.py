@@ -290,7 +290,7 @@ async def test_SEC_9_a_rolled_back_change_leaves_nothing_pending(
 ) -> None:
     """The events of a change that rolls back go with it; its writer is not held up by them."""
     group = two_writers[0]
-    pending: list[str] = []
+    pending = writer.Pending()
     token = writer.PENDING.set(pending)
     try:
         async with group.sessions() as session:
@@ -320,3 +320,21 @@ async def test_SEC_9_verify_in_parallel_parts_names_the_same_first_break(
     parallel = verify_database(database_url, workers=2, parallel_from=0, batch=2)
     assert (parallel.ok, parallel.broken_seq, parallel.problem) == verdict(database_url)
     assert said in (parallel.problem or "")
+
+
+async def test_SEC_9_events_recorded_after_the_answer_started_are_chained_at_once(
+    database_url: str, two_writers: tuple[GroupWriter, GroupWriter], keyring: Keyring
+) -> None:
+    """A task a request started inherits its context: once the answer is on its way nobody
+    would hand its events to the writer, so it chains them in its own transaction."""
+    pending = writer.Pending()
+    pending.closed = True
+    token = writer.PENDING.set(pending)
+    try:
+        async with two_writers[0].sessions() as session, session.begin():
+            await writer.record(session, keyring, event(1))
+    finally:
+        writer.PENDING.reset(token)
+    assert pending == []
+    assert seqs_of(database_url, "writer-a") == [1]
+    assert verdict(database_url) == (True, None, None)

@@ -46,6 +46,7 @@ from gateway.access.facts import load_facts
 from gateway.audit.writer import AccessDenied, AuditRecord, RefusedChange, record
 from gateway.auth.identity import Principal
 from gateway.errors import BadRequest
+from gateway.ops import OUTAGES
 from gateway.presence import NationalRegister, Verdict
 from gateway.storage.records import utc_now
 from gateway.storage.store import ResourceStore
@@ -178,6 +179,8 @@ class Guard:
         """The facts, or ``None`` when they cannot be loaded (the caller denies: ``ERROR``)."""
         try:
             return await self.facts(ssin)
+        except OUTAGES:  # the database is unreachable: 503 + Retry-After (gateway.ops), no 403
+            raise
         except Exception as exc:  # docs/architecture.md 5: any error while deciding is a deny
             log.warning("access_facts_unavailable", error_type=type(exc).__name__)
             return None

@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -494,3 +495,49 @@ async def test_postgresql_down_for_ten_seconds(world: World) -> None:
     await check(world, run)
     assert run.figures()["retryable"] > 0
     assert stack.alive("worker"), stack.tail("worker")
+
+
+async def test_nginx_takes_an_instance_out_while_it_is_not_ready(world: World) -> None:
+    """An instance that lost its database (started on an address where none listens) is alive
+    but not ready: its requests are 503s, which nginx counts, so after max_fails it sends that
+    instance nothing for fail_timeout, and every GET through the proxy is answered by the other."""
+    stack, load = world.stack, world.load
+    service = stack.services["gateway-2"]
+    normal = service.env
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{stack_module.free_port()}/gateway"
+    stack.stop("gateway-2")
+    service.env = {**normal, "GATEWAY_DATABASE_URL": nowhere}
+    try:
+        stack.start("gateway-2")
+        direct = stack.instance_url("gateway-2")
+        assert (await world.http.get(f"{direct}/readyz")).status_code == 503
+        started = time.monotonic()
+        statuses: Counter[int] = Counter()
+        for rx in load.known[:40]:
+            response = await world.http.get(
+                "/fhir/MedicationRequest",
+                params={"identifier": f"{systems.RID}|{rx.rid}"},
+                headers=load.headers["pharmacist"],
+            )
+            statuses[response.status_code] += 1
+        seconds = time.monotonic() - started
+        metrics = (await world.http.get(f"{direct}/metrics")).text
+        refused = sum(
+            float(value)
+            for labels, value in re.findall(
+                r"^gateway_http_requests_total\{([^}]*)\} (\S+)$", metrics, flags=re.M
+            )
+            if 'route="/fhir/MedicationRequest"' in labels and 'status="503"' in labels
+        )
+    finally:
+        stack.stop("gateway-2")
+        service.env = normal
+        stack.start("gateway-2")
+    assert statuses == Counter({200: min(40, len(load.known))}), statuses
+    # max_fails (3) per fail_timeout window (5 s), where round-robin would have sent it half.
+    windows = 1 + int(seconds // PROXY_FAIL_TIMEOUT)
+    assert refused <= 3 * windows, (refused, seconds)
+    assert refused < sum(statuses.values()) / 2
+    print(
+        f"\nnot ready: {refused:.0f} of {sum(statuses.values())} GETs tried on it in {seconds:.1f}s"
+    )

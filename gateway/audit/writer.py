@@ -3,10 +3,10 @@
 ``record(session, keyring, AuditRecord(...))`` records one event in the caller's transaction: the
 change and the event that records it commit together or not at all. Call it **last** in the
 transaction, after the change. In a request answered through ``gateway.audit.group`` (the
-default), the event is stored in ``audit_pending`` and the process's group writer chains it, with
-other requests' events, after the commit and before the answer: the request takes no chain lock.
-Elsewhere (scripts, tests, ``GATEWAY_AUDIT_GROUP_COMMIT=false``) it is chained at once, and the
-chain lock is held until the commit.
+default with PostgreSQL), the event is stored in ``audit_pending`` and the process's group writer
+chains it, with other requests' events, after the commit and before the answer: the request takes
+no chain lock. Elsewhere (SQLite by default, ``GATEWAY_AUDIT_GROUP_COMMIT=false``, scripts) it is
+chained at once, and the chain lock is held until the commit.
 
 A refusal is the exception: the request's transaction rolls back, so the denial must be written in
 a transaction of its own. Raise ``AccessDenied(record)`` (a ``Forbidden``): the FHIR error

@@ -43,14 +43,23 @@ def profiled_run(
 
     session = Session.load(session_path)
     totals, sampled = profiling.steps(session)
-    # The load was steady: requests served over warm-up and window ~ the window's rate times both.
-    served = round(result["rate_per_s"] * (opts.warmup + opts.duration)) + 2
     busy = sampled - totals.get(profiling.IDLE_STEP, 0.0)
+    # Samples are wall time: on a busy machine a descheduled thread's wait lands on whatever
+    # frame it was in, roughly in proportion to the work. So the steps' shares of the busy
+    # samples are kept, and each share is priced at the server CPU per request of the same run.
+    cpu_ms = result.get("cpu", {}).get("server_cpu_ms_per_request")
+    shares = {k: v / busy for k, v in totals.items() if k != profiling.IDLE_STEP and busy}
     return {
-        "requests_estimate": served,
         "rate_per_s_under_profiler": result["rate_per_s"],
-        "us_per_request": {k: round(v * 1e6 / served, 1) for k, v in totals.most_common()},
-        "busy_us_per_request": round(busy * 1e6 / served, 1),
+        "server_cpu_ms_per_request_under_profiler": cpu_ms,
+        "share_of_busy": {k: round(v, 4) for k, v in sorted(shares.items(), key=lambda i: -i[1])},
+        "us_per_request": {
+            k: round(v * cpu_ms * 1000, 1) for k, v in shares.items() if cpu_ms is not None
+        },
+        "busy_us_per_request": None if cpu_ms is None else round(cpu_ms * 1000, 1),
+        "waiting_share_of_samples": round(
+            totals.get(profiling.IDLE_STEP, 0.0) / sampled if sampled else 0.0, 4
+        ),
         "errors": result["errors"],
     }
 
@@ -100,18 +109,20 @@ def markdown(data: dict[str, Any]) -> str:
         f"{data['date']} · {m['cpu_model']}, {m['cores']} cores · load average at start "
         f"{m['load_average_at_start']} · `python -m bench.costs --refs {','.join(data['refs'])}`",
         "",
-        "µs per request of each step, sampled by pyinstrument in the gateway's event-loop thread "
-        f"(wall time) through a {data['settings']['duration_s']} s closed loop of "
-        f"{data['settings']['concurrency']} connections per operation, under the profiler (which "
+        "µs per request of each step: its share of the busy samples pyinstrument took in the "
+        "gateway's event-loop thread (waiting left out) times the server CPU per request "
+        f"measured in the same run, a {data['settings']['duration_s']} s closed loop of "
+        f"{data['settings']['concurrency']} connections per operation under the profiler (which "
         "slows everything alike: compare columns, read shares). A sample belongs to the innermost "
-        "frame naming a step (bench/profiling.py, STEPS). 'waiting' is the event loop idle or "
-        "waiting on I/O and, on SQLite, on the statements running in aiosqlite's thread.",
+        "frame naming a step (bench/profiling.py, STEPS). On SQLite the statements run in "
+        "aiosqlite's thread, which is not sampled: their cost is in the CPU total, spread over "
+        "the steps by the event loop's shares.",
         "",
     ]
     for _name, per_ref in harness.database_sections(data, lines):
         refs = list(per_ref)
         columns = [(ref, op) for op in OPERATIONS for ref in refs]
-        steps = [s for s, _rules in profiling.STEPS] + ["other"]
+        steps = [s for s, _rules in profiling.STEPS if s != profiling.IDLE_STEP] + ["other"]
         lines.append("| step | " + " | ".join(f"{op} {ref}" for ref, op in columns) + " |")
         lines.append("|---|" + "--:|" * len(columns))
         for step in steps:
@@ -120,7 +131,7 @@ def markdown(data: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {step} | " + " | ".join(harness.fmt(v, 0) for v in values) + " |")
         lines.append(
-            "| **busy total (without waiting)** | "
+            "| **server CPU per request** | "
             + " | ".join(
                 f"**{harness.fmt(per_ref[ref][op]['busy_us_per_request'], 0)}**"
                 for ref, op in columns

@@ -111,7 +111,7 @@ def started(
         {"ssin": s, "fund": FUNDS[i % 2], "preferential": False} for i, s in enumerate(people)
     ]
     (workdir / "members.json").write_text(json.dumps({"members": members}))
-    funds_port, gateway_port, bare_port = (harness.free_port() for _ in range(3))
+    funds_port, gateway_port = harness.free_port(), harness.free_port()
     fund_urls = {code: f"http://{harness.HOST}:{funds_port}/funds/{code}" for code in FUNDS}
     extra = {
         **harness.auth_settings(source, workdir, gateway_port),
@@ -154,15 +154,7 @@ def started(
                 start_new_session=True,
             )
             stack.callback(harness.Server("worker", worker, 0, workdir / "worker.log").stop)
-        bare = stack.enter_context(
-            harness.running(
-                "bare",
-                harness.bare_command(bare_port),
-                port=bare_port,
-                ready_path="/healthz",
-                log_dir=workdir,
-            )
-        )
+        bare = stack.enter_context(harness.bare_endpoint(workdir))
         headers = {
             "Content-Type": "application/fhir+json",
             "Accept": "application/fhir+json",

@@ -95,27 +95,20 @@ def started_gateway(
 def run_database(
     name: str, bodies: list[str], opts: argparse.Namespace, source: harness.GatewaySource
 ) -> dict[str, Any]:
-    with harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url):
-        bare_port = harness.free_port()
-        with (
-            started_gateway(url, source, opts, workdir) as (gateway, headers),
-            harness.running(
-                "bare",
-                harness.bare_command(bare_port),
-                port=bare_port,
-                ready_path="/healthz",
-                log_dir=workdir,
-            ) as bare,
-        ):
-            for server in (gateway, bare):
-                probe(server, bodies[0], headers)
-            # Interleaved, so slow drifts in the machine's other load hit both targets alike.
-            # Both get the same bodies and headers (the bare endpoint ignores the credentials).
-            bare_max = measure(bare, bodies, headers, opts, "closed")
-            gateway_max = measure(gateway, bodies, headers, opts, "closed")
-            bare_rate = measure(bare, bodies, headers, opts, "open")
-            gateway_rate = measure(gateway, bodies, headers, opts, "open")
-            gateway_log = gateway.log_tail(20)
+    with (
+        harness.scratch_database(SCENARIO, name, opts.postgres_url) as (workdir, url),
+        started_gateway(url, source, opts, workdir) as (gateway, headers),
+        harness.bare_endpoint(workdir) as bare,
+    ):
+        for server in (gateway, bare):
+            probe(server, bodies[0], headers)
+        # Interleaved, so slow drifts in the machine's other load hit both targets alike.
+        # Both get the same bodies and headers (the bare endpoint ignores the credentials).
+        bare_max = measure(bare, bodies, headers, opts, "closed")
+        gateway_max = measure(gateway, bodies, headers, opts, "closed")
+        bare_rate = measure(bare, bodies, headers, opts, "open")
+        gateway_rate = measure(gateway, bodies, headers, opts, "open")
+        gateway_log = gateway.log_tail(20)
     ratio = gateway_max["rate_per_s"] / bare_max["rate_per_s"] if bare_max["rate_per_s"] else None
     result: dict[str, Any] = {
         "gateway": {"max_throughput": gateway_max, "latency_at_rate": gateway_rate},

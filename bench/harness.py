@@ -128,6 +128,12 @@ def bare_command(port: int) -> list[str]:
     return [sys.executable, "-m", "bench.bare_app", "--host", HOST, "--port", str(port)]
 
 
+def bare_endpoint(log_dir: Path) -> contextlib.AbstractContextManager[Server]:
+    """``bench.bare_app`` running on a free port (logs in ``log_dir``)."""
+    port = free_port()
+    return running("bare", bare_command(port), port=port, ready_path="/healthz", log_dir=log_dir)
+
+
 # -- the gateway: which code, its configuration, its database ------------------------------------
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -92,17 +93,11 @@ def references(
 
     floor_url = f"sqlite:///{workdir / 'floor.db'}" if name == "sqlite" else url
     floor_app.prepare(floor_url)
-    bare_port, floor_port = harness.free_port(), harness.free_port()
+    floor_port = harness.free_port()
     floor_argv = [sys.executable, "-m", "bench.floor_app", "--port", str(floor_port)]
     floor_argv += ["--database-url", floor_url, f"--key={key}", "--workers", str(opts.workers)]
     with (
-        harness.running(
-            "bare",
-            harness.bare_command(bare_port),
-            port=bare_port,
-            ready_path="/healthz",
-            log_dir=workdir,
-        ) as bare,
+        harness.bare_endpoint(workdir) as bare,
         harness.running(
             "floor", floor_argv, port=floor_port, ready_path="/healthz", log_dir=workdir
         ) as floor,
@@ -374,27 +369,18 @@ def run_scenario(
     for mode, rate in MODES[scenario]:
         key = mode if rate is None else f"{mode} {rate:g}/s"
         for label, (server, clients) in targets.items():
+            run = functools.partial(measure, server, label, works[label], opts, mode, rate)
             if scenario == "claims" and clients is not None:
-                out[label][key] = measure_claims(server, label, works[label], opts, mode, rate, url)
+                out[label][key] = with_backlog(url, functools.partial(run, DatabaseCpu(None)))
             else:
-                out[label][key] = measure(
-                    server, label, works[label], opts, mode, rate, database_cpu
-                )
+                out[label][key] = run(database_cpu)
     return out
 
 
-def measure_claims(
-    server: harness.Server,
-    label: str,
-    work: Workload,
-    opts: argparse.Namespace,
-    mode: str,
-    rate: float | None,
-    url: str,
-) -> dict[str, Any]:
-    """Intake, with the backlog sampled during the run and until drained (60 s at most)."""
+def with_backlog(url: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A claim intake run, with the backlog sampled during it and until drained (60 s at most)."""
     with Backlog(url) as backlog:
-        result = measure(server, label, work, opts, mode, rate, DatabaseCpu(None))
+        result = run()
         drained = backlog.drain(60.0)
     result["backlog"] = {"samples_s_queued": backlog.samples, "drained_after_run_s": drained}
     backlog.ledger.close()

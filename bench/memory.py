@@ -66,7 +66,8 @@ def run_database(
         "rss_per_worker_at_end_mb": workers,
         "largest_worker_mb": end,
         "growth_since_first_run_mb": None if growth is None else round(growth, 1),
-        "target_met": end is not None and end < TARGET_MB,
+        # The figure is after 1,000,000 requests: a shorter run shows the trend only.
+        "target_met": end is not None and end < TARGET_MB and served >= 1_000_000,
     }
 
 
@@ -101,7 +102,9 @@ def markdown(data: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| {name} | {r['requests']:,} | {r['errors']} | {r['rss_per_worker_at_end_mb']} "
-            f"| {r['growth_since_first_run_mb']} | {'✅' if r['target_met'] else '❌'} |"
+            f"| {r['growth_since_first_run_mb']} | "
+            + ("✅" if r["target_met"] else "❌" if r["requests"] >= 1_000_000 else "not reached")
+            + " |"
         )
     lines.append("")
     for name, r in data["databases"].items():

@@ -43,7 +43,17 @@ def proxy(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
     gateway_port, proxy_port = free_port(), free_port()
     gateway = Process(
         "gateway",
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(gateway_port)],
+        # One process: the limits under test are per process (docs/operations.md).
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--workers",
+            "1",
+            "--port",
+            str(gateway_port),
+        ],
         gateway_env(settings, {"GATEWAY_LOG_FORMAT": "console"}),
         tmp_path / "gateway.log",
     )

@@ -24,7 +24,8 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[int]:
     port = free_port()
     process = Process(
         "gateway",
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        # One process: the limits under test are per process (docs/operations.md).
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "1", "--port", str(port)],
         gateway_env(
             settings,
             {

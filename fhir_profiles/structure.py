@@ -90,9 +90,10 @@ def structure_issues(
         model.model_validate(body)
     except ValidationError as exc:
         return [_to_issue(resource_type, error) for error in exc.errors(include_url=False)]
-    except (KeyError, TypeError):
-        # fhir_core looks a contained resource's class up by its resourceType and fails outright
-        # (not a ValidationError) when that is missing, not a string, or not a FHIR resource.
+    except (KeyError, TypeError, AttributeError):
+        # fhir_core fails outright (not a ValidationError) when a contained resource's
+        # resourceType is missing, not a string or not a FHIR resource (KeyError, TypeError), and
+        # when a primitive's ``_element`` extension is not an object (AttributeError).
         return [_unreadable(resource_type, body)]
     return []
 

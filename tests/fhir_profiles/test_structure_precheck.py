@@ -51,7 +51,8 @@ def examples() -> list[tuple[type[BaseModel], dict[str, Any]]]:
 def model_accepts(model: type[BaseModel], body: dict[str, Any]) -> bool:
     try:
         model.model_validate(copy.deepcopy(body))
-    except (ValidationError, KeyError, TypeError):  # the last two: see test_unreadable_contained
+    # The model's outright failures: see the two "not a crash" tests below.
+    except (ValidationError, KeyError, TypeError, AttributeError):
         return False
     return True
 
@@ -183,3 +184,11 @@ def test_a_contained_resource_without_a_known_resource_type_is_an_issue_not_a_cr
     assert [(i.code, i.expression) for i in issues] == [
         ("structure", "MedicationRequest.contained[0].resourceType")
     ]
+
+
+def test_a_primitive_extension_that_is_not_an_object_is_an_issue_not_a_crash() -> None:
+    """fhir_core raises AttributeError on ``_value: "0"`` (found by the property test above)."""
+    body = medication_request(now=NOW)
+    body["subject"] = {"identifier": {"_value": "0"}}
+    issues = structure_issues(MedicationRequest, "MedicationRequest", body)
+    assert [i.code for i in issues] == ["structure"]

@@ -293,13 +293,24 @@ def install(app: FastAPI, metrics: Metrics) -> None:
 
 class DrainMiddleware:
     """While draining, every answer closes its connection (``Connection: close``), so the proxy
-    keeps no idle connection to an instance about to stop."""
+    keeps no idle connection to an instance about to stop.
+
+    Decided when the answer starts, not when the request came in: a request that arrived just
+    before SIGTERM and answers during the drain would otherwise hand its connection back to the
+    proxy's pool for another keep-alive period, which can outlast the drain, and a POST the proxy
+    then sends on it as uvicorn closes it is a 502 the proxy may not retry."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not DRAIN.active:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, ResponseWatch(send, (b"connection", b"close")).send)
+
+        async def send_closing_when_draining(message: Message) -> None:
+            if message["type"] == "http.response.start" and DRAIN.active:
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, receive, send_closing_when_draining)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from gateway import ops
 from gateway.app import create_app
@@ -165,3 +166,23 @@ async def test_a_draining_instance_closes_connections_and_is_not_ready(
     assert served.headers["connection"] == "close"
     assert ready.status_code == 503
     assert ready.json()["checks"]["accepting"] == "unavailable"
+
+
+async def test_an_answer_begun_before_the_drain_and_sent_during_it_closes_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM lands while a request is in the app: its answer must close the connection too,
+    or the proxy pools it past the drain and a POST sent on it as the instance stops is a 502."""
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        monkeypatch.setattr(ops.DRAIN, "active", True)  # SIGTERM while the request is served
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ops.DrainMiddleware(slow_app)),
+        base_url="http://gateway.test",
+    ) as client:
+        served = await client.post("/fhir/MedicationDispense", content=b"{}")
+    assert served.status_code == 200
+    assert served.headers["connection"] == "close"

@@ -13,6 +13,8 @@ import asyncio
 import os
 import secrets
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import orjson
 import structlog
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.access.guard import RequestInfo
 from gateway.app import create_app
@@ -91,15 +94,34 @@ def client_dir(settings: Settings, client_id: str) -> Path:
     return settings.data_dir / "demo" / "clients" / client_id
 
 
+@asynccontextmanager
+async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on an engine of its own, disposed of on the way out (for the stores
+    that open their own sessions: ``ClientRegistry``, ``PatientAccounts``)."""
+    engine = create_engine(settings.database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One session, committed when the block completes (rolled back if it raises); the engine is
+    disposed of either way. Each seed step runs in one."""
+    async with _sessions(settings) as sessions, sessions() as session:
+        yield session
+        await session.commit()
+
+
 async def register_clients(settings: Settings) -> int:
     """Create the development CA once, then a certificate per demo client, and register each
     client once (a client already registered keeps its certificate)."""
     issuer = devpki.init_ca(settings.trust_dir())
     trust = pki.TrustStore.from_dir(settings.trust_dir())
-    engine = create_engine(settings.database_url)
     registered = 0
-    try:
-        registry = ClientRegistry(session_factory(engine))
+    async with _sessions(settings) as sessions:
+        registry = ClientRegistry(sessions)
         for professional in PROFESSIONALS:
             existing = await registry.get(professional.client_id)
             files = client_dir(settings, professional.client_id)
@@ -128,95 +150,71 @@ async def register_clients(settings: Settings) -> int:
                 check_digit=settings.nihdi_check_digit,
             )
             registered += 1
-    finally:
-        await engine.dispose()
     return registered
 
 
 async def seed(settings: Settings) -> int:
     """Create the demo prescriptions once (conditional create on their demo identifiers)."""
-    engine = create_engine(settings.database_url)
     created = 0
-    try:
-        async with session_factory(engine)() as session:
-            service = PrescriptionService(
-                ResourceStore(session, Keyring(settings.key_bytes())), settings
+    async with _session(settings) as session:
+        service = PrescriptionService(
+            ResourceStore(session, Keyring(settings.key_bytes())), settings
+        )
+        now = datetime.now(UTC)
+        for local_id, author, body in prescriptions(now):
+            caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
+            result = await service.create(
+                body, caller, if_none_exist=f"identifier={DEMO_IDENTIFIER_SYSTEM}|{local_id}"
             )
-            now = datetime.now(UTC)
-            for local_id, author, body in prescriptions(now):
-                caller = Principal(
-                    client_id=author.client_id, role="prescriber", nihdi=author.nihdi
-                )
-                result = await service.create(
-                    body, caller, if_none_exist=f"identifier={DEMO_IDENTIFIER_SYSTEM}|{local_id}"
-                )
-                created += result.created
-            await session.commit()
-    finally:
-        await engine.dispose()
+            created += result.created
     return created
 
 
 async def seed_practices(settings: Settings) -> int:
     """The demo GMF practices and their members (RX-14), once: members added afresh only when
     they are not members already."""
-    engine = create_engine(settings.database_url)
     added = 0
-    try:
-        async with session_factory(engine)() as session:
-            practices = GmfPractices(session)
-            now = datetime.now(UTC)
-            for practice in GMF_PRACTICES:
-                await practices.add_practice(practice.practice_id, practice.name, now)
-                for nihdi in practice.members:
-                    added += await practices.add_member(practice.practice_id, nihdi, now)
-            await session.commit()
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        practices = GmfPractices(session)
+        now = datetime.now(UTC)
+        for practice in GMF_PRACTICES:
+            await practices.add_practice(practice.practice_id, practice.name, now)
+            for nihdi in practice.members:
+                added += await practices.add_member(practice.practice_id, nihdi, now)
     return added
 
 
 async def seed_mandates(settings: Settings) -> int:
     """The demo mandates (RX-16), once, each given by its mandator as the portal would (a
     conditional create on its demo identifier, so that one he ended stays ended)."""
-    engine = create_engine(settings.database_url)
     created = 0
-    try:
-        async with session_factory(engine)() as session:
-            now = datetime.now(UTC)
-            service = ConsentService(
-                ResourceStore(session, Keyring(settings.key_bytes())),
-                settings,
-                RequestInfo(now=now),
+    async with _session(settings) as session:
+        now = datetime.now(UTC)
+        service = ConsentService(
+            ResourceStore(session, Keyring(settings.key_bytes())),
+            settings,
+            RequestInfo(now=now),
+        )
+        for demo in MANDATES:
+            caller = Principal(client_id="gateway-demo", role="patient", ssin=demo.mandator)
+            result = await service.create(
+                mandate(demo, now),
+                caller,
+                if_none_exist=f"identifier={DEMO_MANDATE_SYSTEM}|{demo.local_id}",
             )
-            for demo in MANDATES:
-                caller = Principal(client_id="gateway-demo", role="patient", ssin=demo.mandator)
-                result = await service.create(
-                    mandate(demo, now),
-                    caller,
-                    if_none_exist=f"identifier={DEMO_MANDATE_SYSTEM}|{demo.local_id}",
-                )
-                created += result.created
-            await session.commit()
-    finally:
-        await engine.dispose()
+            created += result.created
     return created
 
 
 async def seed_family(settings: Settings) -> int:
     """The demo family (PO-3): each parent linked to his child under 12, once (what the operator
     does with ``gateway family link``; in Belgium the National Register's household data)."""
-    engine = create_engine(settings.database_url)
     linked = 0
-    try:
-        async with session_factory(engine)() as session:
-            links = FamilyLinks(session, Keyring(settings.key_bytes()))
-            now = datetime.now(UTC)
-            for parent, child in FAMILY:
-                linked += await links.link(parent, child, now)
-            await session.commit()
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        links = FamilyLinks(session, Keyring(settings.key_bytes()))
+        now = datetime.now(UTC)
+        for parent, child in FAMILY:
+            linked += await links.link(parent, child, now)
     return linked
 
 
@@ -226,42 +224,34 @@ async def seed_claims(settings: Settings) -> int:
     settles them. A key already used (by a start earlier this year) is left as it is."""
     if HOUSEHOLD.fund_code not in settings.mutuality_urls:
         return 0
-    engine = create_engine(settings.database_url)
     created = 0
     author = PROFESSIONALS[0]
     caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
-    try:
-        async with session_factory(engine)() as session:
-            now = datetime.now(UTC)
-            service = ClaimService(
-                ResourceStore(session, Keyring(settings.key_bytes())),
-                settings,
-                RequestInfo(now=now),
-            )
-            for key, body in claims(now):
-                try:
-                    async with session.begin_nested():
-                        result = await service.create(body, caller, idempotency_key=key)
-                except KeyReused:
-                    continue  # sent on an earlier day of this year
-                created += not result.replayed
-            await session.commit()
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        now = datetime.now(UTC)
+        service = ClaimService(
+            ResourceStore(session, Keyring(settings.key_bytes())),
+            settings,
+            RequestInfo(now=now),
+        )
+        for key, body in claims(now):
+            try:
+                async with session.begin_nested():
+                    result = await service.create(body, caller, idempotency_key=key)
+            except KeyReused:
+                continue  # sent on an earlier day of this year
+            created += not result.replayed
     return created
 
 
 async def set_patient_passwords(settings: Settings) -> dict[str, str]:
     """A fresh random password for each demo patient's portal login (docs/portal.md); the
     manifest lists them, so every run of the demo prints the current ones."""
-    engine = create_engine(settings.database_url)
     passwords = {patient.ssin: secrets.token_urlsafe(12) for patient in PATIENTS}
-    try:
-        accounts = PatientAccounts(session_factory(engine), Keyring(settings.key_bytes()))
+    async with _sessions(settings) as sessions:
+        accounts = PatientAccounts(sessions, Keyring(settings.key_bytes()))
         for ssin, password in passwords.items():
             await accounts.set_password(ssin, password)
-    finally:
-        await engine.dispose()
     return passwords
 
 

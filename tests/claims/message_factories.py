@@ -39,6 +39,35 @@ def _entry(resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
 
 
+def _message(
+    event: str,
+    claim: dict[str, Any],
+    resources: list[dict[str, Any]],
+    *,
+    source: str,
+    bundle_id: str | None,
+    **routing: Any,
+) -> dict[str, Any]:
+    """The request Bundle (type message) both messages share: a MessageHeader for ``event`` from
+    ``source`` (with ``routing``: destination, sender) whose focus is ``claim``, then
+    ``resources``, then the claim itself."""
+    header = {
+        "resourceType": "MessageHeader",
+        "id": uid(),
+        "eventCoding": {"system": MESSAGE_EVENTS, "code": event},
+        **routing,
+        "source": {"endpoint": source},
+        "focus": [{"reference": f"urn:uuid:{claim['id']}"}],
+    }
+    return {
+        "resourceType": "Bundle",
+        "id": bundle_id or uid(),
+        "type": "message",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "entry": [_entry(header), *(_entry(r) for r in resources), _entry(claim)],
+    }
+
+
 def with_supplements(claim: dict[str, Any], per_item: float = 0.0) -> dict[str, Any]:
     """be-inv-supplement: the supplement on the claim and on every item (0 when none)."""
     body = copy.deepcopy(claim)
@@ -74,7 +103,7 @@ def create_message(
     names the patient by his fund's membership number instead of his SSIN (ex11)."""
     body = copy.deepcopy(claim)
     provider_nihdi = body["provider"]["identifier"]["value"]
-    patient_id, role_id, person_id, claim_id, header_id = uid(), uid(), uid(), uid(), uid()
+    patient_id, role_id, person_id, claim_id = uid(), uid(), uid(), uid()
     if membership is None:
         patient_identifier = dict(body["patient"]["identifier"])
     else:
@@ -116,36 +145,20 @@ def create_message(
             "enterer": {"reference": f"urn:uuid:{role_id}"},
         }
     )
-    header = {
-        "resourceType": "MessageHeader",
-        "id": header_id,
-        "eventCoding": {"system": MESSAGE_EVENTS, "code": event},
-        "destination": [
+    return _message(
+        event,
+        body,
+        [role, person, patient, *(extra or [])],
+        source=f"urn:be:fgov:person:ssin:ehealth:1.0:doctor:nihii11:{provider_nihdi}",
+        bundle_id=bundle_id,
+        destination=[
             {
                 "name": "MyCareNet",
                 "endpoint": "urn:be:fgov:kbo-bce:organization:cbe-number:0820563481",
             }
         ],
-        "sender": {"reference": f"urn:uuid:{role_id}"},
-        "source": {
-            "endpoint": f"urn:be:fgov:person:ssin:ehealth:1.0:doctor:nihii11:{provider_nihdi}"
-        },
-        "focus": [{"reference": f"urn:uuid:{claim_id}"}],
-    }
-    return {
-        "resourceType": "Bundle",
-        "id": bundle_id or uid(),
-        "type": "message",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "entry": [
-            _entry(header),
-            _entry(role),
-            _entry(person),
-            _entry(patient),
-            *(_entry(r) for r in extra or []),
-            _entry(body),
-        ],
-    }  # fmt: skip
+        sender={"reference": f"urn:uuid:{role_id}"},
+    )
 
 
 def prescription(prescriber_role_id: str, prescriber_person_id: str) -> list[dict[str, Any]]:
@@ -241,23 +254,14 @@ def cancel_message(
             }
         ],
     }
-    header = {
-        "resourceType": "MessageHeader",
-        "id": uid(),
-        "eventCoding": {"system": MESSAGE_EVENTS, "code": "eattest-cancel"},
-        "source": {"endpoint": "urn:care-software"},
-        "focus": [{"reference": f"urn:uuid:{claim_id}"}],
-    }
-    return {
-        "resourceType": "Bundle",
-        "id": bundle_id or uid(),
-        "type": "message",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "entry": [
-            _entry(header),
-            _entry({"resourceType": "PractitionerRole", "id": role_id, "practitioner": {"reference": f"urn:uuid:{person_id}"}}),
-            _entry({"resourceType": "Practitioner", "id": person_id, "identifier": [{"system": systems.NIHDI, "value": provider}]}),
-            _entry({"resourceType": "Patient", "id": patient_id}),
-            _entry(claim),
+    return _message(
+        "eattest-cancel",
+        claim,
+        [
+            {"resourceType": "PractitionerRole", "id": role_id, "practitioner": {"reference": f"urn:uuid:{person_id}"}},
+            {"resourceType": "Practitioner", "id": person_id, "identifier": [{"system": systems.NIHDI, "value": provider}]},
+            {"resourceType": "Patient", "id": patient_id},
         ],
-    }  # fmt: skip
+        source="urn:care-software",
+        bundle_id=bundle_id,
+    )  # fmt: skip

@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.auth.identity import Principal
 from gateway.errors import Conflict, Forbidden
 from gateway.storage.crypto import Keyring, associated_data
+from gateway.storage.direct import DirectStatement
 from gateway.storage.tables import audit_chain_head, audit_events, audit_pending
 
 GENESIS: Final = "0" * 64
@@ -443,6 +444,10 @@ _HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
     audit_chain_head.c.id == HEAD_ID
 )
 _HEAD_LOCKED: Final = _HEAD.with_for_update()  # PostgreSQL; SQLite has one writer at a time
+# Every audited request runs these (gateway.storage.direct: on the driver's connection).
+_HEAD_DIRECT: Final = DirectStatement(_HEAD, postgresql=_HEAD_LOCKED)
+_INSERT_EVENT: Final = DirectStatement(audit_events.insert())
+_INSERT_PENDING: Final = DirectStatement(audit_pending.insert())
 
 
 # Set by ``gateway.audit.group`` for the request it answers: ``record`` then stores the events as
@@ -472,16 +477,14 @@ async def _postgres(session: AsyncSession) -> bool:
 
 async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
     """The chain head, locked for this transaction (created on first use)."""
-    query = _HEAD_LOCKED if postgres else _HEAD
-    row = (await session.execute(query)).first()
-    if row is None:
+    rows = await _HEAD_DIRECT.execute(session, {})
+    if not rows:
         insert = (postgresql.insert if postgres else sqlite.insert)(audit_chain_head)
         await session.execute(
             insert.values(id=HEAD_ID, seq=0, hash=GENESIS).on_conflict_do_nothing()
         )
-        row = (await session.execute(query)).first()
-    assert row is not None
-    return int(row.seq), str(row.hash)
+        rows = await _HEAD_DIRECT.execute(session, {})
+    return int(rows[0].seq), str(rows[0].hash)
 
 
 async def record(session: AsyncSession, keyring: Keyring, *records: AuditRecord) -> None:
@@ -493,7 +496,7 @@ async def record(session: AsyncSession, keyring: Keyring, *records: AuditRecord)
     if pending is None or pending.closed:
         await chain(session, rows)
         return
-    await session.execute(audit_pending.insert(), rows)
+    await _INSERT_PENDING.execute_each(session, rows)
     pending.extend(row["event_id"] for row in rows)
 
 
@@ -541,7 +544,7 @@ async def chain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         prev_hash = link_hash(link)
         links.append({**row, "seq": seq, "prev_hash": link.prev_hash, "hash": prev_hash})
     # The insert trigger of migration 0003 moves audit_chain_head to each row's (seq, hash).
-    await session.execute(audit_events.insert(), links)
+    await _INSERT_EVENT.execute_each(session, links)
 
 
 def _entry(keyring: Keyring, record: AuditRecord, *, holder_copy: bool) -> dict[str, Any]:

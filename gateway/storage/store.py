@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed
 from gateway.storage.crypto import Keyring, associated_data
+from gateway.storage.direct import DirectStatement
 from gateway.storage.filters import access_conditions, in_range, state_condition
 from gateway.storage.persons import nihdi_condition
 from gateway.storage.records import (
@@ -159,8 +160,8 @@ class ResourceStore:
         resource["meta"] = meta
         body = orjson.dumps(resource)
         blob = self.keyring.encrypt(body, associated_data(resource_type, logical_id, version_id))
-        await self.session.execute(
-            _INSERT_VERSION,
+        await _INSERT_VERSION_DIRECT.execute(
+            self.session,
             {
                 "resource_type": resource_type,
                 "logical_id": logical_id,
@@ -202,7 +203,7 @@ class ResourceStore:
         ]
         # ON CONFLICT DO NOTHING instead of a savepoint: a taken token shows as a missing row, the
         # transaction stays usable, and the common case costs one statement, not three.
-        written = (await self.session.execute(_tokens_insert(self.session), rows)).all()
+        written = await _TOKENS.execute_each(self.session, rows)
         if len(written) != len(rows):
             # Undo the tokens this attempt did write, so a retry (a new RID) starts clean.
             await self.session.execute(
@@ -217,7 +218,8 @@ class ResourceStore:
 
     async def read(self, resource_type: str, logical_id: str) -> StoredVersion:
         params = {"resource_type": resource_type, "logical_id": logical_id}
-        row = (await self.session.execute(_READ_NEWEST, params)).first()
+        rows = await _READ_NEWEST_DIRECT.execute(self.session, params)
+        row = rows[0] if rows else None
         if row is None or not row.is_current:
             raise NotFound(f"{resource_type}/{logical_id} is not known")
         stored = self._decrypt(row)
@@ -318,16 +320,14 @@ class ResourceStore:
         current one. No count query, no paging; the rows found are the total."""
         assert criteria.identifier is not None
         token = self.identifier_hash(*criteria.identifier)
+        rows: Sequence[Any]
         if replace(criteria, identifier=None, states_at=None) == Criteria():  # a scan: prebuilt
-            query: Select[Any] = _BY_TOKEN
             params = {"resource_type": resource_type, "token_hmac": token}
+            rows = await _BY_TOKEN_DIRECT.execute(self.session, params)
         else:
             where = self._where(resource_type, criteria, current=False)
-            query, params = (
-                _newest(select(rv).select_from(self._source(criteria))).where(*where),
-                {},
-            )
-        rows = (await self.session.execute(query, params)).all()
+            query = _newest(select(rv).select_from(self._source(criteria))).where(*where)
+            rows = (await self.session.execute(query)).all()
         found = [row for row in rows if row.is_current]
         return Page(items=[self._decrypt(row) for row in found[:count]], total=len(found))
 
@@ -395,7 +395,7 @@ class ResourceStore:
         """The search columns of a patient's current ``resource_type`` rows, bodies untouched
         (``gateway.access.facts`` builds the access decision's facts from them)."""
         params = {"resource_type": resource_type, "patient_hmac": self._patient_hash(patient_ssin)}
-        rows = (await self.session.execute(_CURRENT_COLUMNS, params)).all()
+        rows = await _CURRENT_COLUMNS_DIRECT.execute(self.session, params)
         return [(row.logical_id, columns_of_row(row)) for row in rows]
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -482,12 +482,13 @@ _CURRENT_COLUMNS: Final = select(rv.c.logical_id, *(rv.c[name] for name in COLUM
 )
 
 
-def _tokens_insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT ... ON CONFLICT DO NOTHING, chosen by the session's engine: looked up
-    on the engine itself (``bind``), not through the session's bind resolution at each call."""
-    engine = session.bind
-    name = engine.dialect.name if engine is not None else session.get_bind().dialect.name
-    return _TOKENS_SQLITE if name == "sqlite" else _TOKENS_POSTGRESQL
+# The statements of a create and of a read by id or RID, sent to the driver directly
+# (gateway.storage.direct): each one runs on nearly every request.
+_TOKENS: Final = DirectStatement(_TOKENS_SQLITE, postgresql=_TOKENS_POSTGRESQL)
+_INSERT_VERSION_DIRECT: Final = DirectStatement(_INSERT_VERSION)
+_READ_NEWEST_DIRECT: Final = DirectStatement(_READ_NEWEST)
+_BY_TOKEN_DIRECT: Final = DirectStatement(_BY_TOKEN)
+_CURRENT_COLUMNS_DIRECT: Final = DirectStatement(_CURRENT_COLUMNS)
 
 
 def _without_patient(columns: SearchColumns) -> SearchColumns:

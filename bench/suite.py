@@ -620,6 +620,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
     parser.add_argument("--dispense-budget", type=float, default=400.0, help="most dispenses/s")
     parser.add_argument("--claims-budget", type=float, default=300.0, help="most claims/s")
     parser.add_argument("--scenarios", default=None, help="a subset of the command's scenarios")
+    parser.add_argument(
+        "--refs",
+        default=None,
+        help=f"compare: the commits to measure, in order (default {BASELINE},HEAD)",
+    )
     opts = parser.parse_args(argv)
     opts.claims_rate = max(rate or 0.0 for _mode, rate in MODES["claims"])  # open-loop claims
     command = COMMANDS[opts.command]
@@ -639,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, opts = parse_args(argv)
     command = COMMANDS[name]
     refs = [opts.git_ref] if opts.git_ref else list(command.refs)
+    if opts.refs and name == "compare":
+        refs = [ref.strip() for ref in opts.refs.split(",") if ref.strip()]
     with contextlib.ExitStack() as stack:
         sources = [stack.enter_context(harness.gateway_source(ref)) for ref in refs]
         data: dict[str, Any] = {

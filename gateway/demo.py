@@ -114,6 +114,10 @@ async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
+def _store(session: AsyncSession, settings: Settings) -> ResourceStore:
+    return ResourceStore(session, Keyring(settings.key_bytes()))
+
+
 async def register_clients(settings: Settings) -> int:
     """Create the development CA once, then a certificate per demo client, and register each
     client once (a client already registered keeps its certificate)."""
@@ -157,9 +161,7 @@ async def seed(settings: Settings) -> int:
     """Create the demo prescriptions once (conditional create on their demo identifiers)."""
     created = 0
     async with _session(settings) as session:
-        service = PrescriptionService(
-            ResourceStore(session, Keyring(settings.key_bytes())), settings
-        )
+        service = PrescriptionService(_store(session, settings), settings)
         now = datetime.now(UTC)
         for local_id, author, body in prescriptions(now):
             caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
@@ -190,11 +192,7 @@ async def seed_mandates(settings: Settings) -> int:
     created = 0
     async with _session(settings) as session:
         now = datetime.now(UTC)
-        service = ConsentService(
-            ResourceStore(session, Keyring(settings.key_bytes())),
-            settings,
-            RequestInfo(now=now),
-        )
+        service = ConsentService(_store(session, settings), settings, RequestInfo(now=now))
         for demo in MANDATES:
             caller = Principal(client_id="gateway-demo", role="patient", ssin=demo.mandator)
             result = await service.create(
@@ -229,11 +227,7 @@ async def seed_claims(settings: Settings) -> int:
     caller = Principal(client_id=author.client_id, role="prescriber", nihdi=author.nihdi)
     async with _session(settings) as session:
         now = datetime.now(UTC)
-        service = ClaimService(
-            ResourceStore(session, Keyring(settings.key_bytes())),
-            settings,
-            RequestInfo(now=now),
-        )
+        service = ClaimService(_store(session, settings), settings, RequestInfo(now=now))
         for key, body in claims(now):
             try:
                 async with session.begin_nested():

@@ -440,12 +440,12 @@ def _check(record: AuditRecord) -> None:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
 
 
-_HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
+# Every audited request runs these (gateway.storage.direct: on the driver's connection). The
+# head is locked on PostgreSQL (FOR UPDATE); SQLite has one writer at a time.
+_SELECT_HEAD: Final = select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(
     audit_chain_head.c.id == HEAD_ID
 )
-_HEAD_LOCKED: Final = _HEAD.with_for_update()  # PostgreSQL; SQLite has one writer at a time
-# Every audited request runs these (gateway.storage.direct: on the driver's connection).
-_HEAD_DIRECT: Final = DirectStatement(_HEAD, postgresql=_HEAD_LOCKED)
+_HEAD: Final = DirectStatement(_SELECT_HEAD, postgresql=_SELECT_HEAD.with_for_update())
 _INSERT_EVENT: Final = DirectStatement(audit_events.insert())
 _INSERT_PENDING: Final = DirectStatement(audit_pending.insert())
 
@@ -469,21 +469,16 @@ Submit = Callable[[Sequence[str], Sequence[dict[str, Any]]], Awaitable[None]]
 GROUP_WRITERS: WeakKeyDictionary[async_sessionmaker[AsyncSession], Submit] = WeakKeyDictionary()
 
 
-async def _postgres(session: AsyncSession) -> bool:
-    bind = session.bind
-    dialect = bind.dialect if bind is not None else (await session.connection()).dialect
-    return dialect.name == "postgresql"
-
-
-async def _head(session: AsyncSession, postgres: bool) -> tuple[int, str]:
+async def _head(session: AsyncSession) -> tuple[int, str]:
     """The chain head, locked for this transaction (created on first use)."""
-    rows = await _HEAD_DIRECT.execute(session, {})
+    rows = await _HEAD.execute(session, {})
     if not rows:
+        postgres = (await session.connection()).dialect.name == "postgresql"
         insert = (postgresql.insert if postgres else sqlite.insert)(audit_chain_head)
         await session.execute(
             insert.values(id=HEAD_ID, seq=0, hash=GENESIS).on_conflict_do_nothing()
         )
-        rows = await _HEAD_DIRECT.execute(session, {})
+        rows = await _HEAD.execute(session, {})
     return int(rows[0].seq), str(rows[0].hash)
 
 
@@ -536,7 +531,7 @@ async def chain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     The lock on the head is held until ``session`` commits."""
     if not rows:
         return
-    seq, prev_hash = await _head(session, await _postgres(session))
+    seq, prev_hash = await _head(session)
     links = []
     for row in rows:
         seq += 1

@@ -50,7 +50,8 @@ class _Compiled:
         return [values[name] for name in self.positional]
 
     def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
-        assert self.row is not None
+        if self.row is None:
+            return []
         make, results = self.row, self.results
         return [
             make([v if p is None or v is None else p(v) for p, v in zip(results, r, strict=True)])
@@ -87,47 +88,46 @@ class DirectStatement:
 
     async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         """Run once with ``params``; the rows it returns (none for a plain INSERT)."""
-        connection, raw_connection = await self._prepare(session)
-        driver: Any = raw_connection.driver_connection
-        compiled = self.compiled(connection.dialect, params)
-        values = compiled.values(params)
-        try:
-            if connection.dialect.name == "sqlite":
-                raw = await driver.execute_fetchall(compiled.sql, values)
-            else:
-                cursor = await driver.execute(compiled.sql, values)
-                raw = await cursor.fetchall() if cursor.description is not None else []
-        except connection.dialect.loaded_dbapi.Error as error:
-            await _raise(connection, raw_connection, compiled.sql, values, error)
-        _executed(connection, compiled.sql, values, len(raw) if self.returns_rows else 1)
-        return compiled.rows(raw) if compiled.row is not None else []
+        return await self._run(session, [params])
 
     async def execute_each(
         self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]
     ) -> list[Any]:
         """Run once per row of ``rows``, in order; the rows returned, together. A statement that
         returns nothing goes to the driver's ``executemany`` (one call for a batch of links)."""
-        if len(rows) == 1 or self.returns_rows:
-            found: list[Any] = []
-            for params in rows:
-                found.extend(await self.execute(session, params))
-            return found
-        if not rows:
-            return []
+        if not self.returns_rows:
+            return await self._run(session, rows) if rows else []
+        found: list[Any] = []
+        for params in rows:
+            found.extend(await self._run(session, [params]))
+        return found
+
+    async def _run(self, session: AsyncSession, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One statement, or a batch of one INSERT (``executemany``), in the session's
+        transaction; its errors raised as SQLAlchemy's, its listeners told."""
         connection, raw_connection = await self._prepare(session)
         driver: Any = raw_connection.driver_connection
-        compiled = self.compiled(connection.dialect, rows[0])
-        values = [compiled.values(params) for params in rows]
+        compiled = self.compiled(connection.dialect, batch[0])
+        values = [compiled.values(params) for params in batch]
+        sent = values[0] if len(values) == 1 else values  # as SQLAlchemy reports them
+        raw: list[Any] = []
         try:
             if connection.dialect.name == "sqlite":
-                await driver.executemany(compiled.sql, values)
+                if len(values) == 1:
+                    raw = list(await driver.execute_fetchall(compiled.sql, values[0]))
+                else:
+                    await driver.executemany(compiled.sql, values)
+            elif len(values) == 1:
+                cursor = await driver.execute(compiled.sql, values[0])
+                raw = await cursor.fetchall() if cursor.description is not None else []
             else:
                 async with driver.cursor() as cursor:
                     await cursor.executemany(compiled.sql, values)
         except connection.dialect.loaded_dbapi.Error as error:
-            await _raise(connection, raw_connection, compiled.sql, values, error)
-        _executed(connection, compiled.sql, values, len(values), many=True)
-        return []
+            await _raise(connection, raw_connection, compiled.sql, sent, error)
+        count = len(raw) if self.returns_rows else len(values)
+        _executed(connection, compiled.sql, sent, count, many=len(values) > 1)
+        return compiled.rows(raw)
 
     async def _prepare(
         self, session: AsyncSession

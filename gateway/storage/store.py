@@ -160,7 +160,7 @@ class ResourceStore:
         resource["meta"] = meta
         body = orjson.dumps(resource)
         blob = self.keyring.encrypt(body, associated_data(resource_type, logical_id, version_id))
-        await _INSERT_VERSION_DIRECT.execute(
+        await _INSERT_VERSION.execute(
             self.session,
             {
                 "resource_type": resource_type,
@@ -218,7 +218,7 @@ class ResourceStore:
 
     async def read(self, resource_type: str, logical_id: str) -> StoredVersion:
         params = {"resource_type": resource_type, "logical_id": logical_id}
-        rows = await _READ_NEWEST_DIRECT.execute(self.session, params)
+        rows = await _READ_NEWEST.execute(self.session, params)
         row = rows[0] if rows else None
         if row is None or not row.is_current:
             raise NotFound(f"{resource_type}/{logical_id} is not known")
@@ -323,7 +323,7 @@ class ResourceStore:
         rows: Sequence[Any]
         if replace(criteria, identifier=None, states_at=None) == Criteria():  # a scan: prebuilt
             params = {"resource_type": resource_type, "token_hmac": token}
-            rows = await _BY_TOKEN_DIRECT.execute(self.session, params)
+            rows = await _BY_TOKEN.execute(self.session, params)
         else:
             where = self._where(resource_type, criteria, current=False)
             query = _newest(select(rv).select_from(self._source(criteria))).where(*where)
@@ -395,7 +395,7 @@ class ResourceStore:
         """The search columns of a patient's current ``resource_type`` rows, bodies untouched
         (``gateway.access.facts`` builds the access decision's facts from them)."""
         params = {"resource_type": resource_type, "patient_hmac": self._patient_hash(patient_ssin)}
-        rows = await _CURRENT_COLUMNS_DIRECT.execute(self.session, params)
+        rows = await _CURRENT_COLUMNS.execute(self.session, params)
         return [(row.logical_id, columns_of_row(row)) for row in rows]
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -442,11 +442,13 @@ def _newest(query: Select[Any]) -> Select[Any]:
 
 # The statements of the hot paths, built once (building an expression costs more CPU than running
 # the cached compiled form): a version's insert, the compare-and-set that retires the current
-# one, a read by id, a lookup by identifier token, a patient's facts.
-_INSERT_VERSION: Final = rv.insert()
-_TOKENS_SQLITE: Final = sqlite_insert(ri).on_conflict_do_nothing().returning(ri.c.token_hmac)
-_TOKENS_POSTGRESQL: Final = (
-    postgresql_insert(ri).on_conflict_do_nothing().returning(ri.c.token_hmac)
+# one, a read by id, a lookup by identifier token, a patient's facts. Those of a create and of a
+# read by id or RID, which nearly every request runs, are sent to the driver directly
+# (gateway.storage.direct).
+_INSERT_VERSION: Final = DirectStatement(rv.insert())
+_TOKENS: Final = DirectStatement(
+    sqlite_insert(ri).on_conflict_do_nothing().returning(ri.c.token_hmac),
+    postgresql=postgresql_insert(ri).on_conflict_do_nothing().returning(ri.c.token_hmac),
 )
 _RETIRE: Final = (
     update(rv)
@@ -459,36 +461,35 @@ _RETIRE: Final = (
     .values(is_current=False)
     .returning(rv.c.created_at)
 )
-_READ_NEWEST: Final = _newest(select(rv)).where(
-    rv.c.resource_type == bindparam("resource_type"), rv.c.logical_id == bindparam("logical_id")
-)
-_BY_TOKEN: Final = _newest(
-    select(rv).select_from(
-        rv.join(
-            ri, and_(ri.c.resource_type == rv.c.resource_type, ri.c.logical_id == rv.c.logical_id)
-        )
+_READ_NEWEST: Final = DirectStatement(
+    _newest(select(rv)).where(
+        rv.c.resource_type == bindparam("resource_type"),
+        rv.c.logical_id == bindparam("logical_id"),
     )
-).where(
-    rv.c.resource_type == bindparam("resource_type"),
-    rv.c.deleted.is_(False),
-    ri.c.resource_type == bindparam("resource_type"),
-    ri.c.token_hmac == bindparam("token_hmac"),
 )
-_CURRENT_COLUMNS: Final = select(rv.c.logical_id, *(rv.c[name] for name in COLUMN_NAMES)).where(
-    rv.c.resource_type == bindparam("resource_type"),
-    rv.c.is_current.is_(True),
-    rv.c.deleted.is_(False),
-    rv.c.patient_hmac == bindparam("patient_hmac"),
+_BY_TOKEN: Final = DirectStatement(
+    _newest(
+        select(rv).select_from(
+            rv.join(
+                ri,
+                and_(ri.c.resource_type == rv.c.resource_type, ri.c.logical_id == rv.c.logical_id),
+            )
+        )
+    ).where(
+        rv.c.resource_type == bindparam("resource_type"),
+        rv.c.deleted.is_(False),
+        ri.c.resource_type == bindparam("resource_type"),
+        ri.c.token_hmac == bindparam("token_hmac"),
+    )
 )
-
-
-# The statements of a create and of a read by id or RID, sent to the driver directly
-# (gateway.storage.direct): each one runs on nearly every request.
-_TOKENS: Final = DirectStatement(_TOKENS_SQLITE, postgresql=_TOKENS_POSTGRESQL)
-_INSERT_VERSION_DIRECT: Final = DirectStatement(_INSERT_VERSION)
-_READ_NEWEST_DIRECT: Final = DirectStatement(_READ_NEWEST)
-_BY_TOKEN_DIRECT: Final = DirectStatement(_BY_TOKEN)
-_CURRENT_COLUMNS_DIRECT: Final = DirectStatement(_CURRENT_COLUMNS)
+_CURRENT_COLUMNS: Final = DirectStatement(
+    select(rv.c.logical_id, *(rv.c[name] for name in COLUMN_NAMES)).where(
+        rv.c.resource_type == bindparam("resource_type"),
+        rv.c.is_current.is_(True),
+        rv.c.deleted.is_(False),
+        rv.c.patient_hmac == bindparam("patient_hmac"),
+    )
+)
 
 
 def _without_patient(columns: SearchColumns) -> SearchColumns:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +41,7 @@ from gateway.storage.tables import audit_chain_head, audit_events, audit_pending
 
 BATCH = 10_000
 PARALLEL_FROM: Final = 100_000  # events; fewer are walked in one process
+_SEQ: Final = itemgetter(0)
 _HEX: Final = frozenset("0123456789abcdef")
 PENDING_GRACE: Final = timedelta(seconds=60)  # group.ORPHAN_AGE plus a sweep, with room to spare
 
@@ -152,22 +154,24 @@ class _Segment:
 
 def _rows(connection: Connection, low: int, high: int, batch: int) -> Iterator[tuple[Any, ...]]:
     """The rows with ``low <= seq <= high`` in ``seq`` order, as the driver's plain tuples, read
-    ``batch`` at a time by keyset (no ORM objects, no per-value type processing)."""
+    by ``seq`` ranges of ``batch`` (no ORM objects, no per-value type processing).
+
+    A range, not ``ORDER BY seq LIMIT``: without table statistics (a restored or freshly loaded
+    database) PostgreSQL plans that as a bitmap scan and an on-disk sort of every batch, which
+    made verifying a million events 2.5 times slower; a range needs no server sort whatever the
+    plan, and its rows are put in order here (they mostly arrive in order: a linear sort)."""
     mark = "?" if connection.dialect.name == "sqlite" else "%s"
     sql = (
         f"SELECT {', '.join(_COLUMNS)} FROM audit_events "  # noqa: S608 (fixed column names)
-        f"WHERE seq > {mark} AND seq <= {mark} ORDER BY seq LIMIT {mark}"
+        f"WHERE seq > {mark} AND seq <= {mark}"
     )
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        after = low - 1
-        while True:
-            cursor.execute(sql, (after, high, batch))
+        for after in range(low - 1, high, batch):
+            cursor.execute(sql, (after, min(after + batch, high)))
             rows = cursor.fetchall()
-            if not rows:
-                return
+            rows.sort(key=_SEQ)
             yield from rows
-            after = rows[-1][0]
     finally:
         cursor.close()
 

@@ -149,6 +149,19 @@ async def test_SEC_9_verify_names_a_deleted_row(database_url, sessions, keyring)
     assert "missing" in (problem or "")
 
 
+async def test_SEC_9_verify_names_a_deleted_run_longer_than_a_batch(
+    database_url, sessions, keyring
+) -> None:
+    """Rows 3 to 7 gone: whole batches of the walk (2 rows each) come back empty, and the walk
+    goes on past them to name the first missing row."""
+    await write(sessions, keyring, 9)
+    with tampering(database_url) as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq BETWEEN 3 AND 7"))
+    ok, seq, problem = verdict(database_url)
+    assert (ok, seq) == (False, 3)
+    assert "row 3 is missing (next is 8)" in (problem or "")
+
+
 async def test_SEC_9_verify_names_a_deleted_and_renumbered_row(
     database_url, sessions, keyring
 ) -> None:

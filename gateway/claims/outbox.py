@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.claims.model import JobKind, JobState
 from gateway.claims.records import aware, is_postgresql
+from gateway.storage.direct import DirectStatement
 from gateway.storage.tables import claim_jobs
 
 j = claim_jobs
+_INSERT_JOB: Final = DirectStatement(insert(j))  # every intake's (gateway.storage.direct)
 _ERROR_LENGTH = 200
 
 
@@ -87,24 +89,24 @@ class Outbox:
         """A new pending job, due now; False if the claim already has a job of that kind (the
         unique index keeps one submission and one cancellation per claim). ``fresh``: the claim
         was created in this transaction, so no job can exist (no savepoint needed)."""
-        statement = insert(j).values(
-            job_id=uuid.uuid4().hex,
-            claim_id=claim_id,
-            kind=kind.value,
-            fund_code=fund_code,
-            state=JobState.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            cancel_reason=cancel_reason,
-            created_at=now,
-            updated_at=now,
-        )
+        values = {
+            "job_id": uuid.uuid4().hex,
+            "claim_id": claim_id,
+            "kind": kind.value,
+            "fund_code": fund_code,
+            "state": JobState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "cancel_reason": cancel_reason,
+            "created_at": now,
+            "updated_at": now,
+        }
         if fresh:
-            await self.session.execute(statement)
+            await _INSERT_JOB.execute(self.session, values)
             return True
         try:
             async with self.session.begin_nested():
-                await self.session.execute(statement)
+                await _INSERT_JOB.execute(self.session, values)
         except IntegrityError:
             return False
         return True

@@ -13,14 +13,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.claims.model import State
+from gateway.storage.direct import DirectStatement
 from gateway.storage.tables import claim_services, claims, fund_cursors, fund_events
+
+# The statements of every intake, on the driver (gateway.storage.direct: issue 18).
+_INSERT_CLAIM: Final = DirectStatement(insert(claims))
+_BY_REQUEST_KEY: Final = DirectStatement(
+    select(claims).where(claims.c.request_key == bindparam("request_key"))
+)
+_ADVISORY_LOCK: Final = DirectStatement(
+    select(func.pg_advisory_xact_lock(bindparam("key")).label("locked"))
+)
+_INSERT_SERVICE: Final = DirectStatement(insert(claim_services))
 
 
 @dataclass(frozen=True)
@@ -75,18 +86,19 @@ class ClaimRecords:
         fingerprint: str,
         now: datetime,
     ) -> None:
-        await self.session.execute(
-            insert(claims).values(
-                claim_id=claim_id,
-                provider_nihdi=provider_nihdi,
-                request_key=request_key,
-                fund_code=fund_code,
-                state=State.QUEUED.value,
-                fingerprint=fingerprint,
-                attestation=None,
-                created_at=now,
-                updated_at=now,
-            )
+        await _INSERT_CLAIM.execute(
+            self.session,
+            {
+                "claim_id": claim_id,
+                "provider_nihdi": provider_nihdi,
+                "request_key": request_key,
+                "fund_code": fund_code,
+                "state": State.QUEUED.value,
+                "fingerprint": fingerprint,
+                "attestation": None,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
 
     async def get(self, claim_id: str, *, lock: bool = False) -> ClaimRow | None:
@@ -99,8 +111,8 @@ class ClaimRecords:
 
     async def by_request_key(self, request_key: str) -> ClaimRow | None:
         """The claim a provider's request key (its identifier hash) names, if any (AT-7)."""
-        query = select(claims).where(claims.c.request_key == request_key)
-        return _row((await self.session.execute(query)).first())
+        rows = await _BY_REQUEST_KEY.execute(self.session, {"request_key": request_key})
+        return _row(rows[0] if rows else None)
 
     async def set_state(
         self,
@@ -134,15 +146,14 @@ class ClaimRecords:
         pass the duplicate check. SQLite needs nothing: a transaction holds the one write lock."""
         if is_postgresql(self.session):
             key = int.from_bytes(bytes.fromhex(provider_patient_hmac[:16]), "big", signed=True)
-            await self.session.execute(select(func.pg_advisory_xact_lock(key)))
+            await _ADVISORY_LOCK.execute(self.session, {"key": key})
 
     async def add_services(self, claim_id: str, hmacs: Iterable[str], now: datetime) -> None:
         rows = [
             {"claim_id": claim_id, "service_hmac": h, "created_at": now}
             for h in dict.fromkeys(hmacs)
         ]
-        if rows:
-            await self.session.execute(insert(claim_services), rows)
+        await _INSERT_SERVICE.execute_each(self.session, rows)
 
     async def recent_services(self, hmacs: Sequence[str], since: datetime) -> dict[str, str]:
         """``service hmac -> claim id`` of attestations of these services created after ``since``

@@ -72,6 +72,8 @@ class DirectStatement:
         for each in (statement, *by_dialect.values()):
             if any(isinstance(e, BindParameter) and e.expanding for e in visitors.iterate(each)):
                 raise TypeError("an expanding IN is rendered per call: not a fixed statement")
+            if any(not (column.key or "").isidentifier() for column in _columns(each)):
+                raise TypeError("label every column returned (.label): rows are named tuples")
         self._inserts = isinstance(statement, Insert)
         self.returns_rows = bool(_columns(statement))
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, exc, select
+from sqlalchemy import event, exc, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db import create_engine, session_factory
@@ -132,6 +132,14 @@ def test_a_statement_whose_sql_depends_on_its_values_is_refused() -> None:
     """An expanding ``IN`` is rendered per call by SQLAlchemy: not a fixed statement."""
     with pytest.raises(TypeError, match="expanding"):
         DirectStatement(select(rv).where(rv.c.logical_id.in_(["a", "b"])))
+
+
+def test_a_column_without_a_name_is_refused_when_the_statement_is_written() -> None:
+    """A row is a named tuple: a function's column needs a label, or the first call would fail
+    (on the one database that runs the statement)."""
+    with pytest.raises(TypeError, match="label"):
+        DirectStatement(select(func.pg_advisory_xact_lock(1)))
+    assert DirectStatement(select(func.pg_advisory_xact_lock(1).label("locked"))).returns_rows
 
 
 async def test_a_driver_error_is_sqlalchemys(engine: AsyncEngine) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,38 @@ from gateway.storage.tables import claim_jobs
 
 j = claim_jobs
 _INSERT_JOB: Final = DirectStatement(insert(j))  # every intake's (gateway.storage.direct)
+# How nearly every delivery ends, on the driver: the fund answered (``finish``, a compare-and-set
+# on the lease whose RETURNING tells whether it held), or the answer was stored (``close``).
+_ENDED: Final[dict[str, Any]] = {
+    "lease_token": None,
+    "locked_until": None,
+    "finished_at": bindparam("now"),
+    "updated_at": bindparam("now"),
+}
+_FINISH: Final = DirectStatement(
+    update(j)
+    .where(
+        j.c.job_id == bindparam("job"),
+        j.c.lease_token == bindparam("token"),
+        j.c.state == JobState.PENDING.value,
+    )
+    .values(
+        state=JobState.DONE.value,
+        outcome=bindparam("new_outcome"),
+        last_error=bindparam("error"),
+        **_ENDED,
+    )
+    .returning(j.c.job_id)
+)
+_CLOSE: Final = DirectStatement(
+    update(j)
+    .where(
+        j.c.claim_id == bindparam("claim"),
+        j.c.kind == bindparam("job_kind"),
+        or_(j.c.state == JobState.PENDING.value, j.c.state == JobState.FAILED.value),
+    )
+    .values(state=JobState.DONE.value, outcome=bindparam("new_outcome"), **_ENDED)
+)
 _ERROR_LENGTH = 200
 
 
@@ -181,16 +213,17 @@ class Outbox:
         self, job: Job, outcome: str, now: datetime, *, error: str | None = None
     ) -> bool:
         """The fund answered: done. False if the lease was lost (nothing changed)."""
-        return await self._compare_and_set(
-            job,
-            state=JobState.DONE.value,
-            outcome=outcome,
-            last_error=None if error is None else error[:_ERROR_LENGTH],
-            lease_token=None,
-            locked_until=None,
-            finished_at=now,
-            updated_at=now,
+        rows = await _FINISH.execute(
+            self.session,
+            {
+                "job": job.job_id,
+                "token": job.lease_token,
+                "new_outcome": outcome,
+                "error": None if error is None else error[:_ERROR_LENGTH],
+                "now": now,
+            },
         )
+        return bool(rows)
 
     async def reschedule(self, job: Job, at: datetime, error: str, now: datetime) -> bool:
         """A transient failure: try again at ``at``, lease released."""
@@ -219,21 +252,9 @@ class Outbox:
     async def close(self, claim_id: str, kind: JobKind, outcome: str, now: datetime) -> None:
         """The answer arrived another way (the settlement feed): a job still open is done,
         whoever holds its lease; that worker's later compare-and-set then changes nothing."""
-        await self.session.execute(
-            update(j)
-            .where(
-                j.c.claim_id == claim_id,
-                j.c.kind == kind.value,
-                j.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]),
-            )
-            .values(
-                state=JobState.DONE.value,
-                outcome=outcome,
-                lease_token=None,
-                locked_until=None,
-                finished_at=now,
-                updated_at=now,
-            )
+        await _CLOSE.execute(
+            self.session,
+            {"claim": claim_id, "job_kind": kind.value, "new_outcome": outcome, "now": now},
         )
 
     async def requeue(self, job: Job, now: datetime, *, fund_code: str | None = None) -> bool:

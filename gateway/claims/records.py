@@ -32,6 +32,20 @@ _ADVISORY_LOCK: Final = DirectStatement(
     select(func.pg_advisory_xact_lock(bindparam("key")).label("locked"))
 )
 _INSERT_SERVICE: Final = DirectStatement(insert(claim_services))
+# ... and of every answer a worker stores (``get``, ``set_state``).
+_BY_ID = select(claims).where(claims.c.claim_id == bindparam("claim_id"))
+_GET: Final = DirectStatement(_BY_ID)
+_LOCK: Final = DirectStatement(_BY_ID, postgresql=_BY_ID.with_for_update())
+_SET_STATE: Final = DirectStatement(
+    update(claims)
+    .where(claims.c.claim_id == bindparam("claim_id"))
+    .values(  # an attestation number or a response id, once known, is kept (None: unchanged)
+        state=bindparam("new_state"),
+        updated_at=bindparam("now"),
+        attestation=func.coalesce(bindparam("new_attestation"), claims.c.attestation),
+        response_id=func.coalesce(bindparam("new_response_id"), claims.c.response_id),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -104,10 +118,8 @@ class ClaimRecords:
     async def get(self, claim_id: str, *, lock: bool = False) -> ClaimRow | None:
         """The claim's row; ``lock`` takes its row lock (PostgreSQL) for the rest of the
         transaction, the first step of every change to the claim (module docstring)."""
-        query = select(claims).where(claims.c.claim_id == claim_id)
-        if lock and is_postgresql(self.session):
-            query = query.with_for_update()
-        return _row((await self.session.execute(query)).first())
+        rows = await (_LOCK if lock else _GET).execute(self.session, {"claim_id": claim_id})
+        return _row(rows[0] if rows else None)
 
     async def by_request_key(self, request_key: str) -> ClaimRow | None:
         """The claim a provider's request key (its identifier hash) names, if any (AT-7)."""
@@ -123,13 +135,15 @@ class ClaimRecords:
         attestation: str | None = None,
         response_id: str | None = None,
     ) -> None:
-        values: dict[str, object] = {"state": state.value, "updated_at": now}
-        if attestation is not None:
-            values["attestation"] = attestation
-        if response_id is not None:
-            values["response_id"] = response_id
-        await self.session.execute(
-            update(claims).where(claims.c.claim_id == claim_id).values(**values)
+        await _SET_STATE.execute(
+            self.session,
+            {
+                "claim_id": claim_id,
+                "new_state": state.value,
+                "now": now,
+                "new_attestation": attestation,
+                "new_response_id": response_id,
+            },
         )
 
     async def count_by_state(self) -> dict[str, int]:

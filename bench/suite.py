@@ -633,6 +633,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
         if not chosen or set(chosen) - set(command.scenarios):
             parser.error(f"--scenarios takes a list of {', '.join(command.scenarios)}")
         COMMANDS[opts.command] = command = replace(command, scenarios=chosen)
+    if opts.refs and opts.command == "compare":  # the report says which commits it compares
+        named = ", ".join(ref.strip() for ref in opts.refs.split(",") if ref.strip())
+        COMMANDS[opts.command] = command = replace(command, help=f"side by side: {named}")
     if opts.databases is None:
         opts.databases = ",".join(command.databases)
     harness.settle_options(parser, opts, DATABASES)

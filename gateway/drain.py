@@ -1,4 +1,5 @@
-"""``gateway serve``'s graceful shutdown: a drain before uvicorn's own (docs/operations.md).
+"""``gateway serve``'s server processes: a drain before uvicorn's own graceful shutdown, and the
+start-up heap kept out of the garbage collector's way (docs/operations.md).
 
 Kept apart from the app and light to import (uvicorn and the standard library only): uvicorn's
 supervisor spawns each worker with its ``Process`` object, so this module is imported in the
@@ -7,6 +8,7 @@ worker before it answers its supervisor's first health ping.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -48,6 +50,13 @@ class DrainingServer(uvicorn.Server):
         self.drain_seconds = drain_seconds
         self.exit_at: float | None = None
         self.exit_signal: int = signal.SIGTERM
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything built so far (modules, the app, its clients) lives as long as the process:
+        # frozen, it is no longer walked by each full collection, which stopped a worker for
+        # 130-160 ms every few seconds under load (issue 18; bench/README.md, "search").
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.exit_at is not None or self.drain_seconds <= 0:
@@ -97,9 +106,6 @@ class DrainingSupervisor(multiprocess.Multiprocess):
 def serve(app: str, *, drain_seconds: float, **options: Any) -> None:
     """``gateway serve``: each process drains after SIGTERM (``DrainingServer``), one alone or
     several under uvicorn's supervisor (which makes its workers with its module's ``Process``)."""
-    if drain_seconds <= 0:
-        uvicorn.run(app, **options)
-        return
     config = uvicorn.Config(app, **options)
     if config.workers <= 1:
         server = DrainingServer(config, drain_seconds)

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from fhir_profiles.nihdi import Profession, parse_professional
+from gateway.storage.direct import DirectStatement
 from gateway.storage.records import aware
 from gateway.storage.tables import gmf_members, gmf_practices
 
@@ -63,9 +64,9 @@ def _active(members: NamedFromClause, now: datetime | BindParameter[Any]) -> Col
 
 
 _me, _them = gmf_members.alias("me"), gmf_members.alias("them")
-# Built once: it runs with every search by patient a physician makes (gateway/access/facts.py),
-# and building the statement cost more CPU than running its cached compiled form (issue 18).
-_COLLEAGUES: Final = (
+# Built once and run on the driver (gateway.storage.direct): it runs with every search by patient
+# a physician makes (gateway/access/facts.py; issue 18).
+_COLLEAGUES: Final = DirectStatement(
     select(_them.c.person)
     .distinct()
     .select_from(_me.join(_them, _me.c.practice_id == _them.c.practice_id))
@@ -90,7 +91,7 @@ class GmfPractices:
         if number is None:
             return frozenset()
         params = {"person": number.person, "now": now}
-        return frozenset((await self.session.scalars(_COLLEAGUES, params)).all())
+        return frozenset(row.person for row in await _COLLEAGUES.execute(self.session, params))
 
     async def add_practice(self, practice_id: str, name: str, now: datetime) -> bool:
         """Register a practice; False when it exists already (its name is then left alone)."""

@@ -104,8 +104,9 @@ class DrainingSupervisor(multiprocess.Multiprocess):
 
 
 def serve(app: str, *, drain_seconds: float, **options: Any) -> None:
-    """``gateway serve``: each process drains after SIGTERM (``DrainingServer``), one alone or
-    several under uvicorn's supervisor (which makes its workers with its module's ``Process``)."""
+    """``gateway serve``: each process runs a ``DrainingServer`` (a drain after SIGTERM when
+    ``drain_seconds`` is above 0, else uvicorn's own shutdown), one alone or several under
+    uvicorn's supervisor (which makes its workers with its module's ``Process``)."""
     config = uvicorn.Config(app, **options)
     if config.workers <= 1:
         server = DrainingServer(config, drain_seconds)

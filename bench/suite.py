@@ -634,7 +634,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
             parser.error(f"--scenarios takes a list of {', '.join(command.scenarios)}")
         COMMANDS[opts.command] = command = replace(command, scenarios=chosen)
     if opts.refs and opts.command == "compare":  # the report says which commits it compares
-        named = ", ".join(ref.strip() for ref in opts.refs.split(",") if ref.strip())
+        opts.refs = [ref.strip() for ref in opts.refs.split(",") if ref.strip()]
+        named = ", ".join(opts.refs)
         COMMANDS[opts.command] = command = replace(command, help=f"side by side: {named}")
     if opts.databases is None:
         opts.databases = ",".join(command.databases)
@@ -648,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS[name]
     refs = [opts.git_ref] if opts.git_ref else list(command.refs)
     if opts.refs and name == "compare":
-        refs = [ref.strip() for ref in opts.refs.split(",") if ref.strip()]
+        refs = opts.refs  # a list since parse_args
     with contextlib.ExitStack() as stack:
         sources = [stack.enter_context(harness.gateway_source(ref)) for ref in refs]
         data: dict[str, Any] = {

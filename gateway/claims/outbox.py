@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,13 @@ from gateway.storage.tables import claim_jobs
 
 j = claim_jobs
 _INSERT_JOB: Final = DirectStatement(insert(j))  # every intake's (gateway.storage.direct)
+
+
+def _lease_held(job_id: Any, token: Any) -> tuple[ColumnElement[bool], ...]:
+    """The compare-and-set of every change to a claimed job: still pending, under this lease."""
+    return (j.c.job_id == job_id, j.c.lease_token == token, j.c.state == JobState.PENDING.value)
+
+
 # How nearly every delivery ends, on the driver: the fund answered (``finish``, a compare-and-set
 # on the lease whose RETURNING tells whether it held), or the answer was stored (``close``).
 _ENDED: Final[dict[str, Any]] = {
@@ -38,13 +45,10 @@ _ENDED: Final[dict[str, Any]] = {
     "finished_at": bindparam("now"),
     "updated_at": bindparam("now"),
 }
+
 _FINISH: Final = DirectStatement(
     update(j)
-    .where(
-        j.c.job_id == bindparam("job"),
-        j.c.lease_token == bindparam("token"),
-        j.c.state == JobState.PENDING.value,
-    )
+    .where(*_lease_held(bindparam("job"), bindparam("token")))
     .values(
         state=JobState.DONE.value,
         outcome=bindparam("new_outcome"),
@@ -199,13 +203,7 @@ class Outbox:
 
     async def _compare_and_set(self, job: Job, **values: Any) -> bool:
         result = await self.session.execute(
-            update(j)
-            .where(
-                j.c.job_id == job.job_id,
-                j.c.lease_token == job.lease_token,
-                j.c.state == JobState.PENDING.value,
-            )
-            .values(**values)
+            update(j).where(*_lease_held(job.job_id, job.lease_token)).values(**values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -4,6 +4,7 @@ missing or odd element shows as empty, never as an error."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_profiles import systems
@@ -181,6 +182,7 @@ def prescription(resource: dict[str, Any]) -> Prescription:
 # per calendar year with the household's counter, and an adjudication for the share the fund paid.
 MAXIMUM_BILLING_URL = "urn:ehealth-gateway:maximum-billing"
 MAXIMUM_BILLING = "maximum-billing"
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -321,8 +323,11 @@ def household_ceiling(responses: list[dict[str, Any]]) -> HouseholdCeiling | Non
 
     Each settlement of the patient's fund states the counter as it stood then (the whole
     household's, other members' shares included); the most recent statement is the one shown.
+    The fund dates a settlement to the second, and settles several in one second: among those,
+    the latest is the one the gateway stored last (``meta.lastUpdated``), since it applies the
+    fund's settlement feed in the fund's order.
     """
-    found: list[tuple[int, str, HouseholdCeiling]] = []
+    found: list[tuple[int, str, datetime, HouseholdCeiling]] = []
     for response in responses:
         stated_on = str(response.get("created") or "")
         for extension in _list(response.get("extension")):
@@ -330,10 +335,20 @@ def household_ceiling(responses: list[dict[str, Any]]) -> HouseholdCeiling | Non
             if extension.get("url") == MAXIMUM_BILLING_URL:
                 counter = _counter(_list(extension.get("extension")), stated_on)
                 if counter is not None:
-                    found.append((counter.year, stated_on, counter))
+                    found.append((counter.year, stated_on, _stored_at(response), counter))
     if not found:
         return None
-    return max(found, key=lambda entry: (entry[0], entry[1]))[2]
+    return max(found, key=lambda entry: entry[:3])[3]
+
+
+def _stored_at(resource: dict[str, Any]) -> datetime:
+    """When the gateway stored this version (``meta.lastUpdated``); the epoch when it says none."""
+    stamp = _dict(resource.get("meta")).get("lastUpdated")
+    try:
+        stored = datetime.fromisoformat(stamp) if isinstance(stamp, str) else _NEVER
+    except ValueError:
+        return _NEVER
+    return stored if stored.tzinfo is not None else stored.replace(tzinfo=UTC)
 
 
 def _counter(parts: list[Any], stated_on: str) -> HouseholdCeiling | None:

@@ -124,3 +124,35 @@ def test_the_services_are_read_from_the_funds_add_item() -> None:
     assert (line.unit_price, line.net, line.paid_by_cap) == (30.03, 60.06, 8)
     assert shown.provider_nihdi == "12345625004"
     assert views.attestation(sent, None).lines[0].net == 25.00  # not answered: the claim's
+
+
+def _settlement(running_total: float, stored: str, created: str) -> dict[str, object]:
+    """A settled ClaimResponse as the fund states maximum billing on it (mutualities)."""
+    parts = [
+        {"url": "year", "valueInteger": 2026},
+        {"url": "ceiling", "valueMoney": {"value": 254.99, "currency": "EUR"}},
+        {"url": "runningTotal", "valueMoney": {"value": running_total, "currency": "EUR"}},
+    ]
+    return {
+        "resourceType": "ClaimResponse",
+        "meta": {"lastUpdated": stored},
+        "created": created,
+        "extension": [{"url": views.MAXIMUM_BILLING_URL, "extension": parts}],
+    }
+
+
+def test_AT_1_the_latest_of_settlements_dated_the_same_second_is_shown() -> None:
+    """The fund dates a settlement to the second and settles several in one: the counter shown
+    is that of the settlement stored last, whatever order the search lists them in (the
+    portal lists ClaimResponses by when they were first answered, not settled)."""
+    second = "2026-12-07T11:28:46+00:00"
+    listed = [
+        _settlement(240.00, "2026-12-07T11:28:46.301546+00:00", second),
+        _settlement(260.00, "2026-12-07T11:28:46.345017+00:00", second),
+        _settlement(120.00, "2026-12-07T11:28:46.261259+00:00", second),
+        _settlement(100.00, "2026-12-07T11:28:45.9+00:00", "2026-12-07T11:28:45+00:00"),
+    ]
+    shown = views.household_ceiling(listed)
+    assert shown is not None
+    assert shown.running_total == 260.00
+    assert views.household_ceiling(list(reversed(listed))) == shown

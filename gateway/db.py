@@ -71,8 +71,9 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     # raised as SQLAlchemy's, as exec_driver_sql would: a lock still held after busy_timeout is an
     # OperationalError, answered 503 (gateway.ops).
     dialect = conn.dialect
+    driver: Any = conn.connection.driver_connection  # aiosqlite.Connection
     try:
-        await_(conn.connection.driver_connection.execute("BEGIN IMMEDIATE"))
+        await_(driver.execute("BEGIN IMMEDIATE"))
     except dialect.loaded_dbapi.Error as error:
         raise exc.DBAPIError.instance(
             "BEGIN IMMEDIATE", (), error, dialect.loaded_dbapi.Error, dialect=dialect

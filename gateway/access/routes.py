@@ -5,18 +5,20 @@ family's service on the current version (``gateway.access.service``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.access.service import Created, GuardedService
-from gateway.auth.identity import Principal
+from gateway.access.guard import RequestInfo
+from gateway.access.service import Created, GuardedService, family_service
 from gateway.auth.scopes import require_scopes
 from gateway.errors import NotFound
 from gateway.fhir import bundles
 from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
+from gateway.settings import Settings
+from gateway.storage.store import ResourceStore
 
 
 def created_response(request: Request, result: Created) -> Response:
@@ -29,42 +31,35 @@ def created_response(request: Request, result: Created) -> Response:
 def add_instance_reads(
     router: APIRouter,
     resource_type: str,
-    service: Callable[..., Awaitable[GuardedService]],
+    service: Callable[[ResourceStore, Settings, RequestInfo], GuardedService],
     *,
     prefix: str = "",
 ) -> None:
     """Register read, history and vread of ``resource_type`` on ``router`` (whose own prefix,
-    if any, plus ``prefix`` is ``/[type]``); ``service`` is the family's service dependency."""
+    if any, plus ``prefix`` is ``/[type]``); ``service`` is the family's service class. A read
+    by id is a hot path (a pharmacist's scan): these routes take no FastAPI dependencies
+    (``family_service``)."""
     reader = require_scopes(f"system/{resource_type}.r")
 
-    async def read(
-        request: Request,
-        logical_id: str,
-        caller: Principal = Depends(reader),  # noqa: B008
-        family: GuardedService = Depends(service),  # noqa: B008
-    ) -> Response:
-        return resource_response(request, await family.read(logical_id, caller, resource_type))
+    async def read(request: Request, logical_id: str) -> Response:
+        caller = await reader.caller(request)
+        async with family_service(request, service) as family:
+            stored = await family.read(logical_id, caller, resource_type)
+        return resource_response(request, stored)
 
-    async def history(
-        request: Request,
-        logical_id: str,
-        caller: Principal = Depends(reader),  # noqa: B008
-        family: GuardedService = Depends(service),  # noqa: B008
-    ) -> Response:
-        versions = await family.history(logical_id, caller, resource_type)
+    async def history(request: Request, logical_id: str) -> Response:
+        caller = await reader.caller(request)
+        async with family_service(request, service) as family:
+            versions = await family.history(logical_id, caller, resource_type)
         return bundle_response(bundles.history(request, versions))
 
-    async def vread(
-        request: Request,
-        logical_id: str,
-        version_id: str,
-        caller: Principal = Depends(reader),  # noqa: B008
-        family: GuardedService = Depends(service),  # noqa: B008
-    ) -> Response:
+    async def vread(request: Request, logical_id: str, version_id: str) -> Response:
+        caller = await reader.caller(request)
         version = version_number(version_id)
         if version is None:
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version_id[:20]} is not known")
-        stored = await family.vread(logical_id, version, caller, resource_type)
+        async with family_service(request, service) as family:
+            stored = await family.vread(logical_id, version, caller, resource_type)
         return resource_response(request, stored)
 
     name = resource_type.lower()

@@ -15,7 +15,8 @@ from fastapi import Depends
 from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 
-ClaimCreate = Annotated[Principal, Depends(require_scopes("system/Claim.c", roles={"prescriber"}))]
+CAN_CLAIM = require_scopes("system/Claim.c", roles={"prescriber"})
+ClaimCreate = Annotated[Principal, Depends(CAN_CLAIM)]  # also $process-message's and $validate's
 ClaimCancel = Annotated[Principal, Depends(require_scopes("system/Claim.u", roles={"prescriber"}))]
 ClaimRead = Annotated[Principal, Depends(require_scopes("system/Claim.r"))]
 ClaimSearch = Annotated[Principal, Depends(require_scopes("system/Claim.s"))]

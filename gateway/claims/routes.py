@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
 from gateway.access.routes import add_instance_reads
-from gateway.access.service import service_dependency
+from gateway.access.service import family_service, service_dependency
 from gateway.claims.auth import (
+    CAN_CLAIM,
     ClaimCancel,
     ClaimCreate,
     ClaimResponseSearch,
@@ -21,7 +22,7 @@ from gateway.claims.model import CLAIM, CLAIM_RESPONSE
 from gateway.claims.service import ClaimService, WriteResult
 from gateway.fhir import bundles
 from gateway.fhir.media import FHIR_JSON_UTF8
-from gateway.fhir.negotiation import FhirBody, expect_resource_type
+from gateway.fhir.negotiation import FhirBody, expect_resource_type, read_json_body
 from gateway.fhir.responses import bundle_response, resource_response
 
 router = APIRouter()
@@ -49,14 +50,15 @@ def _accepted(request: Request, outcome: WriteResult) -> Response:
 
 @router.post(f"/{CLAIM}")
 async def create(
-    request: Request,
-    caller: ClaimCreate,  # authenticate before reading the body
-    body: FhirBody,
-    service: Service,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    request: Request, idempotency_key: Annotated[str | None, Header()] = None
 ) -> Response:
+    """An attestation, once per ``Idempotency-Key`` (AT-7). A hot path: no FastAPI dependencies,
+    the same checks in the same order (``gateway.access.service.family_service``)."""
+    caller = await CAN_CLAIM.caller(request)  # authenticate before reading the body
+    body = await read_json_body(request)
     expect_resource_type(body, CLAIM)
-    outcome = await service.create(body, caller, idempotency_key=idempotency_key)
+    async with family_service(request, ClaimService) as service:
+        outcome = await service.create(body, caller, idempotency_key=idempotency_key)
     return _accepted(request, outcome)
 
 
@@ -106,5 +108,5 @@ async def search_responses(
     return bundle_response(bundles.searchset(request, CLAIM_RESPONSE, page))
 
 
-add_instance_reads(router, CLAIM, build_service, prefix=f"/{CLAIM}")
-add_instance_reads(router, CLAIM_RESPONSE, build_service, prefix=f"/{CLAIM_RESPONSE}")
+add_instance_reads(router, CLAIM, ClaimService, prefix=f"/{CLAIM}")
+add_instance_reads(router, CLAIM_RESPONSE, ClaimService, prefix=f"/{CLAIM_RESPONSE}")

@@ -42,4 +42,4 @@ async def search(request: Request, caller: FeedbackSearch, service: Service) -> 
     return bundle_response(bundles.searchset(request, RESOURCE, page))
 
 
-add_instance_reads(router, RESOURCE, build_service)
+add_instance_reads(router, RESOURCE, FeedbackService)

@@ -77,4 +77,4 @@ async def update(
     return resource_response(request, stored)
 
 
-add_instance_reads(router, RESOURCE, build_service)
+add_instance_reads(router, RESOURCE, ConsentService)

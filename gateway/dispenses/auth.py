@@ -10,9 +10,8 @@ from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 
 # RX-25: a dispense is the pharmacy's record; others read it under the access rules.
-DispenseCreate = Annotated[
-    Principal, Depends(require_scopes("system/MedicationDispense.c", roles={"pharmacist"}))
-]
+CAN_DISPENSE = require_scopes("system/MedicationDispense.c", roles={"pharmacist"})
+DispenseCreate = Annotated[Principal, Depends(CAN_DISPENSE)]  # also $validate's
 DispenseUndo = Annotated[
     Principal, Depends(require_scopes("system/MedicationDispense.u", roles={"pharmacist"}))
 ]

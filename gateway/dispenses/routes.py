@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
 from gateway.access.routes import add_instance_reads
-from gateway.access.service import service_dependency
-from gateway.dispenses.auth import DispenseCreate, DispenseSearch, DispenseUndo
+from gateway.access.service import family_service, service_dependency
+from gateway.dispenses.auth import CAN_DISPENSE, DispenseSearch, DispenseUndo
 from gateway.dispenses.service import RESOURCE, DispenseService
 from gateway.fhir import bundles
-from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
+from gateway.fhir.negotiation import OperationBody, expect_resource_type, read_json_body
 from gateway.fhir.responses import bundle_response, resource_response
 
 router = APIRouter(prefix=f"/{RESOURCE}")
@@ -23,12 +23,15 @@ Service = Annotated[DispenseService, Depends(build_service)]
 
 
 @router.post("")
-async def create(
-    request: Request, caller: DispenseCreate, body: FhirBody, service: Service
-) -> Response:
-    """docs/architecture.md 4: dispense against a prescription; of two racing dispenses one wins (409)."""
+async def create(request: Request) -> Response:
+    """docs/architecture.md 4: dispense against a prescription; of two racing dispenses one wins
+    (409). A hot path: no FastAPI dependencies, the same checks in the same order
+    (``gateway.access.service.family_service``)."""
+    caller = await CAN_DISPENSE.caller(request)  # authenticate before reading the body
+    body = await read_json_body(request)
     expect_resource_type(body, RESOURCE)
-    stored = await service.create(body, caller)
+    async with family_service(request, DispenseService) as service:
+        stored = await service.create(body, caller)
     return resource_response(request, stored, status=201, location=True)
 
 
@@ -52,4 +55,4 @@ async def undo(
     return resource_response(request, stored)
 
 
-add_instance_reads(router, RESOURCE, build_service)
+add_instance_reads(router, RESOURCE, DispenseService)

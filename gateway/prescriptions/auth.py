@@ -15,11 +15,9 @@ from gateway.errors import Forbidden, NotFound
 from gateway.prescriptions.lifecycle import Step
 from gateway.prescriptions.operations import OPERATION_NAMES, action_for
 
-PrescriptionCreate = Annotated[
-    Principal, Depends(require_scopes("system/MedicationRequest.c", roles={"prescriber"}))
-]
-PrescriptionRead = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.r"))]
-PrescriptionSearch = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.s"))]
+CAN_CREATE = require_scopes("system/MedicationRequest.c", roles={"prescriber"})
+CAN_SEARCH = require_scopes("system/MedicationRequest.s")
+PrescriptionCreate = Annotated[Principal, Depends(CAN_CREATE)]  # also $validate's
 # $set-visibility: the patient, or the author at the patient's request (RX-13, RX-14); the
 # decision (consent.decide) settles which of them it is.
 PrescriptionUpdate = Annotated[Principal, Depends(require_scopes("system/MedicationRequest.u"))]

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
 from gateway.access.routes import add_instance_reads, created_response
-from gateway.access.service import service_dependency
+from gateway.access.service import family_service, service_dependency
 from gateway.auth.identity import Principal, authenticate
 from gateway.fhir import bundles, references
-from gateway.fhir.negotiation import FhirBody, OperationBody, expect_resource_type
-from gateway.fhir.responses import bundle_response, resource_response
-from gateway.prescriptions.auth import (
-    PrescriptionCreate,
-    PrescriptionSearch,
-    PrescriptionUpdate,
-    step_of,
+from gateway.fhir.negotiation import (
+    FhirBody,
+    OperationBody,
+    expect_resource_type,
+    read_json_body,
 )
+from gateway.fhir.responses import bundle_response, resource_response
+from gateway.prescriptions.auth import CAN_CREATE, CAN_SEARCH, PrescriptionUpdate, step_of
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
 
 router = APIRouter(prefix=f"/{RESOURCE}")
@@ -28,22 +28,31 @@ build_service = service_dependency(PrescriptionService)
 Service = Annotated[PrescriptionService, Depends(build_service)]
 
 
+# Create and search are the hot paths (issue 18): they take no FastAPI dependencies but call the
+# same checks in the same order (caller, then body), in one transaction (family_service).
+
+
 @router.post("")
 async def create(
-    request: Request,
-    caller: PrescriptionCreate,  # authenticate before reading the body
-    body: FhirBody,
-    service: Service,
-    if_none_exist: Annotated[str | None, Header()] = None,
+    request: Request, if_none_exist: Annotated[str | None, Header()] = None
 ) -> Response:
+    """Create, and conditional create with ``If-None-Exist`` (FHIR R4 http.html#ccreate; the
+    header declared here is what the CapabilityStatement reads, gateway.capability.served)."""
+    caller = await CAN_CREATE.caller(request)  # authenticate before reading the body
+    body = await read_json_body(request)
     expect_resource_type(body, RESOURCE)
     condition = references.create_condition(if_none_exist, request.query_params)
-    return created_response(request, await service.create(body, caller, if_none_exist=condition))
+    async with family_service(request, PrescriptionService) as service:
+        created = await service.create(body, caller, if_none_exist=condition)
+    return created_response(request, created)
 
 
 @router.get("")
-async def search(request: Request, caller: PrescriptionSearch, service: Service) -> Response:
-    page = await service.search(request.query_params, caller)
+async def search(request: Request) -> Response:
+    """By RID (a pharmacist's scan), by patient, by author... (``searching``)."""
+    caller = await CAN_SEARCH.caller(request)
+    async with family_service(request, PrescriptionService) as service:
+        page = await service.search(request.query_params, caller)
     return bundle_response(bundles.searchset(request, RESOURCE, page))
 
 
@@ -75,7 +84,7 @@ async def set_feedback(
     return resource_response(request, stored)
 
 
-add_instance_reads(router, RESOURCE, build_service)
+add_instance_reads(router, RESOURCE, PrescriptionService)
 
 
 # -- the lifecycle (RX-7, RX-15; docs/architecture.md 4, 6): $revoke, $take-in-process, $release, $reserve,

@@ -7,6 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.fhir_profiles.factories import SSIN, medication_request
+from tests.fixtures.app import ClientFactory
 from tests.fixtures.fhir import FHIR_JSON
 
 URL = "/fhir/MedicationRequest"
@@ -109,6 +110,23 @@ async def test_no_credentials_is_401_with_bearer_challenge(anonymous: httpx.Asyn
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert response.json()["issue"][0]["code"] == "login"
+
+
+@pytest.mark.parametrize("path", [URL, "/fhir/MedicationDispense", "/fhir/Claim"])
+async def test_creates_authenticate_and_authorise_before_reading_the_body(
+    path: str, anonymous: httpx.AsyncClient, client_for: ClientFactory
+) -> None:
+    """Who calls is settled before the body is looked at: no token is 401 and a role that may not
+    create is 403 even for a body of the wrong media type, which would be 415 for a caller who may
+    (the hot routes check the caller and read the body themselves, gateway.access.service)."""
+    xml = {"content-type": "application/fhir+xml"}
+    refused = await anonymous.post(path, content=b"<MedicationRequest/>", headers=xml)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    fund = await client_for("fund")  # a sickness fund creates none of them
+    forbidden = await fund.post(path, content=b"<MedicationRequest/>", headers=xml)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["issue"][0]["code"] == "forbidden"
 
 
 async def test_pharmacist_cannot_create_a_prescription(pharmacist: httpx.AsyncClient) -> None:

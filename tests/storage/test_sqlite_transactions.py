@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db import create_engine, is_sqlite, session_factory
 
+
 @pytest.fixture
 def sqlite_url(database_url: str) -> str:
     if not is_sqlite(database_url):

@@ -10,7 +10,8 @@ SQL straight to the driver connection of the session's transaction.
 Nothing changes for the database: the same SQL with the same values, converted by the same bind
 processors (``UtcDateTime`` makes instants UTC on both databases), in the same transaction, which
 the session still begins (``BEGIN IMMEDIATE`` on SQLite) and commits. A driver error is raised as
-SQLAlchemy's (``DBAPIError.instance``), and a lost connection is invalidated, as the session would.
+SQLAlchemy's (``DBAPIError.instance``), and a lost connection is invalidated with the pool's
+older ones, as the session would.
 """
 
 from __future__ import annotations
@@ -174,10 +175,13 @@ async def _raise(
 ) -> NoReturn:
     """The driver's error as SQLAlchemy raises it (``exc.DBAPIError`` and its subclasses: the
     outage handlers and every ``except IntegrityError`` see what they expect); a connection the
-    error says is gone is invalidated, so the pool does not hand it out again."""
+    error says is gone is invalidated, and so is every connection pooled before it (the server
+    went away for all of them), as SQLAlchemy's ``_handle_dbapi_exception`` does: the pool
+    replaces them at their next checkout (the engine has no pre-ping, gateway.db)."""
     dialect = connection.dialect
     lost = dialect.is_disconnect(error, raw_connection.dbapi_connection, None)
     if lost:
+        connection.sync_engine.pool._invalidate(raw_connection, error, _checkin=False)
         await connection.invalidate(error)
     raise exc.DBAPIError.instance(
         sql,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, exc, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.db import create_engine, session_factory
 from gateway.storage.direct import DirectStatement
@@ -197,3 +197,30 @@ async def test_statement_listeners_see_direct_statements(engine: AsyncEngine) ->
         await session.commit()
     assert ("INSERT INTO resource_versions", 1) in seen
     assert any(statement.startswith("SELECT") and count == 1 for statement, count in seen)
+
+
+async def test_a_server_restart_costs_one_statement_per_process(engine: AsyncEngine) -> None:
+    """The engine does not ping each connection before a transaction (gateway.db): when the
+    server drops them all (a restart, a failover), the first statement on a pooled connection
+    fails as SQLAlchemy's OperationalError (answered 503, retryable), whether SQLAlchemy or the
+    driver ran it, and the connections pooled with it are replaced: the next ones succeed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the server drops connections: PostgreSQL (SQLite is a file in the process)")
+    sessions = session_factory(engine)
+    for run in (READ.execute, lambda s, p: s.execute(select(func.count()).select_from(rv))):
+        held = [sessions() for _ in range(3)]  # three connections, then back in the pool
+        pids = [(await session.execute(select(func.pg_backend_pid()))).scalar() for session in held]
+        for session in held:
+            await session.close()
+        admin = create_async_engine(engine.url)  # drops them, as a restart does
+        async with admin.connect() as conn:
+            for pid in pids:
+                await conn.execute(select(func.pg_terminate_backend(pid)))
+        await admin.dispose()
+        async with sessions() as session:
+            with pytest.raises(exc.OperationalError) as lost:
+                await run(session, {})
+            assert lost.value.connection_invalidated
+        for _ in range(3):  # the pool's other connections are not handed out dead
+            async with sessions() as session:
+                assert (await session.execute(select(1))).scalar() == 1

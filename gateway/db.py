@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_
 
 
@@ -80,15 +81,30 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         ) from error
 
 
+def _sqlite_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+    # The pool's own reset is a ROLLBACK on every return, one more trip to aiosqlite's thread
+    # after each commit (issue 18). A request's connection comes back committed or rolled back;
+    # one that still holds a transaction (and with it the write lock) is rolled back here.
+    if state.asyncio_safe and record.driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     ensure_sqlite_dir(url)
     if is_sqlite(url):
         # One connection per process: SQLite has one writer anyway, and queueing in the pool is
         # FIFO, whereas writers contending inside SQLite back off in busy_timeout sleeps of up to
         # 100 ms (seen as a p99 of seconds under load). Other processes still wait on busy_timeout.
-        engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=30)
+        engine = create_async_engine(
+            async_url(url),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=30,
+            pool_reset_on_return=None,  # _sqlite_reset instead
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine.pool, "reset", _sqlite_reset)
         return engine
     # No pre-ping: it costs a round trip to the server per transaction (about 0.25 ms of CPU, a
     # tenth of a create; issue 18). A connection the server dropped (a restart, a failover) fails

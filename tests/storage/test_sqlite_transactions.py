@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
@@ -68,3 +69,56 @@ async def test_a_lock_kept_elsewhere_is_sqlalchemys_operational_error(
         other_process.execute("ROLLBACK")
     async with session_factory(engine)() as session:  # and the next transaction begins
         assert (await session.execute(text("SELECT 1"))).scalar() == 1
+
+
+async def test_a_committed_transaction_is_not_rolled_back_on_return_to_the_pool(
+    engine: AsyncEngine, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's reset (gateway.db): no rollback after a commit, one trip less to aiosqlite's
+    thread per request; a transaction that ends in an error is rolled back, its lock released."""
+    sent: list[str] = []
+    rollback = aiosqlite.Connection.rollback
+
+    async def counted_rollback(self: aiosqlite.Connection) -> None:
+        sent.append("rollback()")
+        await rollback(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "rollback", counted_rollback)
+    async with session_factory(engine)() as session:
+        connection = await session.connection()
+        await (await connection.get_raw_connection()).driver_connection.set_trace_callback(
+            sent.append
+        )
+        sent.clear()  # what connecting sent (SQLAlchemy's first connect rolls back once)
+        await session.execute(text("SELECT 1"))
+        await session.commit()
+    async with session_factory(engine)() as session:
+        await session.execute(text("SELECT 2"))
+        await session.commit()
+    assert sent == ["SELECT 1", "COMMIT", "BEGIN IMMEDIATE", "SELECT 2", "COMMIT"]
+
+    async def failing_request() -> None:
+        async with session_factory(engine)() as session:
+            await session.execute(text("SELECT 3"))
+            raise LookupError("the request fails")
+
+    sent.clear()
+    with pytest.raises(LookupError):
+        await failing_request()
+    assert sent == ["BEGIN IMMEDIATE", "SELECT 3", "rollback()", "ROLLBACK"]
+    other_process.execute("BEGIN IMMEDIATE")
+    other_process.execute("ROLLBACK")
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(
+    engine: AsyncEngine, other_process: sqlite3.Connection
+) -> None:
+    """Whatever left it open (here a statement behind SQLAlchemy's back), the pool does not keep
+    a connection holding the write lock."""
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        await connection.commit()
+        await driver.execute("BEGIN IMMEDIATE")
+        assert driver.in_transaction
+    other_process.execute("BEGIN IMMEDIATE")
+    other_process.execute("ROLLBACK")

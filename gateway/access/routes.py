@@ -6,19 +6,34 @@ family's service on the current version (``gateway.access.service``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.access.guard import RequestInfo
 from gateway.access.service import Created, GuardedService, family_service
-from gateway.auth.scopes import require_scopes
+from gateway.auth.identity import Principal
+from gateway.auth.scopes import ScopeCheck, require_scopes
 from gateway.errors import NotFound
 from gateway.fhir import bundles
+from gateway.fhir.negotiation import expect_resource_type, read_json_body
 from gateway.fhir.preconditions import version_number
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.settings import Settings
 from gateway.storage.store import ResourceStore
+
+
+async def caller_and_body(
+    request: Request, check: ScopeCheck, resource_type: str
+) -> tuple[Principal, dict[str, Any]]:
+    """A hot create's caller and body, in that order: who calls is settled before the body is read
+    (no token is 401, a role that may not create 403, whatever the body), then the body must be a
+    ``resource_type``."""
+    caller = await check.caller(request)
+    body = await read_json_body(request)
+    expect_resource_type(body, resource_type)
+    return caller, body
 
 
 def created_response(request: Request, result: Created) -> Response:

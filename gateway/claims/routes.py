@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-from gateway.access.routes import add_instance_reads
+from gateway.access.routes import add_instance_reads, caller_and_body
 from gateway.access.service import family_service, service_dependency
 from gateway.claims.auth import (
     CAN_CLAIM,
@@ -22,7 +22,7 @@ from gateway.claims.model import CLAIM, CLAIM_RESPONSE
 from gateway.claims.service import ClaimService, WriteResult
 from gateway.fhir import bundles
 from gateway.fhir.media import FHIR_JSON_UTF8
-from gateway.fhir.negotiation import FhirBody, expect_resource_type, read_json_body
+from gateway.fhir.negotiation import FhirBody, expect_resource_type
 from gateway.fhir.responses import bundle_response, resource_response
 
 router = APIRouter()
@@ -54,9 +54,7 @@ async def create(
 ) -> Response:
     """An attestation, once per ``Idempotency-Key`` (AT-7). A hot path: no FastAPI dependencies,
     the same checks in the same order (``gateway.access.service.family_service``)."""
-    caller = await CAN_CLAIM.caller(request)  # authenticate before reading the body
-    body = await read_json_body(request)
-    expect_resource_type(body, CLAIM)
+    caller, body = await caller_and_body(request, CAN_CLAIM, CLAIM)
     async with family_service(request, ClaimService) as service:
         outcome = await service.create(body, caller, idempotency_key=idempotency_key)
     return _accepted(request, outcome)

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.access.routes import add_instance_reads
+from gateway.access.routes import add_instance_reads, caller_and_body
 from gateway.access.service import family_service, service_dependency
 from gateway.dispenses.auth import CAN_DISPENSE, DispenseSearch, DispenseUndo
 from gateway.dispenses.service import RESOURCE, DispenseService
 from gateway.fhir import bundles
-from gateway.fhir.negotiation import OperationBody, expect_resource_type, read_json_body
+from gateway.fhir.negotiation import OperationBody
 from gateway.fhir.responses import bundle_response, resource_response
 
 router = APIRouter(prefix=f"/{RESOURCE}")
@@ -27,9 +27,7 @@ async def create(request: Request) -> Response:
     """docs/architecture.md 4: dispense against a prescription; of two racing dispenses one wins
     (409). A hot path: no FastAPI dependencies, the same checks in the same order
     (``gateway.access.service.family_service``)."""
-    caller = await CAN_DISPENSE.caller(request)  # authenticate before reading the body
-    body = await read_json_body(request)
-    expect_resource_type(body, RESOURCE)
+    caller, body = await caller_and_body(request, CAN_DISPENSE, RESOURCE)
     async with family_service(request, DispenseService) as service:
         stored = await service.create(body, caller)
     return resource_response(request, stored, status=201, location=True)

@@ -7,16 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from gateway.access.routes import add_instance_reads, created_response
+from gateway.access.routes import add_instance_reads, caller_and_body, created_response
 from gateway.access.service import family_service, service_dependency
 from gateway.auth.identity import Principal, authenticate
 from gateway.fhir import bundles, references
-from gateway.fhir.negotiation import (
-    FhirBody,
-    OperationBody,
-    expect_resource_type,
-    read_json_body,
-)
+from gateway.fhir.negotiation import FhirBody, OperationBody
 from gateway.fhir.responses import bundle_response, resource_response
 from gateway.prescriptions.auth import CAN_CREATE, CAN_SEARCH, PrescriptionUpdate, step_of
 from gateway.prescriptions.service import RESOURCE, PrescriptionService
@@ -38,9 +33,7 @@ async def create(
 ) -> Response:
     """Create, and conditional create with ``If-None-Exist`` (FHIR R4 http.html#ccreate; the
     header declared here is what the CapabilityStatement reads, gateway.capability.served)."""
-    caller = await CAN_CREATE.caller(request)  # authenticate before reading the body
-    body = await read_json_body(request)
-    expect_resource_type(body, RESOURCE)
+    caller, body = await caller_and_body(request, CAN_CREATE, RESOURCE)
     condition = references.create_condition(if_none_exist, request.query_params)
     async with family_service(request, PrescriptionService) as service:
         created = await service.create(body, caller, if_none_exist=condition)

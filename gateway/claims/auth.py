@@ -18,7 +18,5 @@ from gateway.auth.scopes import require_scopes
 CAN_CLAIM = require_scopes("system/Claim.c", roles={"prescriber"})
 ClaimCreate = Annotated[Principal, Depends(CAN_CLAIM)]  # also $process-message's and $validate's
 ClaimCancel = Annotated[Principal, Depends(require_scopes("system/Claim.u", roles={"prescriber"}))]
-ClaimRead = Annotated[Principal, Depends(require_scopes("system/Claim.r"))]
 ClaimSearch = Annotated[Principal, Depends(require_scopes("system/Claim.s"))]
-ClaimResponseRead = Annotated[Principal, Depends(require_scopes("system/ClaimResponse.r"))]
 ClaimResponseSearch = Annotated[Principal, Depends(require_scopes("system/ClaimResponse.s"))]

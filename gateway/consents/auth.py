@@ -11,6 +11,5 @@ from gateway.auth.identity import Principal
 from gateway.auth.scopes import require_scopes
 
 ConsentCreate = Annotated[Principal, Depends(require_scopes("system/Consent.c"))]
-ConsentRead = Annotated[Principal, Depends(require_scopes("system/Consent.r"))]
 ConsentSearch = Annotated[Principal, Depends(require_scopes("system/Consent.s"))]
 ConsentUpdate = Annotated[Principal, Depends(require_scopes("system/Consent.u"))]

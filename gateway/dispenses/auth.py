@@ -15,5 +15,4 @@ DispenseCreate = Annotated[Principal, Depends(CAN_DISPENSE)]  # also $validate's
 DispenseUndo = Annotated[
     Principal, Depends(require_scopes("system/MedicationDispense.u", roles={"pharmacist"}))
 ]
-DispenseRead = Annotated[Principal, Depends(require_scopes("system/MedicationDispense.r"))]
 DispenseSearch = Annotated[Principal, Depends(require_scopes("system/MedicationDispense.s"))]

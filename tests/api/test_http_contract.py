@@ -118,7 +118,7 @@ async def test_creates_authenticate_and_authorise_before_reading_the_body(
 ) -> None:
     """Who calls is settled before the body is looked at: no token is 401 and a role that may not
     create is 403 even for a body of the wrong media type, which would be 415 for a caller who may
-    (the hot routes check the caller and read the body themselves, gateway.access.service)."""
+    (the hot creates check the caller, then read the body: gateway.access.routes.caller_and_body)."""
     xml = {"content-type": "application/fhir+xml"}
     refused = await anonymous.post(path, content=b"<MedicationRequest/>", headers=xml)
     assert refused.status_code == 401

@@ -80,6 +80,15 @@ resource_versions = Table(
         "patient_hmac",
         "authored_on",
     ),
+    # migration 0014 (issue 18): the same newest first (the default sort), with its tie-break
+    Index(
+        "ix_rv_current_patient_created",
+        "resource_type",
+        "is_current",
+        "patient_hmac",
+        "created_at",
+        "logical_id",
+    ),
     Index("ix_rv_current_authored", "resource_type", "is_current", "authored_on"),
     Index("ix_rv_current_created", "resource_type", "is_current", "created_at", "logical_id"),
     Index("ix_rv_current_actor", "resource_type", "is_current", "actor_nihdi"),

@@ -11,6 +11,12 @@ one patient: 4 ms of CPU beside 5,000 other prescriptions, 17.5 ms beside 13,000
 PostgreSQL, which plans from statistics, found the patient's rows already; it walks them in
 order now instead of sorting them.
 
+On PostgreSQL the index is built ``CONCURRENTLY``, outside the upgrade's transaction, so that the
+running release goes on writing prescriptions while it builds (docs/operations.md, "Migrating
+with several instances running"). A build that is interrupted leaves an invalid index of that
+name, which the next upgrade stops on: drop it (``DROP INDEX CONCURRENTLY
+ix_rv_current_patient_created``) and upgrade again.
+
 Revision ID: 0014
 Revises: 0012
 Create Date: 2026-12-07
@@ -31,12 +37,15 @@ _NAME = "ix_rv_current_patient_created"
 
 
 def upgrade() -> None:
-    op.create_index(
-        _NAME,
-        "resource_versions",
-        ["resource_type", "is_current", "patient_hmac", "created_at", "logical_id"],
-    )
+    with op.get_context().autocommit_block():
+        op.create_index(
+            _NAME,
+            "resource_versions",
+            ["resource_type", "is_current", "patient_hmac", "created_at", "logical_id"],
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index(_NAME, table_name="resource_versions")
+    with op.get_context().autocommit_block():
+        op.drop_index(_NAME, table_name="resource_versions", postgresql_concurrently=True)

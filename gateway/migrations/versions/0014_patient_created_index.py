@@ -4,8 +4,9 @@ A search by patient is sorted by creation unless it asks otherwise (``_sort``; t
 ``NEWEST_FIRST``). ``ix_rv_current_created`` (resource_type, is_current, created_at, logical_id)
 already holds that order for every patient at once, and SQLite, which plans without statistics,
 chose it over the patient's index: it walked every patient's current rows, newest first, until
-it had a page of this one's, so a search cost more as the database grew (10 prescriptions of
-one patient: 4 ms of CPU beside 5,000 other prescriptions, 17.5 ms beside 13,000).
+it had a page of this one's, so a search cost more as the database grew (a patient with 10
+prescriptions: 4 ms of CPU beside 100 others, 10.6 ms beside about 7,000, 17.5 ms beside about
+14,000; bench/README.md).
 ``ix_rv_current_patient_created`` holds a patient's rows in that order, the page's tie-break
 (``logical_id``) included, so the page and its paging cursor read only that patient's rows.
 PostgreSQL, which plans from statistics, found the patient's rows already; it walks them in
